@@ -1,0 +1,51 @@
+# Makefile for the mlops extension (PGXS).
+#
+#   make && make install     build and install into the PostgreSQL of $(PG_CONFIG)
+#   make test                everything: pg_regress (sql/) and pgTAP (test/) on a throwaway cluster
+#   make demo                the end-to-end example on a throwaway cluster
+#   make bench               the performance benchmarks (bench/) on a throwaway cluster
+#
+# test, demo and bench install missing Debian packages first; see tools/pgtmp.sh.
+
+EXTENSION   = mlops
+EXTVERSION  = 0.1
+
+MODULE_big  = mlops
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# The install script is assembled from the commented pieces in src/sql/, in
+# file-name order, so that each feature keeps its SQL beside its C code.
+DATA_built  = mlops--$(EXTVERSION).sql
+
+REGRESS      = $(basename $(notdir $(sort $(wildcard sql/*.sql))))
+REGRESS_OPTS = --load-extension=mlops
+
+ifndef PG_CONFIG
+PG_CONFIG := $(firstword $(wildcard /usr/lib/postgresql/15/bin/pg_config) pg_config)
+endif
+
+# OpenBLAS must be the single-threaded build: threads started in the
+# postmaster do not survive fork().  Prefer Debian's serial variant
+# explicitly, whatever the alternatives system points at.
+OPENBLAS_SERIAL := $(firstword $(wildcard /usr/lib/$(shell gcc -print-multiarch 2>/dev/null)/openblas-serial))
+ifneq ($(OPENBLAS_SERIAL),)
+SHLIB_LINK += -L$(OPENBLAS_SERIAL) -Wl,-rpath,$(OPENBLAS_SERIAL)
+endif
+SHLIB_LINK += -lopenblas -llapacke -lm
+
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+EXTRA_CLEAN = results regression.diffs regression.out
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+mlops--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
+	cat $^ > $@
+
+.PHONY: test demo bench
+test:
+	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh test
+demo:
+	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh demo
+bench:
+	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh bench

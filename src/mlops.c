@@ -1,0 +1,166 @@
+/*-------------------------------------------------------------------------
+ *
+ * mlops.c
+ *	  Module entry point: _PG_init, the GUCs, and small helpers that every
+ *	  other file uses (the schema's OID, the registry owner, the memory cap).
+ *
+ * Everything but the background workers works when the library is loaded
+ * on first use.  When it is loaded through shared_preload_libraries, the
+ * launcher background worker is registered as well (scheduler.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "mlops.h"
+
+PG_MODULE_MAGIC;
+
+/* provided by OpenBLAS */
+extern void openblas_set_num_threads(int num_threads);
+
+bool		mlops_scheduler_enabled = true;
+int			mlops_naptime = 60;
+int			mlops_max_workers = 2;
+int			mlops_history_days = 30;
+char	   *mlops_database = NULL;
+int			mlops_max_training_memory = 4 * 1024 * 1024;	/* 4 GB, in kB */
+bool		mlops_preloaded = false;
+
+/* scheduler.c registers the launcher when it exists in this build */
+extern void MlopsRegisterLauncher(void) __attribute__((weak));
+
+void		_PG_init(void);
+
+void
+_PG_init(void)
+{
+	/*
+	 * PostgreSQL's parallel workers are our parallelism; BLAS threads would
+	 * only compete with them (and do not survive fork in the postmaster).
+	 */
+	openblas_set_num_threads(1);
+
+	DefineCustomBoolVariable("mlops.scheduler_enabled",
+							 "Runs scheduled mlops jobs (drift checks, retrains).",
+							 "When off, the launcher stays up but starts no job.",
+							 &mlops_scheduler_enabled,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mlops.naptime",
+							"Time between two scheduler ticks.",
+							NULL,
+							&mlops_naptime,
+							60, 1, 86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mlops.max_workers",
+							"Maximum number of mlops job workers running at once.",
+							"Each takes a slot of max_worker_processes.",
+							&mlops_max_workers,
+							2, 1, 64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mlops.history_days",
+							"Days of job run history kept in mlops.job_runs.",
+							"Older runs are pruned by the launcher; 0 keeps everything.",
+							&mlops_history_days,
+							30, 0, 36500,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomStringVariable("mlops.database",
+							   "Database in which the mlops launcher runs scheduled jobs.",
+							   NULL,
+							   &mlops_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("mlops.max_training_memory",
+							"Largest in-memory training data set mlops.train will build.",
+							"Training refuses, with the size it would need, beyond this.",
+							&mlops_max_training_memory,
+							4 * 1024 * 1024, 1024, INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("mlops");
+
+	if (process_shared_preload_libraries_in_progress)
+	{
+		mlops_preloaded = true;
+		if (MlopsRegisterLauncher)
+			MlopsRegisterLauncher();
+	}
+}
+
+/*
+ * OID of the mlops schema; errors out when the extension is not installed in
+ * the current database.
+ */
+Oid
+MlopsSchemaOid(void)
+{
+	Oid			nsp = get_namespace_oid("mlops", true);
+
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("extension \"mlops\" is not installed in this database"),
+				 errhint("Run CREATE EXTENSION mlops.")));
+	return nsp;
+}
+
+/*
+ * Role that owns the registry (the owner of schema mlops).  Registry writes
+ * are made as this role, after the calling function has checked that the
+ * caller may make them.
+ */
+Oid
+MlopsRegistryOwner(void)
+{
+	Oid			nsp = MlopsSchemaOid();
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Refuse an allocation of training data beyond mlops.max_training_memory,
+ * saying how much it would need.
+ */
+void
+MlopsCheckMemory(Size bytes, const char *what)
+{
+	if (bytes / 1024 > (Size) mlops_max_training_memory)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s needs %zu MB, more than mlops.max_training_memory (%d MB)",
+						what, bytes / (1024 * 1024), mlops_max_training_memory / 1024),
+				 errhint("Raise mlops.max_training_memory, or train on fewer rows or features.")));
+}
