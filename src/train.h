@@ -1,0 +1,63 @@
+/*-------------------------------------------------------------------------
+ *
+ * train.h
+ *	  Loading a relation into memory in one pass (load.c), and the training
+ *	  driver (train.c) that turns loaded data into a registered model version.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MLOPS_TRAIN_H
+#define MLOPS_TRAIN_H
+
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+#include "preprocess.h"
+
+/*
+ * One loaded column.  Numeric and boolean columns become doubles (NaN marks
+ * NULL); everything categorical becomes a code into code_text (-1 marks NULL).
+ */
+typedef struct MlopsColumnData
+{
+	char	   *name;
+	Oid			typid;
+	char	   *type_name;		/* format_type_be() of typid */
+	MlopsFeatureKind kind;
+	double	   *num;			/* nrows values, NaN = NULL (numeric, boolean) */
+	int32	   *code;			/* nrows codes, -1 = NULL (categorical) */
+	int			ncodes;			/* distinct non-NULL values seen */
+	char	  **code_text;		/* ncodes texts, in order of first appearance */
+	int64	   *code_count;		/* rows per code */
+	int64		nnull;
+} MlopsColumnData;
+
+/*
+ * A relation (or query) loaded in one pass.  After MlopsLoadQuery() the rows
+ * are sorted by their content hash, so everything computed from them is
+ * independent of the physical order of the source.
+ */
+typedef struct MlopsTrainData
+{
+	int64		nrows;
+	int			ncolumns;
+	MlopsColumnData *columns;
+	uint64	   *rowhash;		/* nrows content hashes, ascending */
+	uint64		content_hash;	/* sum of rowhash, modulo 2^64 */
+} MlopsTrainData;
+
+/* How a column of the query should be read */
+typedef struct MlopsLoadSpec
+{
+	const char *name;			/* column name, as in the query's output */
+	MlopsFeatureKind kind;		/* 0 = decide from the type */
+	bool		reject_nonfinite;	/* error on NaN / Infinity */
+} MlopsLoadSpec;
+
+/* load.c */
+extern MlopsTrainData *MlopsLoadQuery(const char *sql, int nspecs,
+									  const MlopsLoadSpec *specs,
+									  const char *what);
+extern char *MlopsSelectColumnsSQL(Oid relid, List *colnames);
+
+#endif							/* MLOPS_TRAIN_H */
