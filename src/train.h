@@ -42,7 +42,7 @@ typedef struct MlopsTrainData
 	int64		nrows;
 	int			ncolumns;
 	MlopsColumnData *columns;
-	uint64	   *rowhash;		/* nrows content hashes, ascending */
+	uint64	   *rowhash;		/* nrows content hashes (ascending if sorted) */
 	uint64		content_hash;	/* sum of rowhash, modulo 2^64 */
 } MlopsTrainData;
 
@@ -54,10 +54,15 @@ typedef struct MlopsLoadSpec
 	bool		reject_nonfinite;	/* error on NaN / Infinity */
 } MlopsLoadSpec;
 
+/* MlopsLoadQuery flags */
+#define MLOPS_LOAD_HASH		0x01	/* compute rowhash and content_hash */
+#define MLOPS_LOAD_SORT		0x02	/* sort rows by rowhash (implies HASH) */
+
 /* load.c */
 extern MlopsTrainData *MlopsLoadQuery(const char *sql, int nspecs,
 									  const MlopsLoadSpec *specs,
-									  const char *what);
+									  const char *what, int flags);
+extern int	MlopsDataColumn(const MlopsTrainData *data, const char *name);
 extern char *MlopsSelectColumnsSQL(Oid relid, List *colnames);
 
 #endif							/* MLOPS_TRAIN_H */
