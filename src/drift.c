@@ -757,6 +757,37 @@ CompareCategorical(ColumnFinding *f, const MlopsBaselineColumn *b,
 	}
 }
 
+/*
+ * Kind of a live column's type, as the loader would read it, or
+ * MLOPS_KIND_AUTO for a type mlops cannot read (a finding, not an error).
+ */
+static MlopsFeatureKind
+LiveKind(Oid typid)
+{
+	Oid			base = getBaseType(typid);
+
+	switch (base)
+	{
+		case INT2OID:
+		case INT4OID:
+		case INT8OID:
+		case FLOAT4OID:
+		case FLOAT8OID:
+		case NUMERICOID:
+			return MLOPS_KIND_NUMERIC;
+		case BOOLOID:
+			return MLOPS_KIND_BOOLEAN;
+		case TEXTOID:
+		case VARCHAROID:
+		case BPCHAROID:
+		case NAMEOID:
+		case CHAROID:
+			return MLOPS_KIND_CATEGORICAL;
+		default:
+			return type_is_enum(base) ? MLOPS_KIND_CATEGORICAL : MLOPS_KIND_AUTO;
+	}
+}
+
 /* Compare a loaded live column with its baseline, by the baseline's kind */
 static void
 CompareColumn(ColumnFinding *f, const MlopsBaselineColumn *b,
@@ -841,6 +872,18 @@ AppendNameList(StringInfo buf, const char *key, List *names)
 	appendStringInfoChar(buf, ']');
 }
 
+/* Is name in a List of C strings? */
+static bool
+NameInList(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp((const char *) lfirst(lc), name) == 0)
+			return true;
+	return false;
+}
+
 /* Comma-separated names, for the retrain reason */
 static char *
 JoinNames(List *names)
@@ -891,6 +934,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 	char	   *sql;
 	MlopsTrainData *data;
 	ColumnFinding *findings;
+	List	   *unreadable = NIL;
 	List	   *missing = NIL,
 			   *retyped = NIL,
 			   *drifted = NIL,
@@ -983,13 +1027,19 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 
 		if (att == InvalidAttrNumber || att < 0)
 			continue;
+		/* a column retyped to something mlops cannot read is not loaded */
+		if (LiveKind(get_atttype(relid, att)) == MLOPS_KIND_AUTO)
+		{
+			unreadable = lappend(unreadable, base->features[j].name);
+			continue;
+		}
 		colnames = lappend(colnames, base->features[j].name);
 		specs[nspecs].name = base->features[j].name;
 		specs[nspecs].kind = MLOPS_KIND_AUTO;
 		specs[nspecs].reject_nonfinite = false;
 		nspecs++;
 	}
-	if (nspecs == 0)
+	if (nspecs == 0 && unreadable == NIL)
 	{
 		StringInfoData names;
 
@@ -1018,7 +1068,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 	data = MlopsLoadQuery(sql, nspecs, specs, "drift check", 0);
 	if (data->nrows == 0)
 		ereport(ERROR,
-				(errcode(ERRCODE_NO_DATA_FOUND),
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relation \"%s\" is empty", relname),
 				 errdetail("A drift check needs live rows to compare with the baseline.")));
 
@@ -1031,7 +1081,16 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 		int			c = MlopsDataColumn(data, b->name);
 
 		CHECK_FOR_INTERRUPTS();
-		if (c < 0)
+		if (c < 0 && NameInList(unreadable, b->name))
+		{
+			Oid			typid = get_atttype(relid, get_attnum(relid, b->name));
+
+			InitFinding(f, b, format_type_be(typid));
+			AddReason(f, FEATURE_RETYPED, "type changed from %s to %s",
+					  b->type_name ? b->type_name : "unknown", format_type_be(typid));
+			retyped = lappend(retyped, b->name);
+		}
+		else if (c < 0)
 		{
 			InitFinding(f, b, NULL);
 			AddReason(f, FEATURE_MISSING, "column is missing from the live relation");
