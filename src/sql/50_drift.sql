@@ -132,7 +132,7 @@ BEGIN
            (bk.col ->> 'mean')::float8, (bk.col ->> 'std')::float8,
            (bk.col ->> 'min')::float8, (bk.col ->> 'max')::float8
       FROM buckets bk
-     ORDER BY bk.role DESC, bk.ord, bk.bucket;
+     ORDER BY bk.role, bk.ord, bk.bucket;
 END;
 $$;
 COMMENT ON FUNCTION mlops.baseline(text, integer) IS
