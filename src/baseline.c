@@ -56,35 +56,6 @@ MlopsSortDoubles(double *values, size_t n)
 	mlops_sort_doubles(values, n);
 }
 
-/*
- * Bin of v among the 12 bins of a numeric baseline: 0 below the training
- * minimum, 11 above the maximum, otherwise 1 + the number of interior decile
- * edges strictly below v (bins are closed on the right).  Repeated edges,
- * from tied training values, simply leave some bins empty on both sides.
- */
-int
-MlopsNumericBin(const double *edges, double v)
-{
-	int			lo = 1,
-				hi = MLOPS_BASELINE_NEDGES - 1;
-
-	if (v < edges[0])
-		return 0;
-	if (v > edges[MLOPS_BASELINE_NEDGES - 1])
-		return MLOPS_BASELINE_NBINS - 1;
-	/* count interior edges edges[1..9] that are < v */
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (edges[mid] < v)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* Append a double as JSON: shortest exact decimal, null when not finite */
 static void
 AppendJsonDouble(StringInfo buf, double v)
