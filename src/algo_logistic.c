@@ -363,6 +363,15 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 
 		if (!(decrement > 2.0 * tol))
 		{
+			/*
+			 * Converged.  The last Newton step is already computed and,
+			 * convergence being quadratic, squares the remaining error:
+			 * take it unless rounding makes it useless.
+			 */
+			for (int k = 0; k < D; k++)
+				trial[k] = beta[k] - step[k];
+			if (LogitEvaluate(&s, trial, NULL, NULL) <= f)
+				memcpy(beta, trial, sizeof(double) * D);
 			converged = true;
 			break;
 		}
