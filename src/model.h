@@ -70,7 +70,7 @@ extern void MlopsModelPrepare(MlopsModel *model);
 extern int	MlopsModelOutputs(const MlopsModel *model);
 extern void MlopsEncodeFeatureNumber(const MlopsFeature *f, double v, bool isnull, double *x);
 extern void MlopsEncodeFeatureText(const MlopsFeature *f, const char *s, double *x);
-extern void MlopsModelPredictDesign(const MlopsModel *model, const double *x, double *out);
+extern void MlopsModelPredictDesign(const MlopsModel *model, double *x, double *out);
 extern const char *MlopsTaskName(MlopsTask task);
 
 #endif							/* MLOPS_MODEL_H */
