@@ -26,8 +26,9 @@ SELECT verdict, drift_share, concept_drift, rows_checked, checked_by = current_u
 SELECT feature_position, feature, kind, status, round(psi::numeric, 9) AS psi, ks_statistic, ks_p_value, linf,
        chi_square_p_value, unseen_share, null_share_change
   FROM mlops.drift_history WHERE project = 'drift_sql' ORDER BY report_id, feature_position;
-SELECT summary - 'thresholds' - 'target' - 'concept' AS summary,
-       summary -> 'concept' ->> 'metric' AS metric
+SELECT summary - 'thresholds' - 'target' - 'concept' - 'timing_ms' AS summary,
+       summary -> 'concept' ->> 'metric' AS metric,
+       (SELECT string_agg(k, ', ' ORDER BY k) FROM jsonb_object_keys(summary -> 'timing_ms') k) AS timed
   FROM mlops.drift_reports WHERE project = 'drift_sql';
 SELECT count(*) AS queued FROM mlops.retrain_queue WHERE project = 'drift_sql';
 -- a column retyped to text, another to a type mlops cannot read
