@@ -71,25 +71,4 @@ extern Jsonb *MlopsBaselineBuild(const MlopsTrainData *data, int nfeatures,
 extern MlopsBaseline *MlopsBaselineParse(Jsonb *jb);
 extern void MlopsSortDoubles(double *values, size_t n);
 
-/*
- * Bin of v among the 12 bins of a numeric baseline: 0 below the training
- * minimum, 11 above the maximum, otherwise 1 + the number of interior decile
- * edges strictly below v (bins are closed on the right).  Repeated edges,
- * from tied training values, simply leave some bins empty on both sides.
- * Branch-free: it runs for every live value of every numeric feature.
- */
-static inline int
-MlopsNumericBin(const double *edges, double v)
-{
-	int			bin = 1;
-
-	if (v < edges[0])
-		return 0;
-	if (v > edges[MLOPS_BASELINE_NEDGES - 1])
-		return MLOPS_BASELINE_NBINS - 1;
-	for (int k = 1; k < MLOPS_BASELINE_NEDGES - 1; k++)
-		bin += (edges[k] < v);
-	return bin;
-}
-
 #endif							/* MLOPS_BASELINE_H */
