@@ -997,6 +997,17 @@ LiveKind(Oid typid)
 	}
 }
 
+/* Can a live column of kind live be read as a target of kind trained? */
+static bool
+TargetReadable(MlopsFeatureKind trained, MlopsFeatureKind live)
+{
+	if (live == MLOPS_KIND_AUTO)
+		return false;
+	if (trained == MLOPS_KIND_CATEGORICAL)
+		return true;
+	return live == MLOPS_KIND_NUMERIC || live == MLOPS_KIND_BOOLEAN;
+}
+
 /* Compare a loaded live column with its baseline, by the baseline's kind */
 static void
 CompareColumn(ColumnFinding *f, const MlopsBaselineColumn *b,
@@ -1265,8 +1276,15 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 						relname, project_name),
 				 errdetail("Version %d was trained on: %s.", version, names.data)));
 	}
+	/*
+	 * The target, read as it was at training, when the live relation has it
+	 * with a type that can be read so (a number stays a number; anything
+	 * readable can be a class label).
+	 */
 	if (base->target && proj->target &&
-		get_attnum(relid, base->target->name) > 0)
+		get_attnum(relid, base->target->name) > 0 &&
+		TargetReadable(base->target->kind,
+					   LiveKind(get_atttype(relid, get_attnum(relid, base->target->name)))))
 	{
 		colnames = lappend(colnames, base->target->name);
 		specs[nspecs].name = base->target->name;
