@@ -38,6 +38,15 @@ SELECT verdict, drift_share, concept_drift, summary -> 'retyped_columns' AS rety
 SELECT feature, status, detail -> 'reasons' AS reasons
   FROM mlops.drift_history
  WHERE report_id = (SELECT max(id) FROM mlops.drift_reports) ORDER BY feature_position;
+-- a type change within a kind is compared, and noted
+CREATE TABLE drift_int AS SELECT x::integer AS x, z, c, b, y FROM drift_t;
+SELECT verdict, drift_share, concept_drift, summary -> 'retyped_columns' AS retyped,
+       features -> 0 -> 'reasons' AS x_reasons, round((features -> 0 ->> 'psi')::numeric, 9) AS x_psi
+  FROM mlops.check_drift('drift_sql', 'drift_int');
+-- a target that can no longer be read as a number: no concept drift verdict
+CREATE TABLE drift_ytext AS SELECT x, z, c, b, y::text AS y FROM drift_t;
+SELECT verdict, concept_drift, summary -> 'target' AS target
+  FROM mlops.check_drift('drift_sql', 'drift_ytext');
 
 -- thresholds
 SELECT mlops.drift_thresholds();

@@ -1165,6 +1165,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 			   *warned = NIL;
 	int			ndrift = 0;
 	int			npresent = 0;
+	bool		unscorable = false; /* a feature the model cannot read */
 	double		drift_share;
 	int			concept = -1;	/* -1 unknown, 0 no, 1 yes */
 	double		live_metric = NAN;
@@ -1322,12 +1323,14 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 			AddReason(f, FEATURE_RETYPED, "type changed from %s to %s",
 					  b->type_name ? b->type_name : "unknown", format_type_be(typid));
 			retyped = lappend(retyped, b->name);
+			unscorable = true;
 		}
 		else if (c < 0)
 		{
 			InitFinding(f, b, NULL);
 			AddReason(f, FEATURE_MISSING, "column is missing from the live relation");
 			missing = lappend(missing, b->name);
+			unscorable = true;
 		}
 		else
 		{
@@ -1341,6 +1344,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 				AddReason(f, FEATURE_RETYPED, "type changed from %s to %s",
 						  b->type_name ? b->type_name : "unknown", col->type_name);
 				retyped = lappend(retyped, b->name);
+				unscorable = true;
 			}
 			else
 			{
@@ -1368,7 +1372,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 	/* -- concept drift: the model scored on live labels ------------------ */
 	initStringInfo(&summary);
 	appendStringInfo(&summary, "{\"baseline_rows\": " INT64_FORMAT, base->rows);
-	if (have_target && missing == NIL && retyped == NIL && model_bytes &&
+	if (have_target && !unscorable && model_bytes &&
 		base->key_metric && isfinite(base->key_metric_value) &&
 		strcmp(base->key_metric, "inertia") != 0)
 	{
