@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(34);
+SELECT plan(37);
 
 -- A standard normal draw (Box-Muller; PostgreSQL 15 has no random_normal)
 CREATE FUNCTION pg_temp.gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
@@ -135,6 +135,25 @@ SELECT is((SELECT verdict FROM mlops.check_drift('drift_reg', 'drift_shifted')),
           'with drift_share 0.75, two drifting features of four are only a warning');
 SELECT is(mlops.set_drift_thresholds('drift_reg', '{"drift_share": null}') ->> 'drift_share', '0.5',
           'a JSON null restores the default');
+
+-- on more than 20,000 rows KS uses a sample of about 20,000 live values,
+-- and agrees with the exact statistic over all of them
+CREATE TABLE drift_big AS SELECT * FROM pg_temp.regdata(60000, 0.12, 0.1, 0);
+CREATE TEMP TABLE r_big AS SELECT * FROM mlops.check_drift('drift_reg', 'drift_big');
+SELECT cmp_ok((SELECT abs((f ->> 'ks_rows')::int - 20000) FROM r_big, jsonb_array_elements(features) f
+                WHERE f ->> 'name' = 'x1'),
+              '<', 1500, 'KS samples about 20,000 of 60,000 live values');
+SELECT cmp_ok((SELECT abs((f ->> 'ks_statistic')::float8 - k.statistic)
+                 FROM r_big, jsonb_array_elements(features) f,
+                      mlops.ks_test((SELECT array_agg(s::text::float8)
+                                       FROM mlops.model_versions v,
+                                            jsonb_array_elements(v.baseline -> 'features' -> 0 -> 'sample') s
+                                      WHERE v.project = 'drift_reg'),
+                                    (SELECT array_agg(x1) FROM drift_big)) k
+                WHERE f ->> 'name' = 'x1'),
+              '<', 0.02::float8, 'the sampled KS statistic is within 0.02 of the exact one over every live value');
+SELECT is((SELECT (f ->> 'rows')::int FROM r_big, jsonb_array_elements(features) f WHERE f ->> 'name' = 'x1'),
+          60000, 'PSI and the moments still use every live value');
 
 -- ---------------------------------------------------------------------------
 -- A dropped column
