@@ -7,6 +7,7 @@ SELECT i, (i * 7) % 13, CASE WHEN i % 3 = 0 THEN 'a' ELSE 'b' END,
        2 * i + 1, CASE WHEN i % 2 = 0 THEN 'even' ELSE 'odd' END, i % 2 = 0
 FROM generate_series(1, 200) i;
 CREATE TABLE te_empty (x float8, y float8);
+CREATE TABLE te_none (LIKE te);
 CREATE TABLE te_onecls (x float8, label text);
 INSERT INTO te_onecls SELECT i, 'same' FROM generate_series(1, 50) i;
 CREATE TABLE te_const (x float8, c float8, y float8);
@@ -76,6 +77,7 @@ SELECT version FROM mlops.train('p', 'te', 'y', task => 'classification');
 -- scoring and registry functions on unknown things
 SELECT mlops.evaluate('nope', 'te');
 SELECT mlops.evaluate('p', 'te', 42);
+SELECT mlops.evaluate('p', 'te_none');
 SELECT mlops.evaluate('p', 'te_empty');
 SELECT * FROM mlops.explain('nope');
 SELECT * FROM mlops.deploy('p', 9);
@@ -98,4 +100,4 @@ SELECT count(*) AS versions FROM mlops.model_versions;
 DELETE FROM mlops.deployments;
 DELETE FROM mlops.model_versions;
 DELETE FROM mlops.projects;
-DROP TABLE te, te_empty, te_onecls, te_const, te_nulls, te_nan, te_inf, te_json;
+DROP TABLE te, te_none, te_empty, te_onecls, te_const, te_nulls, te_nan, te_inf, te_json;
