@@ -20,6 +20,10 @@
  */
 #define MLOPS_PENALIZED_NPARAMS(ncols)	((ncols) + 1)
 
+extern void MlopsLinearFitMoments(MlopsModel *model, int64 n,
+								  const double *xmean, double ymean,
+								  const double *G, const double *Xty,
+								  double yss);
 extern void MlopsLinearPredict(const MlopsModel *model, const double *x,
 							   double *out);
 extern int	MlopsPenalizedExplain(const MlopsModel *model,
