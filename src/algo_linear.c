@@ -75,7 +75,7 @@ SolveMoments(int64 n, int p, const double *xmean, double ymean,
 	bool	   *constant = palloc(sizeof(bool) * Max(p, 1));
 	MlopsCholesky *chol;
 
-	memcpy(A, G, sizeof(double) * p * p);
+	memcpy(A, G, sizeof(double) * (Size) p * p);
 	for (int j = 0; j < p; j++)
 		css[j] = G[(Size) j * p + j];
 	MlopsConstantColumns(n, p, xmean, css, offset, constant);
@@ -111,9 +111,13 @@ DesignMoments(const MlopsDesign *train, double *xmean, double **G,
 					  *G, Xty, yss);
 }
 
-/* center[j] / scale[j] for each design column, or NULL when not standardised */
-static double *
-StandardisedOffsets(const MlopsModel *model)
+/*
+ * center[j] / scale[j] for each design column (NULL without a transform):
+ * added to a standardised column it gives the original values over the
+ * scale, which is how constant columns are recognised.
+ */
+double *
+MlopsStandardisedOffsets(const MlopsModel *model)
 {
 	double	   *offset;
 
@@ -192,7 +196,7 @@ LinearFit(MlopsModel *model, const MlopsDesign *train)
 
 	DesignMoments(train, xmean, &G, Xty, &ymean, &yss);
 	chol = SolveMoments(n, p, xmean, ymean, G, Xty, 0.0,
-						StandardisedOffsets(model), beta, &params[LIN_COEF(p)]);
+						MlopsStandardisedOffsets(model), beta, &params[LIN_COEF(p)]);
 	rss = MlopsResidualSS(train->X, n, p, train->y, params[LIN_COEF(p)], beta);
 	LinearFinish(model, n, chol, xmean, G, params, rss);
 	pfree(G);
@@ -223,7 +227,7 @@ MlopsLinearFitMoments(MlopsModel *model, int64 n, const double *xmean,
 	if (n < 1)
 		elog(ERROR, "linear regression needs at least one row");
 	chol = SolveMoments(n, p, xmean, ymean, G, Xty, 0.0,
-						StandardisedOffsets(model), beta, &params[LIN_COEF(p)]);
+						MlopsStandardisedOffsets(model), beta, &params[LIN_COEF(p)]);
 	LinearFinish(model, n, chol, xmean, G, params,
 				 Max(yss - MlopsDot(p, beta, Xty), 0.0));
 }
@@ -248,7 +252,7 @@ RidgeFit(MlopsModel *model, const MlopsDesign *train)
 
 	DesignMoments(train, xmean, &G, Xty, &ymean, &yss);
 	(void) SolveMoments(train->nrows, p, xmean, ymean, G, Xty, model->hyper[0],
-						StandardisedOffsets(model), params + 1, &params[0]);
+						MlopsStandardisedOffsets(model), params + 1, &params[0]);
 	model->nparams = MLOPS_PENALIZED_NPARAMS(p);
 	model->params = params;
 	pfree(G);

@@ -57,7 +57,7 @@ static const MlopsHyperparam logistic_hyper[] = {
 #define LOGIT_NPARAMS(D)	(3 * (D))
 
 /* The largest Hessian the Newton solver accepts (D x D doubles) */
-#define LOGIT_MAX_DIM		6000
+#define LOGIT_MAX_DIM		3000
 
 /* Working state of one fit */
 typedef struct LogitState
@@ -274,7 +274,7 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	double	   *params;
 	double	   *xmean;
 	double	   *css;
-	double	   *offset = NULL;
+	double	   *offset;
 	double	   *inv;
 	bool	   *constant;
 	bool	   *force;
@@ -335,12 +335,7 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	constant = palloc(sizeof(bool) * Max(p, 1));
 	MlopsColumnMeans(train->X, train->nrows, p, xmean);
 	MlopsColumnCss(train->X, train->nrows, p, xmean, css);
-	if (model->center && model->scale)
-	{
-		offset = palloc(sizeof(double) * Max(p, 1));
-		for (int j = 0; j < p; j++)
-			offset[j] = model->center[j] / model->scale[j];
-	}
+	offset = MlopsStandardisedOffsets(model);
 	MlopsConstantColumns(train->nrows, p, xmean, css, offset, constant);
 	force = palloc0(sizeof(bool) * D);
 	for (int b = 0; b < B; b++)
