@@ -174,10 +174,15 @@ static CallCache *
 GetCallCache(FunctionCallInfo fcinfo, text *project_t, int pinned)
 {
 	CallCache  *cc = (CallCache *) fcinfo->flinfo->fn_extra;
-	char	   *project = text_to_cstring(project_t);
+	char	   *project;
 
-	if (cc != NULL && cc->pinned == pinned && strcmp(cc->project, project) == 0)
+	/* the common case, once per row: same project and version as last call */
+	if (cc != NULL && cc->pinned == pinned &&
+		VARSIZE_ANY_EXHDR(project_t) == strlen(cc->project) &&
+		memcmp(VARDATA_ANY(project_t), cc->project, VARSIZE_ANY_EXHDR(project_t)) == 0)
 		return cc;
+
+	project = text_to_cstring(project_t);
 
 	if (strlen(project) >= NAMEDATALEN)
 		ereport(ERROR,

@@ -601,7 +601,7 @@ TrainCore(TrainSpec *spec)
 
 	/* the design matrix of the training rows, column-major */
 	MlopsCheckMemory((Size) ntrain * (ncols + 1) * sizeof(double), "the training design matrix");
-	X = palloc_extended((Size) ntrain * ncols * sizeof(double), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	X = palloc_extended((Size) ntrain * ncols * sizeof(double), MCXT_ALLOC_HUGE);
 	if (tcol)
 		y = palloc_extended((Size) ntrain * sizeof(double), MCXT_ALLOC_HUGE);
 	for (i = 0; i < nf; i++)
@@ -615,6 +615,8 @@ TrainCore(TrainSpec *spec)
 		{
 			int		   *pos = palloc(sizeof(int) * Max(col->ncodes, 1));
 			double	   *base = X + (Size) f->offset * ntrain;
+
+			memset(base, 0, sizeof(double) * (Size) ntrain * f->width);
 
 			for (int c = 0; c < col->ncodes; c++)
 			{
