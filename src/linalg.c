@@ -209,6 +209,8 @@ MlopsCholeskyAliased(const double *A, int n, const bool *force_alias,
 		double		ajj = A[(int64) j * n + j];
 		double		d;
 
+		CHECK_FOR_INTERRUPTS();
+
 		if ((force_alias && force_alias[j]) || !(ajj > 0.0) || !isfinite(ajj))
 		{
 			chol->aliased[j] = true;
