@@ -97,6 +97,14 @@ MlopsGemm(bool transa, bool transb, int m, int n, int k, double alpha,
 				C[(int64) j * ldc + i] = (beta == 0.0) ? 0.0 : beta * C[(int64) j * ldc + i];
 		return;
 	}
+	if (n == 1 && !transb)
+	{
+		/* one column: dgemv avoids dgemm's packing of A */
+		cblas_dgemv(CblasColMajor, transa ? CblasTrans : CblasNoTrans,
+					transa ? k : m, transa ? m : k, alpha, A, lda, B, 1,
+					beta, C, 1);
+		return;
+	}
 	cblas_dgemm(CblasColMajor, transa ? CblasTrans : CblasNoTrans,
 				transb ? CblasTrans : CblasNoTrans,
 				m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
