@@ -22,7 +22,7 @@
  * each block of the Hessian X^T diag(w) X with dsyrk on sqrt(|w|)-scaled
  * rows (w = p_a (1 - p_a) on the diagonal blocks, -p_a p_c off it), so
  * the work per row is level-3 BLAS.  Standard errors come from the inverse
- * Hessian at the optimum.
+ * Hessian of the last iterate, whose final Newton step is tiny.
  *
  *-------------------------------------------------------------------------
  */
