@@ -8,9 +8,10 @@
  * The live relation is read once, with the caller's privileges, through the
  * one-pass loader.  Every statistic is then computed in memory against the
  * baseline: numeric features by PSI over the baseline's 12 bins (found by
- * binary search over its decile edges) and by the two-sample
- * Kolmogorov-Smirnov statistic between the baseline's stored sample and
- * every live value (exact, from a histogram over the sample points);
+ * counting its decile edges) and by the two-sample Kolmogorov-Smirnov
+ * statistic between the baseline's stored sample and the live values (all
+ * of them up to 20,000, else about 20,000 chosen by position; exact ties
+ * included, from a histogram over the sample points);
  * categorical and boolean features by L-infinity distance, a chi-square
  * test of homogeneity and the share of unseen values; every feature by its
  * change of NULL share.  Missing and retyped columns are findings of their
