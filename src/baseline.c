@@ -14,13 +14,17 @@
  * boolean column the frequencies of the top 50 values, an "other" bucket,
  * the NULL share and the vocabulary used to recognise unseen values.
  *
- * Order statistics: the decile edges are exact (type-7 interpolated)
- * quantiles of a sorted copy of each numeric column, sorted with an inlined
- * comparator (about 70 ms per million values); a sketch would save little
- * next to fitting and would make the bins approximate.  The KS sample is the
- * first 2,000 non-NULL values in the loader's row order, which is the order
- * of the rows' content hashes: deterministic and independent of the values,
- * so a fair sample that the same data always reproduces.
+ * Order statistics: the decile edges are the type-7 (interpolated)
+ * quantiles of the first 20,000 non-NULL values of the column in the
+ * loader's row order, which is the order of the rows' content hashes:
+ * deterministic and independent of the values, so a uniform sample that the
+ * same data always reproduces.  Up to 20,000 rows the edges are exact
+ * quantiles; beyond, sample quantiles, each within about 0.2% (one standard
+ * error) of its decile.  The bin shares are then counted over every value,
+ * so the baseline is exact for the edges it has, and PSI needs no more.
+ * Sorting every column instead took 60% of a 1,000,000-row linear training
+ * (about 150 ms per column here); this takes one pass and a small sort.
+ * The KS sample is the first 2,000 of the same values.
  *
  * MlopsBaselineParse() reads the stored jsonb back for the drift check.
  *
@@ -71,25 +75,6 @@ AppendJsonDouble(StringInfo buf, double v)
 	appendStringInfoString(buf, tmp);
 }
 
-/* Number of sorted values <= x */
-static int64
-CountAtMost(const double *sorted, int64 n, double x)
-{
-	int64		lo = 0,
-				hi = n;
-
-	while (lo < hi)
-	{
-		int64		mid = lo + (hi - lo) / 2;
-
-		if (sorted[mid] <= x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /* Type-7 quantile (linear interpolation, as numpy and R's default) */
 static double
 SortedQuantile(const double *sorted, int64 n, double p)
@@ -118,89 +103,120 @@ AppendColumnHead(StringInfo buf, const MlopsColumnData *col, const char *kind,
 }
 
 /*
- * Baseline of a numeric column: one copy of the non-NULL values, sorted,
- * gives the deciles, the bin shares (by binary search), and an exact
- * two-pass variance; the KS sample is taken in row order before sorting.
+ * Baseline of a numeric column.  The quantile sample is the first non-NULL
+ * values in row order, which is hash order: a uniform sample.  Its type-7
+ * quantiles are the interior decile edges (exact when it holds every value).
+ * Then one pass over every value takes the extremes, the moments (about the
+ * sample mean, for accuracy) and the count of each bin, by the rule the
+ * drift check applies (with the true extremes, only the interior edges
+ * decide).  The KS sample is the first 2,000 values of the quantile sample.
  */
 static void
 BaselineNumeric(StringInfo buf, const MlopsColumnData *col, int64 nrows)
 {
-	double	   *vals;
-	double	   *sample;
-	int64		n = 0;
+	int64		qcap = Min(Max(nrows, 1), MLOPS_BASELINE_QUANTILE_SAMPLE);
+	double	   *qsample = MemoryContextAllocHuge(CurrentMemoryContext, qcap * sizeof(double));
+	double	   *sample = palloc(MLOPS_BASELINE_SAMPLE * sizeof(double));
+	int64		n = 0,
+				nq = 0;
 	int			nsample = 0;
-	double		sum = 0.0,
-				ss = 0.0,
-				mean;
+	double		shift = 0.0,
+				s1 = 0.0,
+				s2 = 0.0,
+				mean,
+				var,
+				min = INFINITY,
+				max = -INFINITY;
 	double		edges[MLOPS_BASELINE_NEDGES];
-	int64		below[MLOPS_BASELINE_NEDGES];
+	int64		bins[MLOPS_BASELINE_NBINS] = {0};
 
-	vals = MemoryContextAllocHuge(CurrentMemoryContext,
-								  Max(nrows, 1) * sizeof(double));
-	sample = palloc(MLOPS_BASELINE_SAMPLE * sizeof(double));
-	for (int64 i = 0; i < nrows; i++)
+	for (int64 i = 0; i < nrows && nq < qcap; i++)
 	{
 		double		v = col->num[i];
 
 		if (isnan(v))
 			continue;
-		vals[n++] = v;
-		sum += v;
+		qsample[nq++] = v;
 		if (nsample < MLOPS_BASELINE_SAMPLE)
 			sample[nsample++] = v;
 	}
 
 	AppendColumnHead(buf, col, "numeric", nrows);
-	if (n == 0)
+	if (nq == 0)
 	{
 		appendStringInfoString(buf, ", \"min\": null, \"max\": null, \"mean\": null, "
 							   "\"std\": null, \"edges\": [], \"bins\": [], \"sample\": []}");
-		pfree(vals);
+		pfree(qsample);
 		pfree(sample);
 		return;
 	}
 
+	for (int64 k = 0; k < nq; k++)
+		shift += qsample[k];
+	shift /= nq;
 	CHECK_FOR_INTERRUPTS();
-	MlopsSortDoubles(vals, n);
-	CHECK_FOR_INTERRUPTS();
+	MlopsSortDoubles(qsample, nq);
 	MlopsSortDoubles(sample, nsample);
-
-	mean = sum / n;
-	for (int64 i = 0; i < n; i++)
-		ss += (vals[i] - mean) * (vals[i] - mean);
-
-	for (int k = 0; k < MLOPS_BASELINE_NEDGES; k++)
-		edges[k] = SortedQuantile(vals, n, k / 10.0);
-	edges[0] = vals[0];
-	edges[MLOPS_BASELINE_NEDGES - 1] = vals[n - 1];
 	for (int k = 1; k < MLOPS_BASELINE_NEDGES - 1; k++)
-		below[k] = CountAtMost(vals, n, edges[k]);
-	below[0] = 0;
-	below[MLOPS_BASELINE_NEDGES - 1] = n;
+		edges[k] = SortedQuantile(qsample, nq, k / 10.0);
+
+	CHECK_FOR_INTERRUPTS();
+	{
+		const double e1 = edges[1],
+					e2 = edges[2],
+					e3 = edges[3],
+					e4 = edges[4],
+					e5 = edges[5],
+					e6 = edges[6],
+					e7 = edges[7],
+					e8 = edges[8],
+					e9 = edges[9];
+
+		for (int64 i = 0; i < nrows; i++)
+		{
+			double		v = col->num[i];
+			double		d;
+
+			if (isnan(v))
+				continue;
+			n++;
+			min = v < min ? v : min;
+			max = v > max ? v : max;
+			d = v - shift;
+			s1 += d;
+			s2 += d * d;
+			bins[1 + (v > e1) + (v > e2) + (v > e3) + (v > e4) + (v > e5) +
+				 (v > e6) + (v > e7) + (v > e8) + (v > e9)]++;
+		}
+	}
+	edges[0] = min;
+	edges[MLOPS_BASELINE_NEDGES - 1] = max;
+	mean = shift + s1 / n;
+	var = n > 1 ? Max(s2 - s1 * s1 / n, 0.0) / (n - 1) : 0.0;
 
 	appendStringInfoString(buf, ", \"min\": ");
-	AppendJsonDouble(buf, vals[0]);
+	AppendJsonDouble(buf, min);
 	appendStringInfoString(buf, ", \"max\": ");
-	AppendJsonDouble(buf, vals[n - 1]);
+	AppendJsonDouble(buf, max);
 	appendStringInfoString(buf, ", \"mean\": ");
 	AppendJsonDouble(buf, mean);
 	appendStringInfoString(buf, ", \"std\": ");
-	AppendJsonDouble(buf, n > 1 ? sqrt(ss / (n - 1)) : 0.0);
-	appendStringInfoString(buf, ", \"edges\": [");
+	AppendJsonDouble(buf, sqrt(var));
+	appendStringInfo(buf, ", \"quantile_sample\": " INT64_FORMAT ", \"edges\": [", nq);
 	for (int k = 0; k < MLOPS_BASELINE_NEDGES; k++)
 	{
 		if (k > 0)
 			appendStringInfoString(buf, ", ");
 		AppendJsonDouble(buf, edges[k]);
 	}
-	/* nothing of the training data lies outside its own range */
-	appendStringInfoString(buf, "], \"bins\": [0");
-	for (int k = 1; k < MLOPS_BASELINE_NEDGES; k++)
+	appendStringInfoString(buf, "], \"bins\": [");
+	for (int k = 0; k < MLOPS_BASELINE_NBINS; k++)
 	{
-		appendStringInfoString(buf, ", ");
-		AppendJsonDouble(buf, (double) (below[k] - below[k - 1]) / n);
+		if (k > 0)
+			appendStringInfoString(buf, ", ");
+		AppendJsonDouble(buf, (double) bins[k] / n);
 	}
-	appendStringInfoString(buf, ", 0], \"sample\": [");
+	appendStringInfoString(buf, "], \"sample\": [");
 	for (int k = 0; k < nsample; k++)
 	{
 		if (k > 0)
@@ -208,7 +224,7 @@ BaselineNumeric(StringInfo buf, const MlopsColumnData *col, int64 nrows)
 		AppendJsonDouble(buf, sample[k]);
 	}
 	appendStringInfoString(buf, "]}");
-	pfree(vals);
+	pfree(qsample);
 	pfree(sample);
 }
 

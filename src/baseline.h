@@ -18,10 +18,19 @@
 
 #define MLOPS_BASELINE_FORMAT	1
 #define MLOPS_BASELINE_SAMPLE	2000	/* values kept per numeric column for KS */
+#define MLOPS_BASELINE_QUANTILE_SAMPLE 20000	/* values the deciles come from */
 #define MLOPS_BASELINE_TOP		50		/* categories with their own bucket */
 #define MLOPS_BASELINE_VOCAB	1000	/* values remembered for "unseen" */
 #define MLOPS_BASELINE_NEDGES	11		/* min, 9 deciles, max */
 #define MLOPS_BASELINE_NBINS	12		/* below min, 10 deciles, above max */
+
+/*
+ * The bin of a value v: 0 below the training minimum, 11 above the maximum,
+ * otherwise 1 + the number of interior decile edges strictly below v (bins
+ * are closed on the right), that is (v >= min) + the count of the other
+ * edges strictly below v.  Repeated edges, from tied values, leave some bins
+ * empty on both sides.  baseline.c and drift.c count it without branches.
+ */
 
 /* One feature (or the target) of a baseline, as read back from jsonb */
 typedef struct MlopsBaselineColumn

@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(37);
+SELECT plan(41);
 
 -- A standard normal draw (Box-Muller; PostgreSQL 15 has no random_normal)
 CREATE FUNCTION pg_temp.gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
@@ -76,6 +76,29 @@ SELECT is((SELECT DISTINCT role FROM mlops.baseline('drift_reg') WHERE feature =
 SELECT is((SELECT (baseline ->> 'key_metric', (baseline ->> 'key_metric_value')::float8 = (metrics ->> 'r2')::float8)
              FROM mlops.model_versions WHERE project = 'drift_reg'),
           ('r2'::text, true), 'the baseline keeps the key metric of the version');
+
+-- beyond 20,000 rows the edges come from a 20,000-value sample, and the
+-- shares are still exact counts over every training row
+CREATE TABLE drift_train_big AS SELECT * FROM pg_temp.regdata(30000, 0.44);
+SELECT is((SELECT version FROM mlops.train('drift_big', 'drift_train_big', 'y', algorithm => 'linear')),
+          1, 'a 30,000-row project trained');
+SELECT is((SELECT array_agg(round(b.share::numeric, 9) ORDER BY b.bucket)
+             FROM mlops.baseline('drift_big') b WHERE b.feature = 'x2'),
+          (SELECT array_agg(round(c.n::numeric / 30000, 9) ORDER BY b.bucket)
+             FROM mlops.baseline('drift_big') b,
+                  LATERAL (SELECT count(*) AS n FROM drift_train_big t
+                            WHERE CASE b.bucket WHEN 0 THEN t.x2 < b.upper_bound
+                                                WHEN 1 THEN t.x2 BETWEEN b.lower_bound AND b.upper_bound
+                                                WHEN 11 THEN t.x2 > b.lower_bound
+                                                ELSE t.x2 > b.lower_bound AND t.x2 <= b.upper_bound END) c
+            WHERE b.feature = 'x2'),
+          'bin shares are exact counts over all training rows for the stored edges');
+SELECT cmp_ok((SELECT max(abs(share - 0.1)) FROM mlops.baseline('drift_big')
+                WHERE feature = 'x2' AND bucket BETWEEN 1 AND 10),
+              '<', 0.01::float8, 'edges from the sample are close to deciles: every bin holds 10% +- 1%');
+SELECT is((SELECT (baseline -> 'features' -> 1 ->> 'quantile_sample')::int FROM mlops.model_versions
+            WHERE project = 'drift_big'),
+          20000, 'the deciles came from 20,000 values');
 
 -- ---------------------------------------------------------------------------
 -- Live data from the training distribution: no drift
