@@ -101,4 +101,7 @@ SELECT * FROM mlops.ks_test('{}', '{1}');
 SELECT mlops.psi('{1,NULL}', '{1,2}');
 SELECT mlops.psi('{0,0}', '{1,2}');
 SELECT * FROM mlops.chi_square_test('{1,2}', '{1}');
+-- the accumulator behind check_drift refuses specs it did not build
+SELECT mlops.drift_accumulate('\x00'::bytea, 1.0::float8);
+SELECT mlops.drift_accumulate(NULL::bytea, 1.0::float8);
 ROLLBACK;

@@ -8,6 +8,44 @@
 -- and the verdict rules.
 
 -- ---------------------------------------------------------------------------
+-- The accumulator: one scan of the live relation, shared by parallel workers
+-- ---------------------------------------------------------------------------
+-- Internal to mlops.check_drift, which builds the spec from the baseline
+-- (kinds, bin edges and KS sample per column) and reads the result.  The
+-- state is "internal"; the serialised form carries it between processes.
+CREATE FUNCTION mlops.drift_accumulate_trans(internal, bytea, VARIADIC "any")
+RETURNS internal
+AS 'MODULE_PATHNAME', 'mlops_drift_accum_trans'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.drift_accumulate_combine(internal, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'mlops_drift_accum_combine'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE FUNCTION mlops.drift_accumulate_serial(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'mlops_drift_accum_serial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION mlops.drift_accumulate_deserial(bytea, internal)
+RETURNS internal
+AS 'MODULE_PATHNAME', 'mlops_drift_accum_deserial'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION mlops.drift_accumulate_final(internal)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'mlops_drift_accum_final'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE mlops.drift_accumulate(bytea, VARIADIC "any") (
+    SFUNC = mlops.drift_accumulate_trans,
+    STYPE = internal,
+    COMBINEFUNC = mlops.drift_accumulate_combine,
+    SERIALFUNC = mlops.drift_accumulate_serial,
+    DESERIALFUNC = mlops.drift_accumulate_deserial,
+    FINALFUNC = mlops.drift_accumulate_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE mlops.drift_accumulate(bytea, VARIADIC "any") IS
+'Internal to mlops.check_drift: reduces live rows to the counts the drift statistics need, in parallel';
+
+-- ---------------------------------------------------------------------------
 -- The drift check
 -- ---------------------------------------------------------------------------
 CREATE FUNCTION mlops.check_drift(project text, relation regclass,
