@@ -38,6 +38,7 @@
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
+#include "storage/lmgr.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -223,7 +224,9 @@ WorkerRun(void)
 		argtypes[1] = INT8OID;
 		values[0] = CStringGetTextDatum(ws.project);
 		nulls[1] = 'n';
-		if (SPI_execute_with_args("SELECT mlops.retrain_claim($1, $2)",
+		if (SPI_execute_with_args("SELECT CASE WHEN EXISTS (SELECT 1 FROM mlops.retrain_queue"
+								  "                          WHERE project = $1 AND status = 'queued')"
+								  "       THEN mlops.retrain_claim($1, $2) END",
 								  2, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "mlops: mlops.retrain_claim failed");
 		{
@@ -373,7 +376,9 @@ WorkerRecordEnd(const char *status, const char *outcome, const char *error)
 
 /*
  * OID of the job's relation, which the job owner (the current user) must be
- * able to read: a clear "permission denied" before anything reads it.
+ * able to read: a clear "permission denied" before anything reads it.  The
+ * relation stays locked (ACCESS SHARE) until the check's transaction ends,
+ * so that it cannot be dropped or rewritten under the check.
  */
 static Oid
 WorkerResolveRelation(const char *relation)
@@ -385,6 +390,7 @@ WorkerResolveRelation(const char *relation)
 		pg_attribute_aclcheck_all(relid, GetUserId(), ACL_SELECT, ACLMASK_ANY) != ACLCHECK_OK)
 		aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
 					   get_rel_name(relid));
+	LockRelationOid(relid, AccessShareLock);
 	return relid;
 }
 
