@@ -443,7 +443,8 @@ MlopsLoadQuery(const char *sql, int nspecs, const MlopsLoadSpec *specs,
 	options.read_only = false;
 	options.dest = (DestReceiver *) &r;
 	ret = SPI_execute_extended(sql, &options);
-	if (ret != SPI_OK_SELECT)
+	/* with a DestReceiver of its own, SPI reports a SELECT as a utility */
+	if (ret != SPI_OK_SELECT && ret != SPI_OK_UTILITY)
 		elog(ERROR, "loading %s failed: %s", what, SPI_result_code_string(ret));
 	SPI_finish();
 
@@ -490,4 +491,25 @@ MlopsSelectColumnsSQL(Oid relid, List *colnames)
 	}
 	appendStringInfo(&buf, " FROM %s", quote_qualified_identifier(nsp, rel));
 	return buf.data;
+}
+
+/* Column names of a relation (not dropped), and their types */
+void
+MlopsRelationColumns(Oid relid, List **names, List **types)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	*names = NIL;
+	*types = NIL;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		*names = lappend(*names, pstrdup(NameStr(att->attname)));
+		*types = lappend_oid(*types, att->atttypid);
+	}
+	relation_close(rel, NoLock);
 }
