@@ -28,6 +28,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/xact.h"
 #include "catalog/objectaddress.h"
 #include "catalog/pg_type.h"
@@ -48,7 +50,9 @@
 #include "utils/regproc.h"
 #include "utils/snapmgr.h"
 
+#include "metrics.h"
 #include "mlops.h"
+#include "registry.h"
 #include "scheduler.h"
 
 PG_FUNCTION_INFO_V1(mlops_retrain_claim);
@@ -157,7 +161,7 @@ WorkerRun(void)
 	Oid			argtypes[2];
 	Datum		values[2];
 	char		nulls[2] = {' ', ' '};
-	MlopsSavedUser saved;
+	MlopsUserSwitch saved;
 	Oid			relid;
 	char	   *status = "succeeded";
 	char	   *outcome;
@@ -326,7 +330,7 @@ WorkerRecordEnd(const char *status, const char *outcome, const char *error)
 	Oid			argtypes[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
-	MlopsSavedUser saved;
+	MlopsUserSwitch saved;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -410,30 +414,14 @@ CopyValue(int col)
  */
 
 /*
- * Error out unless the current user may retrain the project: its owner (or
- * a role with the owner's privileges) or a superuser.
+ * Error out unless the current user may retrain the project: the same rule
+ * as for training and deploying it (its owner, members of its role,
+ * superusers).
  */
 static void
 CheckMayRetrain(const char *project)
 {
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-	char	   *owner;
-
-	values[0] = CStringGetTextDatum(project);
-	if (SPI_execute_with_args("SELECT owner::text FROM mlops.projects WHERE name = $1",
-							  1, argtypes, values, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "mlops: could not read mlops.projects");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project \"%s\" does not exist", project)));
-	owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (!MlopsCurrentUserMayActAs(owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied to retrain project \"%s\"", project),
-				 errdetail("Only the project's owner (%s) and superusers may retrain it.", owner)));
+	MlopsCheckProjectWriter(MlopsGetProject(project, false));
 }
 
 /*
@@ -447,7 +435,7 @@ Datum
 mlops_retrain_claim(PG_FUNCTION_ARGS)
 {
 	char	   *project;
-	MlopsSavedUser saved;
+	MlopsUserSwitch saved;
 	Oid			argtypes[2] = {TEXTOID, INT8OID};
 	Datum		values[2];
 	bool		isnull;
@@ -529,69 +517,173 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 }
 
 /*
- * mlops.retrain_finish(request, status, champion_version,
- *						challenger_version, champion_score, challenger_score,
- *						outcome): record the outcome of a running retrain.
+ * mlops.retrain_finish(request, challenger_version, error): end a running
+ * retrain.  With an error (or no challenger) it records failed.  Otherwise
+ * the challenger, trained with deploy => 'never', is compared with the
+ * champion on the key metric both were scored with on the same held-out
+ * rows (the "champion" entry train put in the challenger's metrics); the
+ * challenger is deployed, with strategy 'retrain' in the deployment
+ * history, only when it is better.  The outcome and both scores go on the
+ * queue row.
  */
 Datum
 mlops_retrain_finish(PG_FUNCTION_ARGS)
 {
 	int64		request;
-	char	   *status;
 	char	   *project;
 	char	   *current;
-	MlopsSavedUser saved;
-	Oid			argtypes[7] = {INT8OID, TEXTOID, INT4OID, INT4OID, FLOAT8OID, FLOAT8OID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7];
-	int			i;
+	MlopsProject *proj;
+	MlopsVersion *prod;
+	MlopsUserSwitch saved;
+	const char *status;
+	char	   *outcome;
+	int			champ_version = 0;
+	int			chall_version = 0;
+	double		champ_score = NAN;
+	double		chall_score = NAN;
+	bool		isnull;
 
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("request and status must not be NULL")));
+				 errmsg("request must not be NULL")));
 	request = PG_GETARG_INT64(0);
-	status = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if (strcmp(status, "deployed") != 0 && strcmp(status, "rejected") != 0 &&
-		strcmp(status, "failed") != 0 && strcmp(status, "canceled") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid retrain outcome \"%s\"", status),
-				 errhint("Valid outcomes are deployed, rejected, failed and canceled.")));
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "mlops: SPI_connect failed");
-	values[0] = Int64GetDatum(request);
-	if (SPI_execute_with_args("SELECT project, status FROM mlops.retrain_queue WHERE id = $1",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "mlops: could not read mlops.retrain_queue");
+	{
+		Oid			argtypes[1] = {INT8OID};
+		Datum		values[1] = {Int64GetDatum(request)};
+
+		if (SPI_execute_with_args("SELECT project, status FROM mlops.retrain_queue WHERE id = $1",
+								  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "mlops: could not read mlops.retrain_queue");
+	}
 	if (SPI_processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("retrain request " INT64_FORMAT " does not exist", request)));
 	project = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	current = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-	CheckMayRetrain(project);
+	proj = MlopsGetProject(project, false);
+	MlopsCheckProjectWriter(proj);
 	if (strcmp(current, "running") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("retrain request " INT64_FORMAT " is not running (%s)", request, current)));
 
-	for (i = 0; i < 7; i++)
+	prod = MlopsGetVersion(project, 0, true);
+	if (prod)
 	{
-		nulls[i] = PG_ARGISNULL(i) ? 'n' : ' ';
-		values[i] = PG_ARGISNULL(i) ? (Datum) 0 : PG_GETARG_DATUM(i);
+		champ_version = prod->version;
+		champ_score = MlopsJsonbGetFloat(prod->metrics, proj->key_metric);
 	}
-	MlopsBecomeRegistryOwner(&saved);
-	if (SPI_execute_with_args("UPDATE mlops.retrain_queue"
-							  "   SET status = $2, finished_at = now(),"
-							  "       champion_version = $3, challenger_version = $4,"
-							  "       champion_score = $5, challenger_score = $6,"
-							  "       outcome = $7"
-							  " WHERE id = $1",
-							  7, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "mlops: could not record retrain " INT64_FORMAT, request);
-	MlopsRestoreUser(&saved);
+
+	if (!PG_ARGISNULL(2) || PG_ARGISNULL(1))
+	{
+		status = "failed";
+		outcome = PG_ARGISNULL(2) ? pstrdup("no challenger was trained")
+			: text_to_cstring(PG_GETARG_TEXT_PP(2));
+	}
+	else
+	{
+		Oid			argtypes[3] = {TEXTOID, INT4OID, TEXTOID};
+		Datum		values[3];
+		Datum		d;
+		bool		better;
+
+		chall_version = PG_GETARG_INT32(1);
+		values[0] = CStringGetTextDatum(project);
+		values[1] = Int32GetDatum(chall_version);
+		values[2] = CStringGetTextDatum(proj->key_metric);
+		if (SPI_execute_with_args("SELECT (metrics ->> $3)::float8,"
+								  "       (metrics -> 'champion' ->> 'version')::integer,"
+								  "       (metrics -> 'champion' ->> $3)::float8"
+								  "  FROM mlops.model_versions WHERE project = $1 AND version = $2",
+								  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "mlops: could not read mlops.model_versions");
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("version %d of project \"%s\" does not exist", chall_version, project)));
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			chall_score = DatumGetFloat8(d);
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+
+		/*
+		 * The champion's score on the challenger's held-out rows, when it is
+		 * still the production version; else the production version's
+		 * stored score.
+		 */
+		if (!isnull && DatumGetInt32(d) == champ_version)
+		{
+			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+			if (!isnull)
+				champ_score = DatumGetFloat8(d);
+		}
+
+		better = champ_version == 0 || MlopsMetricBetter(proj->key_metric, chall_score, champ_score);
+		if (champ_version == 0)
+			outcome = psprintf("version %d deployed: no version was in production", chall_version);
+		else
+			outcome = psprintf("%s %.6g %s version %d's %.6g on the same held-out rows",
+							   proj->key_metric, chall_score,
+							   better ? "beats" : "does not beat",
+							   champ_version, champ_score);
+		if (better)
+		{
+			Oid			dtypes[5] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, NAMEOID};
+			Datum		dv[5];
+
+			dv[0] = CStringGetTextDatum(project);
+			dv[1] = Int32GetDatum(chall_version);
+			dv[2] = CStringGetTextDatum("retrain");
+			dv[3] = CStringGetTextDatum(psprintf("retrain request " INT64_FORMAT ": %s",
+												 request, outcome));
+			dv[4] = DirectFunctionCall1(namein,
+										CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
+			MlopsBecomeRegistryOwner(&saved);
+			if (SPI_execute_with_args("SELECT mlops._deploy($1, $2, $3, $4, $5)",
+									  5, dtypes, dv, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "mlops: could not deploy version %d", chall_version);
+			MlopsRestoreUser(&saved);
+			status = "deployed";
+		}
+		else
+		{
+			status = "rejected";
+			outcome = psprintf("%s: version %d stays in production", outcome, champ_version);
+		}
+	}
+
+	{
+		Oid			argtypes[7] = {INT8OID, TEXTOID, INT4OID, INT4OID, FLOAT8OID, FLOAT8OID, TEXTOID};
+		Datum		values[7];
+		char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		values[0] = Int64GetDatum(request);
+		values[1] = CStringGetTextDatum(status);
+		values[2] = Int32GetDatum(champ_version);
+		nulls[2] = champ_version ? ' ' : 'n';
+		values[3] = Int32GetDatum(chall_version);
+		nulls[3] = chall_version ? ' ' : 'n';
+		values[4] = Float8GetDatum(champ_score);
+		nulls[4] = isnan(champ_score) ? 'n' : ' ';
+		values[5] = Float8GetDatum(chall_score);
+		nulls[5] = isnan(chall_score) ? 'n' : ' ';
+		values[6] = CStringGetTextDatum(outcome);
+		MlopsBecomeRegistryOwner(&saved);
+		if (SPI_execute_with_args("UPDATE mlops.retrain_queue"
+								  "   SET status = $2, finished_at = now(),"
+								  "       champion_version = $3, challenger_version = $4,"
+								  "       champion_score = $5, challenger_score = $6,"
+								  "       outcome = $7"
+								  " WHERE id = $1",
+								  7, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
+			elog(ERROR, "mlops: could not record retrain " INT64_FORMAT, request);
+		MlopsRestoreUser(&saved);
+	}
 	SPI_finish();
 	PG_RETURN_VOID();
 }

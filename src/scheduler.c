@@ -57,6 +57,7 @@
 #include "utils/timestamp.h"
 
 #include "mlops.h"
+#include "registry.h"
 #include "scheduler.h"
 
 PG_FUNCTION_INFO_V1(mlops_schedule_drift_check);
@@ -99,45 +100,9 @@ static void ExecOrError(const char *sql, int nargs, Oid *argtypes,
 
 
 /* ------------------------------------------------------------------------
- * Small helpers shared with job_worker.c
+ * Small helpers
  * ------------------------------------------------------------------------
  */
-
-/*
- * Switch to the registry owner, for registry writes the caller has already
- * been checked to be allowed to make.  A transaction abort restores the
- * previous user on its own.
- */
-void
-MlopsBecomeRegistryOwner(MlopsSavedUser *saved)
-{
-	Oid			owner = MlopsRegistryOwner();
-
-	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
-	SetUserIdAndSecContext(owner, saved->sec_context | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-/* Back to the user saved by MlopsBecomeRegistryOwner. */
-void
-MlopsRestoreUser(const MlopsSavedUser *saved)
-{
-	SetUserIdAndSecContext(saved->userid, saved->sec_context);
-}
-
-/*
- * Whether the current user is a superuser or has the privileges of the
- * named role (false when the role no longer exists).
- */
-bool
-MlopsCurrentUserMayActAs(const char *rolename)
-{
-	Oid			role;
-
-	if (superuser())
-		return true;
-	role = get_role_oid(rolename, true);
-	return OidIsValid(role) && has_privs_of_role(GetUserId(), role);
-}
 
 /*
  * Run one SPI statement with parameters, and turn an unexpected SPI result
@@ -686,7 +651,7 @@ mlops_schedule_drift_check(PG_FUNCTION_ARGS)
 	Oid			owner_oid;
 	char		relkind;
 	char	   *relname;
-	MlopsSavedUser saved;
+	MlopsUserSwitch saved;
 	Oid			argtypes[6] = {TEXTOID, TEXTOID, INTERVALOID, BOOLOID, NAMEOID, NAMEOID};
 	Datum		values[6];
 	bool		isnull;
@@ -787,7 +752,7 @@ mlops_unschedule(PG_FUNCTION_ARGS)
 {
 	int64		job = PG_GETARG_INT64(0);
 	char	   *me = CurrentUserName();
-	MlopsSavedUser saved;
+	MlopsUserSwitch saved;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
 	char	   *owner = NULL;
@@ -800,7 +765,7 @@ mlops_unschedule(PG_FUNCTION_ARGS)
 				1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 		owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (owner == NULL || (strcmp(owner, me) != 0 && !superuser_arg(saved.userid)))
+	if (owner == NULL || (strcmp(owner, me) != 0 && !superuser_arg(saved.saved_uid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job " INT64_FORMAT " does not exist", job),
@@ -824,7 +789,7 @@ mlops_cancel_run(PG_FUNCTION_ARGS)
 {
 	int64		run = PG_GETARG_INT64(0);
 	char	   *me = CurrentUserName();
-	MlopsSavedUser saved;
+	MlopsUserSwitch saved;
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
 	char	   *owner = NULL;
@@ -850,7 +815,7 @@ mlops_cancel_run(PG_FUNCTION_ARGS)
 		pid_known = !isnull;
 		pid = isnull ? 0 : DatumGetInt32(d);
 	}
-	if (owner == NULL || (strcmp(owner, me) != 0 && !superuser_arg(saved.userid)))
+	if (owner == NULL || (strcmp(owner, me) != 0 && !superuser_arg(saved.saved_uid)))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job run " INT64_FORMAT " does not exist", run),

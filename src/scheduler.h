@@ -33,19 +33,9 @@ typedef struct MlopsJobWorkerArgs
 	Oid			role;			/* job owner, the role to run as */
 } MlopsJobWorkerArgs;
 
-/* The role a piece of code ran as, to be restored afterwards */
-typedef struct MlopsSavedUser
-{
-	Oid			userid;
-	int			sec_context;
-} MlopsSavedUser;
-
 /* scheduler.c */
 extern void MlopsRegisterLauncher(void);
 extern PGDLLEXPORT void mlops_launcher_main(Datum main_arg);
-extern void MlopsBecomeRegistryOwner(MlopsSavedUser *saved);
-extern void MlopsRestoreUser(const MlopsSavedUser *saved);
-extern bool MlopsCurrentUserMayActAs(const char *rolename);
 
 /* job_worker.c */
 extern PGDLLEXPORT void mlops_job_worker_main(Datum main_arg);

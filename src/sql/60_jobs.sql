@@ -153,40 +153,32 @@ LANGUAGE C VOLATILE;
 COMMENT ON FUNCTION mlops.retrain_claim(text, bigint) IS
 'Internal to mlops.retrain: marks a queued retrain of project running (request, or the oldest queued when NULL) and returns its id, NULL when none is queued';
 
-CREATE FUNCTION mlops.retrain_finish(request bigint, status text,
-                                     champion_version integer,
-                                     challenger_version integer,
-                                     champion_score float8,
-                                     challenger_score float8,
-                                     outcome text)
+CREATE FUNCTION mlops.retrain_finish(request bigint, challenger_version integer,
+                                     error text DEFAULT NULL)
 RETURNS void
 AS 'MODULE_PATHNAME', 'mlops_retrain_finish'
 LANGUAGE C VOLATILE;
-COMMENT ON FUNCTION mlops.retrain_finish(bigint, text, integer, integer, float8, float8, text) IS
-'Internal to mlops.retrain: records the outcome of a running retrain';
+COMMENT ON FUNCTION mlops.retrain_finish(bigint, integer, text) IS
+'Internal to mlops.retrain: deploys the challenger (strategy retrain) only if it beats the champion on the shared holdout, and records the outcome; with an error, records failed';
 
 CREATE FUNCTION mlops.retrain(project text, request bigint DEFAULT NULL)
 RETURNS mlops.retrain_queue
 LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $retrain$
--- Fresh snapshot and training of the project's relation with the production
--- version's algorithm, hyperparameters, features and test size; mlops.train
--- scores challenger and champion on the same held-out rows and deploys the
--- challenger only when it is better (deploy => 'if_better').  The outcome
--- and both scores are recorded on the queue row, which is returned.
--- A training error is recorded as status failed (not raised); a cancel is
--- raised and leaves the queue as it was.
+-- The closed loop for one queued retrain: a fresh snapshot and training of
+-- the project's relation with the production version's algorithm,
+-- hyperparameters, features and test size (mlops.train, deploy => 'never',
+-- which scores the champion on the challenger's held-out rows), then
+-- mlops.retrain_finish deploys the challenger only when it is better.
+-- A training error is recorded on the queue row as failed, not raised; a
+-- cancel is raised and leaves the queue as it was.
 DECLARE
     proj   mlops.projects;
     prod   mlops.model_versions;
     chall  mlops.model_versions;
     req    bigint;
     feats  text[];
-    rel    regclass;
-    champion_score   float8;
-    challenger_score float8;
-    deployed boolean;
     msg    text;
 BEGIN
     IF project IS NULL THEN
@@ -202,8 +194,7 @@ BEGIN
     SELECT * INTO prod FROM mlops.model_versions v
      WHERE v.project = retrain.project AND v.status = 'production';
     IF NOT FOUND THEN
-        PERFORM mlops.retrain_finish(req, 'failed', NULL, NULL, NULL, NULL,
-                                     'project has no production version to retrain');
+        PERFORM mlops.retrain_finish(req, NULL, 'project has no production version to retrain');
         RETURN (SELECT q FROM mlops.retrain_queue q WHERE q.id = req);
     END IF;
 
@@ -211,44 +202,25 @@ BEGIN
       FROM jsonb_array_elements(prod.features) WITH ORDINALITY AS e(f, n);
 
     BEGIN
-        rel := coalesce(proj.relation, prod.relation)::regclass;
         SELECT * INTO STRICT chall
-          FROM mlops.train(project, rel,
+          FROM mlops.train(project,
+                           coalesce(proj.relation, prod.relation)::regclass,
                            target      => coalesce(prod.target, proj.target),
                            task        => proj.task,
                            algorithm   => prod.algorithm,
                            hyperparams => prod.hyperparams,
                            features    => feats,
                            test_size   => prod.test_size,
-                           deploy      => 'if_better');
+                           deploy      => 'never');
     EXCEPTION WHEN OTHERS THEN
         GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT;
-        PERFORM mlops.retrain_finish(req, 'failed', prod.version, NULL, NULL, NULL,
-                                     'training failed: ' || msg);
+        PERFORM mlops.retrain_finish(req, NULL, 'training failed: ' || msg);
         RETURN (SELECT q FROM mlops.retrain_queue q WHERE q.id = req);
     END;
 
-    -- train put the challenger's key metric under its own name and the
-    -- champion's, on the same held-out rows, under "champion".
-    challenger_score := (chall.metrics ->> proj.key_metric)::float8;
-    champion_score := (chall.metrics -> 'champion' ->> proj.key_metric)::float8;
-    SELECT v.status = 'production' INTO deployed
-      FROM mlops.model_versions v
-     WHERE v.project = retrain.project AND v.version = chall.version;
-
-    PERFORM mlops.retrain_finish(
-        req,
-        CASE WHEN deployed THEN 'deployed' ELSE 'rejected' END,
-        prod.version, chall.version, champion_score, challenger_score,
-        format('%s %s: challenger v%s %s %s, champion v%s %s',
-               proj.key_metric,
-               CASE WHEN deployed THEN 'better, deployed' ELSE 'not better, kept the champion' END,
-               chall.version, proj.key_metric,
-               coalesce(round(challenger_score::numeric, 6)::text, 'n/a'),
-               prod.version,
-               coalesce(round(champion_score::numeric, 6)::text, 'n/a')));
+    PERFORM mlops.retrain_finish(req, chall.version);
     RETURN (SELECT q FROM mlops.retrain_queue q WHERE q.id = req);
 END
 $retrain$;
 COMMENT ON FUNCTION mlops.retrain(text, bigint) IS
-'Runs a queued retrain of project (request, or the oldest queued): trains with the production settings on a fresh snapshot, deploys only if better, records the outcome on the queue row and returns it';
+'Runs a queued retrain of project (request, or the oldest queued): trains with the production settings on a fresh snapshot, deploys only if better (strategy retrain), records the outcome on the queue row and returns it';
