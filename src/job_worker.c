@@ -122,6 +122,7 @@ mlops_job_worker_main(Datum main_arg)
 	 */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("application_name", MLOPS_WORKER_TYPE, PGC_USERSET, PGC_S_SESSION);
+	MlopsDurableCommits();
 
 	worker_context = AllocSetContextCreate(TopMemoryContext, "mlops job worker",
 										   ALLOCSET_DEFAULT_SIZES);

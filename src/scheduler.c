@@ -105,6 +105,19 @@ static void ExecOrError(const char *sql, int nargs, Oid *argtypes,
  */
 
 /*
+ * Make this session's commits durable even when synchronous_commit is off:
+ * a run recorded as started must survive a crash, or the restarted
+ * launcher would neither mark it failed nor know it ran, and would run it
+ * again.  It costs one WAL flush per bookkeeping step.
+ */
+void
+MlopsDurableCommits(void)
+{
+	if (synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
+		SetConfigOption("synchronous_commit", "local", PGC_USERSET, PGC_S_SESSION);
+}
+
+/*
  * Run one SPI statement with parameters, and turn an unexpected SPI result
  * into an error (a can't-happen case: our own statements).
  */
@@ -172,6 +185,7 @@ mlops_launcher_main(Datum main_arg)
 	/* the launcher's own statements resolve nothing through search_path */
 	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_USERSET, PGC_S_SESSION);
 	SetConfigOption("application_name", MLOPS_LAUNCHER_TYPE, PGC_USERSET, PGC_S_SESSION);
+	MlopsDurableCommits();
 
 	ereport(LOG,
 			(errmsg("mlops launcher started in database \"%s\"", mlops_database)));

@@ -36,6 +36,7 @@ typedef struct MlopsJobWorkerArgs
 /* scheduler.c */
 extern void MlopsRegisterLauncher(void);
 extern PGDLLEXPORT void mlops_launcher_main(Datum main_arg);
+extern void MlopsDurableCommits(void);
 
 /* job_worker.c */
 extern PGDLLEXPORT void mlops_job_worker_main(Datum main_arg);
