@@ -140,7 +140,8 @@ LinearFit(MlopsModel *model, const MlopsDesign *train)
 	if (n < 1)
 		elog(ERROR, "linear regression needs at least one row");
 
-	chol = LeastSquares(train, 0.0, NULL, beta, &intercept, xmean, css);
+	chol = LeastSquares(train, 0.0, StandardisedOffsets(model), beta,
+						&intercept, xmean, css);
 	params[LIN_COEF(p)] = intercept;
 
 	rss = MlopsResidualSS(train->X, n, p, train->y, intercept, beta);

@@ -71,6 +71,7 @@ typedef struct LogitState
 	int			K;				/* classes */
 	int			D;				/* parameters, B P */
 	double		alpha;
+	double		max_abs_eta;	/* largest |linear predictor| of the last full evaluation */
 	/* per row-block buffers */
 	double	   *eta;			/* m x B linear predictors */
 	double	   *prob;			/* m x K probabilities */
@@ -100,6 +101,7 @@ LogitEvaluate(LogitState *s, const double *beta, double *grad, double *H)
 
 	if (grad)
 	{
+		s->max_abs_eta = 0.0;
 		memset(grad, 0, sizeof(double) * D);
 		memset(s->gslope, 0, sizeof(double) * p * B);
 		memset(s->hpair, 0, sizeof(double) * npairs * P * P);
@@ -140,6 +142,9 @@ LogitEvaluate(LogitState *s, const double *beta, double *grad, double *H)
 			if (grad)
 			{
 				double		inv = 1.0 / denom;
+
+				for (int b = 0; b < B; b++)
+					s->max_abs_eta = Max(s->max_abs_eta, fabs(s->eta[b * m + i]));
 
 				for (int k = 0; k < s->K; k++)
 					s->prob[k * m + i] *= inv;
@@ -363,6 +368,15 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 
 		if (!(decrement > 2.0 * tol))
 		{
+			/*
+			 * Converged.  The last Newton step is already computed and,
+			 * convergence being quadratic, squares the remaining error:
+			 * take it unless rounding makes it useless.
+			 */
+			for (int k = 0; k < D; k++)
+				trial[k] = beta[k] - step[k];
+			if (LogitEvaluate(&s, trial, NULL, NULL) <= f)
+				memcpy(beta, trial, sizeof(double) * D);
 			converged = true;
 			break;
 		}
@@ -399,6 +413,18 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 				 errmsg("logistic regression did not converge in %d iterations",
 						max_iter),
 				 errhint("The classes may be perfectly separable by the features; a larger alpha regularises the fit.")));
+
+	/*
+	 * Without a penalty, probabilities within rounding of 0 or 1 mean the
+	 * classes are (quasi-)separated and the estimates are meaningless, as R
+	 * warns too.  exp(-36) is about the double epsilon.
+	 */
+	if (s.alpha == 0.0 && s.max_abs_eta > 36.0)
+		ereport(WARNING,
+				(errcode(ERRCODE_WARNING),
+				 errmsg("fitted probabilities numerically 0 or 1 occurred"),
+				 errdetail("The classes are separated by the features, so the coefficients and their standard errors are not meaningful."),
+				 errhint("Use a positive alpha to regularise the fit.")));
 
 	/*
 	 * Standard errors: the covariance is (n H)^-1 on the standardised scale.

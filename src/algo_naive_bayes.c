@@ -50,13 +50,105 @@ static const MlopsHyperparam naive_bayes_hyper[] = {
 /* Smallest variance used, whatever the smoothing */
 #define NB_MIN_VARIANCE			1e-300
 
+/* Rows the importance estimate looks at, at most */
+#define NB_IMPORTANCE_ROWS		100000
+
+/*
+ * Log density (or log probability) of row i's value of feature f under
+ * each class, into l[K].  Returns false when the row has no category of a
+ * categorical feature (which the encoder never produces at training).
+ */
+static bool
+FeatureLogLikelihoods(const MlopsModel *model, const MlopsDesign *train,
+					  const double *params, int f, int64 i, double *l)
+{
+	const MlopsFeature *feat = &model->features[f];
+	int			K = train->nclasses;
+	int64		n = train->nrows;
+
+	if (feat->kind != MLOPS_KIND_CATEGORICAL)
+	{
+		const double *cell = params + NB_CELL(K, feat->offset, 0);
+		double		x = train->X[(int64) feat->offset * n + i];
+
+		for (int k = 0; k < K; k++)
+		{
+			double		d = x - cell[2 * k];
+
+			/* log N(x; mu, var) with cell = (mu, 1 / (2 var)) */
+			l[k] = 0.5 * log(cell[2 * k + 1] / M_PI) - d * d * cell[2 * k + 1];
+		}
+		return true;
+	}
+	for (int c = 0; c < feat->width; c++)
+	{
+		if (train->X[(int64) (feat->offset + c) * n + i] > 0.5)
+		{
+			const double *cell = params + NB_CELL(K, feat->offset + c, 0);
+
+			for (int k = 0; k < K; k++)
+				l[k] = cell[2 * k];
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * Importance of feature f: the mutual information between the feature and
+ * the class under the fitted model, estimated on (at most
+ * NB_IMPORTANCE_ROWS evenly spread) training rows as the mean of
+ * log p(x | y) - log sum_k P(k) p(x | k), divided by the entropy of the
+ * class priors.  This uncertainty coefficient lies in [0, 1] (clamped
+ * against sampling noise) and sees every way a feature separates classes,
+ * a shift of mean or of spread, or a change of category frequencies.
+ */
+static double
+FeatureImportance(const MlopsModel *model, const MlopsDesign *train,
+				  const int *cls, const double *count, const double *params,
+				  int f)
+{
+	int			K = train->nclasses;
+	int64		n = train->nrows;
+	int64		stride = Max((int64) 1, n / NB_IMPORTANCE_ROWS);
+	double	   *l = palloc(sizeof(double) * K);
+	double		entropy = 0.0;
+	double		mi = 0.0;
+	int64		used = 0;
+
+	for (int k = 0; k < K; k++)
+		if (count[k] > 0)
+			entropy -= count[k] / n * log(count[k] / n);
+	if (entropy <= 0.0)
+		return 0.0;
+
+	for (int64 i = 0; i < n; i += stride)
+	{
+		double		mx = -INFINITY;
+		double		mix = 0.0;
+
+		if (!FeatureLogLikelihoods(model, train, params, f, i, l))
+			continue;
+		for (int k = 0; k < K; k++)
+			if (count[k] > 0)
+				mx = Max(mx, l[k]);
+		for (int k = 0; k < K; k++)
+			if (count[k] > 0)
+				mix += count[k] / n * exp(l[k] - mx);
+		mi += l[cls[i]] - (mx + log(mix));
+		used++;
+	}
+	pfree(l);
+	if (used == 0)
+		return 0.0;
+	mi /= used;
+	return Min(Max(mi / entropy, 0.0), 1.0);
+}
+
 /*
  * Fit: class counts and per-class column sums in one pass per column,
  * per-class centred sums of squares for the numeric columns in a second;
- * then the Gaussian and categorical parameters and the importances:
- * the correlation ratio eta^2 (between-class share of the variance) for
- * numeric features and Cramer's V^2 of the class-by-category table for
- * categorical ones, both in [0, 1] and equal for a 0/1 feature.
+ * then the Gaussian and categorical parameters, and the importances.
  */
 static void
 NaiveBayesFit(MlopsModel *model, const MlopsDesign *train)
@@ -140,13 +232,10 @@ NaiveBayesFit(MlopsModel *model, const MlopsDesign *train)
 	for (int f = 0; f < F; f++)
 	{
 		const MlopsFeature *feat = &model->features[f];
-		double		importance = 0.0;
 
 		if (feat->kind != MLOPS_KIND_CATEGORICAL)
 		{
 			int			j = feat->offset;
-			double		mean = 0.0;
-			double		between = 0.0;
 
 			for (int k = 0; k < K; k++)
 			{
@@ -158,63 +247,26 @@ NaiveBayesFit(MlopsModel *model, const MlopsDesign *train)
 				params[NB_CELL(K, j, k) + 1] = 0.5 / var;
 				if (count[k] > 0)
 					params[k] -= 0.5 * log(2.0 * M_PI * var);
-				mean += sum[(Size) j * K + k];
 			}
-			mean /= (double) n;
-			for (int k = 0; k < K; k++)
-			{
-				if (count[k] > 0)
-				{
-					double		d = sum[(Size) j * K + k] / count[k] - mean;
-
-					between += count[k] * d * d;
-				}
-			}
-			if (colvar[j] > 0)
-				importance = between / (colvar[j] * (double) n);
 		}
 		else
 		{
 			int			w = feat->width;
-			double		chi2 = 0.0;
-			int			ncats = 0;
-			int			nclasses = 0;
 
 			for (int c = 0; c < w; c++)
 			{
 				int			j = feat->offset + c;
-				double		colsum = 0.0;
 
 				for (int k = 0; k < K; k++)
-				{
-					double		ck = sum[(Size) j * K + k];
-
 					params[NB_CELL(K, j, k)] =
-						log((ck + alpha) / (count[k] + alpha * w));
-					colsum += ck;
-				}
-				if (colsum <= 0)
-					continue;
-				ncats++;
-				for (int k = 0; k < K; k++)
-				{
-					double		expected = count[k] * colsum / (double) n;
-					double		d;
-
-					if (expected <= 0)
-						continue;
-					d = sum[(Size) j * K + k] - expected;
-					chi2 += d * d / expected;
-				}
+						log((sum[(Size) j * K + k] + alpha) / (count[k] + alpha * w));
 			}
-			for (int k = 0; k < K; k++)
-				if (count[k] > 0)
-					nclasses++;
-			if (Min(ncats, nclasses) > 1)
-				importance = chi2 / ((double) n * (Min(ncats, nclasses) - 1));
 		}
-		params[NB_IMPORTANCE(K, p, f)] = importance;
 	}
+
+	for (int f = 0; f < F; f++)
+		params[NB_IMPORTANCE(K, p, f)] =
+			FeatureImportance(model, train, cls, count, params, f);
 
 	model->nparams = NB_NPARAMS(K, p, F);
 	model->params = params;
@@ -287,9 +339,9 @@ NaiveBayesPredict(const MlopsModel *model, const double *x, double *out)
 }
 
 /*
- * explain(): one row per feature; importance is eta^2 for numeric and
- * boolean features and Cramer's V^2 for categorical ones.  Naive Bayes has
- * no coefficients: those columns are NaN.
+ * explain(): one row per feature with its importance, the share of the
+ * class entropy the feature explains (see FeatureImportance).  Naive Bayes
+ * has no coefficients: those columns are NaN.
  */
 static int
 NaiveBayesExplain(const MlopsModel *model, MlopsExplainRow **rows)
