@@ -202,13 +202,10 @@ WorkerRun(void)
 	argtypes[1] = REGCLASSOID;
 	values[0] = CStringGetTextDatum(ws.project);
 	values[1] = ObjectIdGetDatum(relid);
-	if (SPI_execute_with_args("SELECT mlops.check_drift($1, $2)",
+	if (SPI_execute_with_args("SELECT id, verdict FROM mlops.check_drift($1, $2)",
 							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "mlops: mlops.check_drift did not return rows");
-	if (SPI_execute_with_args("SELECT id, verdict FROM mlops.drift_reports"
-							  " WHERE project = $1 ORDER BY id DESC LIMIT 1",
-							  1, argtypes, values, NULL, false, 0) == SPI_OK_SELECT &&
-		SPI_processed == 1)
+		elog(ERROR, "mlops: mlops.check_drift did not return its report");
+	if (SPI_processed == 1)
 	{
 		ws.report = pg_strtoint64(CopyValue(1));
 		ws.verdict = CopyValue(2);
