@@ -9,7 +9,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
-SELECT plan(35);
+SELECT plan(37);
 
 -- true as soon as cond holds, false after timeout seconds
 CREATE FUNCTION pg_temp.wait_for(cond text, timeout float8 DEFAULT 30)
@@ -214,6 +214,21 @@ SELECT is((SELECT count(*) FROM mlops.job_runs WHERE project = 'jobs_recent'), 1
           'a run ended 29 days ago is kept');
 
 -- ---------------------------------------------------------------------------
+-- mlops.scheduler_enabled is reloaded on SIGHUP: off, no new run; on again,
+-- the due job runs
+-- ---------------------------------------------------------------------------
+ALTER SYSTEM SET mlops.scheduler_enabled = off;
+SELECT pg_reload_conf();
+SELECT pg_sleep(0.3);   -- for the signal to reach the launcher
+SELECT mlops.schedule_drift_check('jobs_paused', 'jobs_live', '1 hour', false) AS paused_job \gset
+SELECT ok(pg_temp.holds_for(format('NOT EXISTS (SELECT 1 FROM mlops.job_runs WHERE job = %s)', :paused_job), 2.5),
+          'with the scheduler disabled, a due job does not run');
+ALTER SYSTEM RESET mlops.scheduler_enabled;
+SELECT pg_reload_conf();
+SELECT ok(pg_temp.wait_for(format('EXISTS (SELECT 1 FROM mlops.job_runs WHERE job = %s)', :paused_job), 10),
+          'enabled again by a reload, the launcher runs it');
+
+-- ---------------------------------------------------------------------------
 -- the launcher survived all of it
 -- ---------------------------------------------------------------------------
 SELECT is((SELECT pid FROM pg_stat_activity
@@ -221,7 +236,7 @@ SELECT is((SELECT pid FROM pg_stat_activity
           :launcher_pid, 'the same launcher process carried on throughout');
 
 -- clean up
-SELECT mlops.unschedule(id) FROM mlops.jobs WHERE id IN (:failing_job, :carol_job);
+SELECT mlops.unschedule(id) FROM mlops.jobs WHERE id IN (:failing_job, :carol_job, :paused_job);
 DELETE FROM mlops.job_runs WHERE project LIKE 'jobs\_%';
 DROP TABLE jobs_live, jobs_secret, jobs_locked;
 DROP ROLE jobs_alice, jobs_bob;

@@ -9,7 +9,7 @@
 -- connect as that role, never as a superuser.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(28);
+SELECT plan(37);
 
 -- true as soon as cond holds, false after timeout seconds
 CREATE FUNCTION pg_temp.wait_for(cond text, timeout float8 DEFAULT 30)
@@ -163,15 +163,62 @@ SELECT is((SELECT count(*) FROM mlops.retrain_queue WHERE status = 'running'), 0
 SELECT is((SELECT count(*) FROM mlops.job_runs WHERE job IN (:loop_job, :same_job, :stable_job)),
           3::bigint, 'each job ran once');
 
+-- ---------------------------------------------------------------------------
+-- a long retrain: claimed and visible as running, one at a time per
+-- project, and canceled by mlops.cancel_run.  The training relation is
+-- locked from a second connection, so training waits as a long one would.
+-- ---------------------------------------------------------------------------
+CREATE EXTENSION IF NOT EXISTS dblink;
+CREATE TABLE stable_live AS SELECT * FROM pg_temp.rows(500, 0.7, 1, 2, 5);
+GRANT SELECT ON stable_live TO loop_owner;
+SELECT dblink_connect('loop_locker',
+       format('host=%s port=%s dbname=%s user=postgres',
+              split_part(current_setting('unix_socket_directories'), ',', 1),
+              current_setting('port'), current_database()));
+SELECT dblink_exec('loop_locker', 'BEGIN');
+SELECT dblink_exec('loop_locker', 'LOCK TABLE public.stable_hist IN ACCESS EXCLUSIVE MODE');
+SET ROLE loop_owner;
+SELECT mlops.schedule_drift_check('stable_p', 'stable_live', '1 hour') AS long_job \gset
+RESET ROLE;
+SELECT ok(pg_temp.wait_for($$EXISTS (SELECT 1 FROM mlops.retrain_queue
+                                     WHERE project = 'stable_p' AND status = 'running')$$),
+          'drift on stable_p queued a retrain that a worker claimed (running)');
+SELECT id AS long_run, retrain_request AS long_request FROM mlops.job_runs WHERE job = :long_job \gset
+SELECT is(:long_request::bigint, (SELECT id FROM mlops.retrain_queue WHERE project = 'stable_p' AND status = 'running'),
+          'the run records the retrain it claimed');
+
+SET ROLE loop_owner;
+SELECT mlops.schedule_drift_check('stable_p', 'stable_live', '1 hour') AS second_job \gset
+RESET ROLE;
+SELECT ok(pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
+                                            WHERE job = %s AND finished_at IS NOT NULL)$$, :second_job)),
+          'a second job on the project runs its check meanwhile');
+SELECT is((SELECT format('%s %s %s', status, retrain_request IS NULL,
+                         outcome LIKE '%no retrain to run (none queued, or one already running)')
+             FROM mlops.job_runs WHERE job = :second_job),
+          'succeeded t t', 'and does not start a second retrain of the project');
+SELECT is((SELECT array_agg(status ORDER BY id) FROM mlops.retrain_queue WHERE project = 'stable_p'),
+          ARRAY['running', 'queued'], 'its drift queued the next retrain, which waits');
+
+SELECT ok(mlops.cancel_run(:long_run), 'cancel_run of the run that is training');
+SELECT ok(pg_temp.wait_for(format($$(SELECT status FROM mlops.job_runs WHERE id = %s) = 'canceled'$$, :long_run), 5),
+          'the training stops and the run records canceled within 5 s');
+SELECT is((SELECT status FROM mlops.retrain_queue WHERE id = :long_request), 'canceled',
+          'the retrain it had claimed records canceled');
+SELECT is((SELECT max(version) FROM mlops.model_versions WHERE project = 'stable_p'), 1,
+          'and no version was made');
+SELECT dblink_exec('loop_locker', 'ROLLBACK');
+SELECT dblink_disconnect('loop_locker');
+
 -- clean up (the registry keeps history; these rows are only this test's)
-SELECT mlops.unschedule(j) FROM unnest(ARRAY[:loop_job, :same_job, :stable_job]::bigint[]) j;
+SELECT mlops.unschedule(j) FROM unnest(ARRAY[:loop_job, :same_job, :stable_job, :long_job, :second_job]::bigint[]) j;
 DELETE FROM mlops.job_runs WHERE project IN ('loop_p', 'same_p', 'stable_p');
 DELETE FROM mlops.retrain_queue WHERE project IN ('loop_p', 'same_p', 'stable_p');
 DELETE FROM mlops.drift_reports WHERE project IN ('loop_p', 'same_p', 'stable_p');
 DELETE FROM mlops.deployments WHERE project IN ('loop_p', 'same_p', 'stable_p');
 DELETE FROM mlops.model_versions WHERE project IN ('loop_p', 'same_p', 'stable_p');
 DELETE FROM mlops.projects WHERE name IN ('loop_p', 'same_p', 'stable_p');
-DROP TABLE loop_hist, loop_live, same_hist, same_live, stable_hist;
+DROP TABLE loop_hist, loop_live, same_hist, same_live, stable_hist, stable_live;
 DROP OWNED BY loop_owner;
 DROP ROLE loop_owner;
 SELECT * FROM finish();
