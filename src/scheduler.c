@@ -848,6 +848,10 @@ mlops_cancel_run(PG_FUNCTION_ARGS)
 	{
 		PGPROC	   *proc = pid_known ? BackendPidGetProc(pid) : NULL;
 
+		/* the process must still be this run's worker, not a reused pid */
+		if (proc != NULL &&
+			(proc->databaseId != MyDatabaseId || proc->roleId != get_role_oid(owner, true)))
+			proc = NULL;
 		if (proc != NULL && kill(pid, SIGINT) == 0)
 			result = true;
 		else

@@ -9,7 +9,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
-SELECT plan(37);
+SELECT plan(39);
 
 -- true as soon as cond holds, false after timeout seconds
 CREATE FUNCTION pg_temp.wait_for(cond text, timeout float8 DEFAULT 30)
@@ -149,6 +149,22 @@ SELECT ok(pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
           'the run of a dropped role fails');
 SELECT is(error, 'role "jobs_carol" does not exist', 'saying the role is gone')
   FROM mlops.job_runs WHERE job = :carol_job;
+
+-- a role without LOGIN cannot run a background worker before PostgreSQL 17
+CREATE ROLE jobs_nologin NOLOGIN;
+GRANT SELECT ON jobs_live TO jobs_nologin;
+SELECT mlops.schedule_drift_check('jobs_p', 'jobs_live', '1 hour', false, 'jobs_nologin') AS nologin_job \gset
+SELECT ok(pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
+                                            WHERE job = %s AND status = 'failed')$$, :nologin_job)),
+          'the run of a NOLOGIN role fails');
+SELECT is(error, CASE WHEN current_setting('server_version_num')::int < 170000
+                      THEN 'role "jobs_nologin" is not permitted to log in, which a job worker needs'
+                      ELSE error END,
+          'saying why')
+  FROM mlops.job_runs WHERE job = :nologin_job;
+SELECT mlops.unschedule(:nologin_job);
+REVOKE SELECT ON jobs_live FROM jobs_nologin;
+DROP ROLE jobs_nologin;
 
 -- ---------------------------------------------------------------------------
 -- long runs: at most mlops.max_workers (2) at once, a tick is skipped while
