@@ -72,7 +72,6 @@ typedef struct WorkerState
 	int64		report;			/* drift report written, 0 if none */
 	char	   *verdict;
 	int64		request;		/* retrain claimed, 0 if none */
-	char	   *activity;		/* for pg_stat_activity */
 } WorkerState;
 
 static WorkerState ws;
