@@ -44,6 +44,12 @@ SELECT mlops.predict_label('pe_reg', t) FROM pe t LIMIT 1;
 -- NULL in, NULL out
 SELECT mlops.predict('pe_reg', NULL::pe) IS NULL AS null_row;
 
+-- a table's whole row is passed to the model as its columns
+EXPLAIN (VERBOSE, COSTS OFF) SELECT mlops.predict('pe_reg', t) FROM pe t;
+-- and the missing side of an outer join still scores as NULL
+SELECT a.id, mlops.predict('pe_reg', b) IS NULL AS no_row
+  FROM (VALUES (3), (-1)) a(id) LEFT JOIN pe b ON b.id = a.id ORDER BY a.id;
+
 -- pinned version of a staging model
 SELECT mlops.predict_label('pe_cls2', t, 1) FROM pe t WHERE id = 16;
 

@@ -14,6 +14,12 @@
  * their bytes, so a later query reuses them without decoding; the next
  * query after a deployment resolves the new version.
  *
+ * mlops.predict(project, t), with t a table's whole row, is rewritten by the
+ * planner (mlops_predict_support) into mlops._predict_columns(project,
+ * column names, columns...), which receives the row's columns as plain
+ * arguments: the row is then never formed into a composite value only to
+ * be taken apart again.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -21,9 +27,13 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "nodes/makefuncs.h"
+#include "nodes/supportnodes.h"
+#include "parser/parse_func.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
@@ -39,6 +49,8 @@ PG_FUNCTION_INFO_V1(mlops_predict_row);
 PG_FUNCTION_INFO_V1(mlops_predict_array);
 PG_FUNCTION_INFO_V1(mlops_predict_proba_row);
 PG_FUNCTION_INFO_V1(mlops_predict_label_row);
+PG_FUNCTION_INFO_V1(mlops_predict_columns);
+PG_FUNCTION_INFO_V1(mlops_predict_support);
 
 #define MODEL_CACHE_MAX		64
 
@@ -174,10 +186,15 @@ static CallCache *
 GetCallCache(FunctionCallInfo fcinfo, text *project_t, int pinned)
 {
 	CallCache  *cc = (CallCache *) fcinfo->flinfo->fn_extra;
-	char	   *project = text_to_cstring(project_t);
+	char	   *project;
 
-	if (cc != NULL && cc->pinned == pinned && strcmp(cc->project, project) == 0)
+	/* the common case, once per row: same project and version as last call */
+	if (cc != NULL && cc->pinned == pinned &&
+		VARSIZE_ANY_EXHDR(project_t) == strlen(cc->project) &&
+		memcmp(VARDATA_ANY(project_t), cc->project, VARSIZE_ANY_EXHDR(project_t)) == 0)
 		return cc;
+
+	project = text_to_cstring(project_t);
 
 	if (strlen(project) >= NAMEDATALEN)
 		ereport(ERROR,
@@ -218,79 +235,90 @@ GetCallCache(FunctionCallInfo fcinfo, text *project_t, int pinned)
 	return cc;
 }
 
-/* Map a row type's columns to the model's features by name. */
+/*
+ * Map input columns (names and types) to the model's features by name, and
+ * prepare a reader per feature.  Dropped columns have an empty name.
+ */
+static void
+MapColumns(FunctionCallInfo fcinfo, CallCache *cc, int ncols,
+		   char *const *names, const Oid *types)
+{
+	const MlopsModel *m = cc->model;
+	MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+	cc->attno = palloc(sizeof(int) * Max(m->nfeatures, 1));
+	cc->readers = palloc0(sizeof(MlopsValueReader) * Max(m->nfeatures, 1));
+	cc->natts = ncols;
+	cc->values = palloc(sizeof(Datum) * Max(ncols, 1));
+	cc->nulls = palloc(sizeof(bool) * Max(ncols, 1));
+	for (int i = 0; i < m->nfeatures; i++)
+	{
+		const MlopsFeature *f = &m->features[i];
+		MlopsFeatureKind kind;
+		int			a;
+
+		for (a = 0; a < ncols; a++)
+			if (strcmp(names[a], f->name) == 0)
+				break;
+		if (a == ncols)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("row has no column \"%s\"", f->name),
+					 errdetail("Version %d of project \"%s\" needs feature \"%s\" (%s).",
+							   cc->version, cc->project, f->name, f->type_name)));
+		kind = MlopsKindForType(types[a], f->name);
+		if ((kind == MLOPS_KIND_CATEGORICAL) != (f->kind == MLOPS_KIND_CATEGORICAL))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" has type %s, but the model expects a %s feature (%s)",
+							f->name, format_type_be(types[a]), MlopsKindName(f->kind),
+							f->type_name)));
+		cc->attno[i] = a;
+		MlopsValueReaderInit(&cc->readers[i], types[a], kind);
+	}
+	MemoryContextSwitchTo(old);
+}
+
+/* Map a row type's columns to the model's features, once per row type. */
 static void
 MapRowType(FunctionCallInfo fcinfo, CallCache *cc, HeapTupleHeader rec)
 {
 	Oid			tupType = HeapTupleHeaderGetTypeId(rec);
 	int32		tupTypmod = HeapTupleHeaderGetTypMod(rec);
 	TupleDesc	desc;
-	MemoryContext old;
-	const MlopsModel *m = cc->model;
+	char	  **names;
+	Oid		   *types;
 
 	if (cc->attno != NULL && cc->tupType == tupType && cc->tupTypmod == tupTypmod)
 		return;
 
 	desc = lookup_rowtype_tupdesc(tupType, tupTypmod);
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	cc->attno = palloc(sizeof(int) * Max(m->nfeatures, 1));
-	cc->readers = palloc0(sizeof(MlopsValueReader) * Max(m->nfeatures, 1));
-	cc->natts = desc->natts;
-	cc->values = palloc(sizeof(Datum) * Max(desc->natts, 1));
-	cc->nulls = palloc(sizeof(bool) * Max(desc->natts, 1));
-	for (int i = 0; i < m->nfeatures; i++)
+	names = palloc(sizeof(char *) * Max(desc->natts, 1));
+	types = palloc(sizeof(Oid) * Max(desc->natts, 1));
+	for (int a = 0; a < desc->natts; a++)
 	{
-		const MlopsFeature *f = &m->features[i];
-		MlopsFeatureKind kind;
-		Form_pg_attribute att = NULL;
+		Form_pg_attribute att = TupleDescAttr(desc, a);
 
-		cc->attno[i] = -1;
-		for (int a = 0; a < desc->natts; a++)
-		{
-			Form_pg_attribute cand = TupleDescAttr(desc, a);
-
-			if (!cand->attisdropped && strcmp(NameStr(cand->attname), f->name) == 0)
-			{
-				cc->attno[i] = a;
-				att = cand;
-				break;
-			}
-		}
-		if (att == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_COLUMN),
-					 errmsg("row has no column \"%s\"", f->name),
-					 errdetail("Version %d of project \"%s\" needs feature \"%s\" (%s).",
-							   cc->version, cc->project, f->name, f->type_name)));
-		kind = MlopsKindForType(att->atttypid, f->name);
-		if ((kind == MLOPS_KIND_CATEGORICAL) != (f->kind == MLOPS_KIND_CATEGORICAL))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" has type %s, but the model expects a %s feature (%s)",
-							f->name, format_type_be(att->atttypid), MlopsKindName(f->kind),
-							f->type_name)));
-		MlopsValueReaderInit(&cc->readers[i], att->atttypid, kind);
+		names[a] = att->attisdropped ? "" : NameStr(att->attname);
+		types[a] = att->atttypid;
 	}
+	MapColumns(fcinfo, cc, desc->natts, names, types);
 	cc->tupType = tupType;
 	cc->tupTypmod = tupTypmod;
-	cc->desc = CreateTupleDescCopy(desc);
-	MemoryContextSwitchTo(old);
+	{
+		MemoryContext old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+
+		cc->desc = CreateTupleDescCopy(desc);
+		MemoryContextSwitchTo(old);
+	}
 	ReleaseTupleDesc(desc);
 }
 
-/* Encode a composite value into cc->x and run the model into cc->out. */
+/* Encode cc->values/nulls into cc->x and run the model into cc->out. */
 static void
-PredictRecord(FunctionCallInfo fcinfo, CallCache *cc, HeapTupleHeader rec)
+EncodeAndPredict(CallCache *cc)
 {
-	HeapTupleData tuple;
 	const MlopsModel *m = cc->model;
-
-	MapRowType(fcinfo, cc, rec);
-	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
-	ItemPointerSetInvalid(&(tuple.t_self));
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = rec;
-	heap_deform_tuple(&tuple, cc->desc, cc->values, cc->nulls);
 
 	for (int i = 0; i < m->nfeatures; i++)
 	{
@@ -306,6 +334,21 @@ PredictRecord(FunctionCallInfo fcinfo, CallCache *cc, HeapTupleHeader rec)
 									 cc->nulls[a], cc->x);
 	}
 	MlopsModelPredictDesign(m, cc->x, cc->out);
+}
+
+/* Score a composite value: deform it, then encode and predict. */
+static void
+PredictRecord(FunctionCallInfo fcinfo, CallCache *cc, HeapTupleHeader rec)
+{
+	HeapTupleData tuple;
+
+	MapRowType(fcinfo, cc, rec);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(rec);
+	ItemPointerSetInvalid(&(tuple.t_self));
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = rec;
+	heap_deform_tuple(&tuple, cc->desc, cc->values, cc->nulls);
+	EncodeAndPredict(cc);
 }
 
 /* The single number predict returns: the value, or the predicted class index */
@@ -427,4 +470,114 @@ mlops_predict_label_row(PG_FUNCTION_ARGS)
 				 errhint("Use mlops.predict for %s.", MlopsTaskName(m->task))));
 	PredictRecord(fcinfo, cc, PG_GETARG_HEAPTUPLEHEADER(1));
 	PG_RETURN_TEXT_P(cstring_to_text(m->classes[(int) PredictionValue(cc)]));
+}
+
+/*
+ * mlops._predict_columns(project text, names text[], VARIADIC "any"): the
+ * row form of mlops.predict with the row already split into its columns,
+ * named by names.  Only the planner support function below produces calls.
+ */
+Datum
+mlops_predict_columns(PG_FUNCTION_ARGS)
+{
+	CallCache  *cc = GetCallCache(fcinfo, PG_GETARG_TEXT_PP(0), 0);
+	int			ncols = PG_NARGS() - 2;
+	bool		allnull = true;
+
+	if (cc->attno == NULL)
+	{
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n;
+		char	  **names;
+		Oid		   *types;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &enulls, &n);
+		if (n != ncols)
+			elog(ERROR, "mlops._predict_columns got %d names for %d columns", n, ncols);
+		names = palloc(sizeof(char *) * Max(n, 1));
+		types = palloc(sizeof(Oid) * Max(n, 1));
+		for (int a = 0; a < n; a++)
+		{
+			names[a] = TextDatumGetCString(elems[a]);
+			types[a] = get_fn_expr_argtype(fcinfo->flinfo, a + 2);
+		}
+		MapColumns(fcinfo, cc, n, names, types);
+	}
+	for (int a = 0; a < ncols; a++)
+	{
+		cc->values[a] = PG_GETARG_DATUM(a + 2);
+		cc->nulls[a] = PG_ARGISNULL(a + 2);
+		allnull &= cc->nulls[a];
+	}
+	/* a NULL row (e.g. the empty side of an outer join) stays NULL */
+	if (allnull)
+		PG_RETURN_NULL();
+	EncodeAndPredict(cc);
+	PG_RETURN_FLOAT8(PredictionValue(cc));
+}
+
+/*
+ * Planner support for mlops.predict(project, row): when row is the whole
+ * row of a table (a Var of a named composite type), replace the call by
+ * mlops._predict_columns over the table's columns.
+ */
+Datum
+mlops_predict_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestSimplify *req;
+	FuncExpr   *call;
+	Var		   *row;
+	TupleDesc	desc;
+	List	   *args;
+	Datum	   *names;
+	int			nnames = 0;
+	Oid			target;
+	ArrayType  *arr;
+
+	if (!IsA(rawreq, SupportRequestSimplify))
+		PG_RETURN_POINTER(NULL);
+	req = (SupportRequestSimplify *) rawreq;
+	call = req->fcall;
+	if (list_length(call->args) != 2 || !IsA(lsecond(call->args), Var))
+		PG_RETURN_POINTER(NULL);
+	row = (Var *) lsecond(call->args);
+	if (row->varattno != 0 || row->vartype == RECORDOID || row->varlevelsup != 0)
+		PG_RETURN_POINTER(NULL);
+
+	target = LookupFuncName(list_make2(makeString("mlops"), makeString("_predict_columns")),
+							-1, NULL, true);
+	if (!OidIsValid(target))
+		PG_RETURN_POINTER(NULL);
+
+	desc = lookup_rowtype_tupdesc(row->vartype, row->vartypmod);
+	names = palloc(sizeof(Datum) * Max(desc->natts, 1));
+	args = list_make1(linitial(call->args));
+	args = lappend(args, NULL);	/* the names, filled in below */
+	for (int a = 0; a < desc->natts; a++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+		Var		   *col;
+
+		if (att->attisdropped)
+			continue;
+		col = makeVar(row->varno, att->attnum, att->atttypid, att->atttypmod,
+					  att->attcollation, 0);
+#if PG_VERSION_NUM >= 160000
+		col->varnullingrels = bms_copy(row->varnullingrels);
+#endif
+		args = lappend(args, col);
+		names[nnames++] = CStringGetTextDatum(NameStr(att->attname));
+	}
+	ReleaseTupleDesc(desc);
+	if (nnames == 0 || nnames > FUNC_MAX_ARGS - 2)
+		PG_RETURN_POINTER(NULL);
+
+	arr = construct_array(names, nnames, TEXTOID, -1, false, TYPALIGN_INT);
+	lsecond(args) = makeConst(TEXTARRAYOID, -1, InvalidOid, -1, PointerGetDatum(arr),
+							  false, false);
+	PG_RETURN_POINTER(makeFuncExpr(target, FLOAT8OID, args, InvalidOid, InvalidOid,
+								   COERCE_EXPLICIT_CALL));
 }

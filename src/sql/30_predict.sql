@@ -4,9 +4,24 @@
 -- with the query's snapshot, so a query sees the model deployed as of its
 -- start.  PARALLEL SAFE: parallel workers score their share of the rows.
 -- ---------------------------------------------------------------------------
+-- predict(project, t) over a table's rows is rewritten by the planner into
+-- mlops._predict_columns(project, column names, columns...), which skips
+-- forming each row into a composite value (see src/predict.c).
+CREATE FUNCTION mlops._predict_columns(project text, names text[], VARIADIC "any")
+RETURNS float8 AS 'MODULE_PATHNAME', 'mlops_predict_columns'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops._predict_columns(text, text[], "any") IS
+    'Internal: mlops.predict on a row given as its columns; produced by the planner';
+CREATE FUNCTION mlops._predict_support(internal)
+RETURNS internal AS 'MODULE_PATHNAME', 'mlops_predict_support'
+LANGUAGE C STRICT;
+COMMENT ON FUNCTION mlops._predict_support(internal) IS
+    'Internal: planner support of mlops.predict(text, record)';
+
 CREATE FUNCTION mlops.predict(project text, "row" record)
 RETURNS float8 AS 'MODULE_PATHNAME', 'mlops_predict_row'
-LANGUAGE C STRICT STABLE PARALLEL SAFE;
+LANGUAGE C STRICT STABLE PARALLEL SAFE
+SUPPORT mlops._predict_support;
 CREATE FUNCTION mlops.predict(project text, "row" record, version integer)
 RETURNS float8 AS 'MODULE_PATHNAME', 'mlops_predict_row'
 LANGUAGE C STRICT STABLE PARALLEL SAFE;

@@ -1,0 +1,189 @@
+/*-------------------------------------------------------------------------
+ *
+ * snapshot_int.h
+ *	  Declarations shared by the snapshot modules, not used elsewhere:
+ *
+ *	  snapshot.c          the SQL-callable functions and snapshot.h's API
+ *	  snapshot_take.c     reading a relation once into a new snapshot
+ *	  snapshot_catalog.c  the registry rows (stores, contents, catalog)
+ *	  snapshot_members.c  multisets of row hashes: lists, maps, deltas
+ *	  snapshot_store.c    the row tables: bulk writes, scans, garbage
+ *	  snapshot_stats.c    per-column statistics
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MLOPS_SNAPSHOT_INT_H
+#define MLOPS_SNAPSHOT_INT_H
+
+#include "access/htup.h"
+#include "access/tupdesc.h"
+#include "lib/hyperloglog.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+#include "utils/relcache.h"
+
+/* ---------------------------------------------------------------------------
+ * Multisets of row hashes (snapshot_members.c)
+ * ---------------------------------------------------------------------------
+ */
+
+/* A growable array of row hashes; sorted when it is a stored list */
+typedef struct SnapHashList
+{
+	uint64	   *v;
+	int64		n;
+	int64		cap;
+} SnapHashList;
+
+/* Entry of a map from row hash to a count */
+typedef struct SnapMapEntry
+{
+	uint64		key;
+	int32		count;
+	uint8		flags;			/* SNAP_SEEN, SNAP_PENDING */
+	char		status;			/* used by simplehash */
+} SnapMapEntry;
+
+#define SNAP_SEEN		0x01	/* the row occurs in the data being read */
+#define SNAP_PENDING	0x02	/* new row, maybe stored already elsewhere */
+
+#define SH_PREFIX snapmap
+#define SH_ELEMENT_TYPE SnapMapEntry
+#define SH_KEY_TYPE uint64
+#define SH_SCOPE extern
+#define SH_DECLARE
+#include "lib/simplehash.h"
+
+extern void SnapListInit(SnapHashList *list, int64 cap);
+extern void SnapListAppend(SnapHashList *list, uint64 h);
+extern void SnapListAppendN(SnapHashList *list, uint64 h, int64 times);
+extern void SnapListSort(SnapHashList *list);
+extern bytea *SnapListToBytea(const SnapHashList *list);
+extern void SnapListFromBytea(SnapHashList *list, bytea *b);
+extern void SnapMapAddBytea(snapmap_hash *map, bytea *b, int32 sign,
+							bool keep_zero);
+extern snapmap_hash *SnapMapCreate(MemoryContext cxt, int64 expected);
+extern snapmap_hash *SnapContentMap(int64 content, bool keep_zero);
+extern void SnapDeltaLists(snapmap_hash *delta, SnapHashList *added,
+						   SnapHashList *removed);
+
+/* ---------------------------------------------------------------------------
+ * Registry rows (snapshot_catalog.c)
+ * ---------------------------------------------------------------------------
+ */
+
+/* A column of a snapshot, as read from the source relation */
+typedef struct SnapColumn
+{
+	char	   *name;
+	Oid			typid;
+	int32		typmod;
+	char	   *type_text;		/* qualified SQL type, with typmod */
+} SnapColumn;
+
+/* A snapshot as recorded: its catalog row and its content */
+typedef struct SnapInfo
+{
+	int64		id;
+	char	   *relation;
+	int			ncols;
+	char	  **colnames;
+	char	  **coltypes;
+	char	   *created_by;
+	int64		content;
+	int32		store;
+	int64		row_count;
+	int64		distinct_rows;
+	uint64		content_hash;
+} SnapInfo;
+
+/* A link of a content chain, from the content up to its base */
+typedef struct SnapChainLink
+{
+	int64		id;
+	int64		parent;			/* 0 for a base */
+	int64		n_added;
+	int64		n_removed;
+} SnapChainLink;
+
+extern void SnapReadLatest(bool on);
+extern void SnapBeginOwner(Oid *saved_user, int *saved_sec);
+extern void SnapEndOwner(Oid saved_user, int saved_sec);
+extern void SnapSPIConnect(void);
+extern SnapInfo *SnapLookup(int64 id, bool lock_for_update);
+extern void SnapCheckRead(const SnapInfo *info);
+extern int32 SnapFindStore(int ncols, const SnapColumn *cols, bool create,
+						   bool *created);
+extern Oid	SnapStoreRelid(int32 store, bool missing_ok);
+extern char *SnapStoreRelname(int32 store);
+extern void SnapDropStore(int32 store);
+extern List *SnapContentChain(int64 content);
+extern List *SnapStoreContents(int32 store);
+extern int64 SnapParentCandidate(int32 store, const char *relation);
+extern int64 SnapFindContent(int32 store, uint64 content_hash, int64 row_count);
+extern int64 SnapFindSnapshot(const char *relation, int ncols,
+							  const SnapColumn *cols, uint64 content_hash,
+							  int64 row_count);
+extern int64 SnapInsertContent(int32 store, int64 parent, int64 row_count,
+							   int64 distinct_rows, uint64 content_hash,
+							   const SnapHashList *added,
+							   const SnapHashList *removed,
+							   const char *stats_json);
+extern int64 SnapInsertCatalog(const char *name, const char *relation,
+							   int ncols, const SnapColumn *cols,
+							   int64 content, int64 rows_stored,
+							   int64 bytes_added);
+extern void SnapUpdateContent(int64 content, int64 parent,
+							  const SnapHashList *added,
+							  const SnapHashList *removed);
+extern void SnapFetchLists(int64 content, bytea **added, bytea **removed);
+extern int64 SnapContentParent(int64 content);
+extern List *SnapContentChildren(int64 content);
+extern int64 SnapContentRefs(int64 content);
+extern void SnapDeleteRow(const char *table, int64 id);
+extern char *SnapUsedBy(int64 id, int64 *total);
+extern char *SnapQualifiedRelname(Oid relid);
+
+/* ---------------------------------------------------------------------------
+ * Row tables (snapshot_store.c)
+ * ---------------------------------------------------------------------------
+ */
+
+/* Bulk writer of new rows into a store table */
+typedef struct SnapWriter SnapWriter;
+
+extern SnapWriter *SnapWriterBegin(Relation rel, bool new_table, bool with_hash);
+extern Size SnapWriterAdd(SnapWriter *w, uint64 h, const Datum *values,
+						  const bool *isnull);
+extern void SnapWriterEnd(SnapWriter *w);
+
+/* Called for each wanted row of a store scan; values exclude row_hash */
+typedef void (*SnapRowCallback) (void *arg, uint64 h, int32 times,
+								 Datum *values, bool *isnull);
+
+extern int64 SnapStoreScan(Relation rel, snapmap_hash *want,
+						   SnapRowCallback cb, void *arg);
+extern int64 SnapStoreDelete(Relation rel, snapmap_hash *garbage);
+extern void SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols);
+
+/* ---------------------------------------------------------------------------
+ * Taking snapshots and dropping them (snapshot_take.c)
+ * ---------------------------------------------------------------------------
+ */
+extern void SnapResolveColumns(Oid relid, List *colnames, int *ncols,
+							   SnapColumn **cols);
+extern int64 SnapDrop(int64 id);
+
+/* ---------------------------------------------------------------------------
+ * Per-column statistics (snapshot_stats.c)
+ * ---------------------------------------------------------------------------
+ */
+typedef struct SnapColStats SnapColStats;
+
+extern SnapColStats *SnapStatsInit(int ncols, const SnapColumn *cols);
+extern void SnapStatsAdd(SnapColStats *stats, int ncols, const Datum *values,
+						 const bool *isnull);
+extern char *SnapStatsJson(SnapColStats *stats, int ncols,
+						   const SnapColumn *cols);
+
+#endif							/* MLOPS_SNAPSHOT_INT_H */
