@@ -352,7 +352,7 @@ WorkerRecordEnd(const char *status, const char *outcome, const char *error)
 
 	MlopsBecomeRegistryOwner(&saved);
 	if (SPI_execute_with_args("UPDATE mlops.job_runs"
-							  "   SET status = $2, finished_at = now(), outcome = $3,"
+							  "   SET status = $2, finished_at = clock_timestamp(), outcome = $3,"
 							  "       error = $4, drift_report = $5"
 							  " WHERE id = $1 AND status = 'running'",
 							  5, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
@@ -361,7 +361,7 @@ WorkerRecordEnd(const char *status, const char *outcome, const char *error)
 	{
 		values[0] = Int64GetDatum(ws.request);
 		if (SPI_execute_with_args("UPDATE mlops.retrain_queue"
-								  "   SET status = $2, finished_at = now(),"
+								  "   SET status = $2, finished_at = clock_timestamp(),"
 								  "       outcome = coalesce($4, $2)"
 								  " WHERE id = $1 AND status = 'running'",
 								  4, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
@@ -672,7 +672,7 @@ mlops_retrain_finish(PG_FUNCTION_ARGS)
 		values[6] = CStringGetTextDatum(outcome);
 		MlopsBecomeRegistryOwner(&saved);
 		if (SPI_execute_with_args("UPDATE mlops.retrain_queue"
-								  "   SET status = $2, finished_at = now(),"
+								  "   SET status = $2, finished_at = clock_timestamp(),"
 								  "       champion_version = $3, challenger_version = $4,"
 								  "       champion_score = $5, challenger_score = $6,"
 								  "       outcome = $7"

@@ -377,13 +377,13 @@ LauncherReapRuns(void)
 
 		/* the worker may have recorded its outcome since we looked */
 		ExecOrError("UPDATE mlops.job_runs"
-					"   SET status = 'failed', finished_at = now(), error = $2"
+					"   SET status = 'failed', finished_at = clock_timestamp(), error = $2"
 					" WHERE id = $1 AND status IN ('starting', 'running')",
 					2, argtypes, values, NULL, SPI_OK_UPDATE);
 		if (SPI_processed == 0)
 			continue;
 		ExecOrError("UPDATE mlops.retrain_queue q"
-					"   SET status = 'failed', finished_at = now(),"
+					"   SET status = 'failed', finished_at = clock_timestamp(),"
 					"       outcome = 'retrain interrupted: ' || $2"
 					"  FROM mlops.job_runs r"
 					" WHERE r.id = $1 AND q.id = r.retrain_request"
@@ -515,7 +515,7 @@ LauncherCreateDueRuns(void)
 			values[0] = Int64GetDatum(run);
 			values[1] = CStringGetTextDatum(error);
 			ExecOrError("UPDATE mlops.job_runs"
-						"   SET status = 'failed', finished_at = now(), error = $2"
+						"   SET status = 'failed', finished_at = clock_timestamp(), error = $2"
 						" WHERE id = $1",
 						2, argtypes, values, NULL, SPI_OK_UPDATE);
 			continue;
@@ -600,7 +600,7 @@ LauncherFailRun(int64 run, const char *error)
 	values[0] = Int64GetDatum(run);
 	values[1] = CStringGetTextDatum(error);
 	ExecOrError("UPDATE mlops.job_runs"
-				"   SET status = 'failed', finished_at = now(), error = $2"
+				"   SET status = 'failed', finished_at = clock_timestamp(), error = $2"
 				" WHERE id = $1 AND status IN ('starting', 'running')",
 				2, argtypes, values, NULL, SPI_OK_UPDATE);
 	SPI_finish();
@@ -839,7 +839,7 @@ mlops_cancel_run(PG_FUNCTION_ARGS)
 	{
 		values[1] = CStringGetTextDatum(psprintf("canceled by %s before it started", me));
 		ExecOrError("UPDATE mlops.job_runs"
-					"   SET status = 'canceled', finished_at = now(), error = $2"
+					"   SET status = 'canceled', finished_at = clock_timestamp(), error = $2"
 					" WHERE id = $1",
 					2, argtypes, values, NULL, SPI_OK_UPDATE);
 		result = true;
