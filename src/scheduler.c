@@ -148,12 +148,16 @@ CurrentUserName(void)
 /*
  * Register the launcher; called by _PG_init when the library is preloaded.
  * It starts after recovery and is restarted by the postmaster when it exits
- * with an error or crashes.
+ * with an error or crashes.  Not under pg_upgrade.
  */
 void
 MlopsRegisterLauncher(void)
 {
 	BackgroundWorker worker;
+
+	/* pg_upgrade's servers must not run jobs */
+	if (IsBinaryUpgrade)
+		return;
 
 	memset(&worker, 0, sizeof(worker));
 	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
