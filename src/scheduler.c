@@ -244,7 +244,9 @@ LauncherTick(void)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "mlops: SPI_connect failed");
 	PushActiveSnapshot(GetTransactionSnapshot());
-	pgstat_report_activity(STATE_RUNNING, "mlops launcher: tick");
+	pgstat_report_activity(STATE_RUNNING,
+						   mlops_scheduler_enabled ? "mlops launcher: tick"
+						   : "mlops launcher: tick (mlops.scheduler_enabled is off)");
 
 	if (LauncherExtensionReady())
 	{

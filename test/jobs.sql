@@ -9,7 +9,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
-SELECT plan(39);
+SELECT plan(40);
 
 -- true as soon as cond holds, false after timeout seconds
 CREATE FUNCTION pg_temp.wait_for(cond text, timeout float8 DEFAULT 30)
@@ -235,7 +235,11 @@ SELECT is((SELECT count(*) FROM mlops.job_runs WHERE project = 'jobs_recent'), 1
 -- ---------------------------------------------------------------------------
 ALTER SYSTEM SET mlops.scheduler_enabled = off;
 SELECT pg_reload_conf();
-SELECT pg_sleep(0.3);   -- for the signal to reach the launcher
+SELECT ok(pg_temp.wait_for($$EXISTS (SELECT 1 FROM pg_stat_activity
+                                     WHERE backend_type = 'mlops launcher'
+                                       AND datname = current_database()
+                                       AND query LIKE '%scheduler_enabled is off%')$$, 10),
+          'the launcher reloads its configuration on SIGHUP');
 SELECT mlops.schedule_drift_check('jobs_paused', 'jobs_live', '1 hour', false) AS paused_job \gset
 SELECT ok(pg_temp.holds_for(format('NOT EXISTS (SELECT 1 FROM mlops.job_runs WHERE job = %s)', :paused_job), 2.5),
           'with the scheduler disabled, a due job does not run');
