@@ -25,13 +25,6 @@ SELECT format($cmd$COPY nopreload (line) FROM PROGRAM %L WITH (FORMAT csv, DELIM
            current_setting('mlops_test.bindir')))
 \gexec
 
--- Until src/mlops.c defines mlops.database as PGC_POSTMASTER only while
--- preloading, loading the library later fails ("cannot create PGC_POSTMASTER
--- variables after startup"), and so does all of this.
-SELECT todo('mlops.database is defined PGC_POSTMASTER even when not preloading', 4)
- WHERE EXISTS (SELECT 1 FROM nopreload
-                WHERE line LIKE '%cannot create PGC_POSTMASTER variables after startup%');
-
 SELECT is((SELECT line FROM nopreload WHERE line LIKE 'job=%'), 'job=1',
           'without preload, schedule_drift_check records the job');
 SELECT is((SELECT line FROM nopreload WHERE line LIKE 'NOTICE:%'),
