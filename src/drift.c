@@ -5,19 +5,22 @@
  *	  baseline a version kept from its training data, writes one row to
  *	  mlops.drift_reports and, when the verdict is drift, queues a retrain.
  *
- * The live relation is read once, with the caller's privileges, through the
- * one-pass loader.  Every statistic is then computed in memory against the
- * baseline: numeric features by PSI over the baseline's 12 bins (found by
- * counting its decile edges) and by the two-sample Kolmogorov-Smirnov
- * statistic between the baseline's stored sample and the live values (all
- * of them up to 20,000, else about 20,000 chosen by position; exact ties
- * included, from a histogram over the sample points);
- * categorical and boolean features by L-infinity distance, a chi-square
- * test of homogeneity and the share of unseen values; every feature by its
- * change of NULL share.  Missing and retyped columns are findings of their
- * own, and when the live relation has the target column the model is scored
- * on it and the live key metric is compared with the training one (concept
- * drift).  Bin edges come from the baseline only, never from live data.
+ * The live relation is scanned once, with the caller's privileges, by the
+ * mlops.drift_accumulate aggregate (drift_accum.c), which PostgreSQL may
+ * split across parallel workers; it leaves counts, moments and a bottom-k
+ * content-hash sample.  Every statistic is then computed against the
+ * baseline: numeric features by PSI over the baseline's 12 bins (counting
+ * its decile edges) and by the two-sample Kolmogorov-Smirnov statistic
+ * between the baseline's stored sample and the live values (every row up to
+ * 20,000, else the 20,000 rows of smallest content hash; ties exact, from a
+ * histogram over the sample points); categorical and boolean features by
+ * L-infinity distance, a chi-square test of homogeneity and the share of
+ * unseen values; every feature by its change of NULL share.  Missing and
+ * retyped columns are findings of their own.  When the live relation has
+ * the target column, the model is scored on its labelled rows (a second
+ * read, of a TABLESAMPLE of large tables, through the one-pass loader) and
+ * the live key metric is compared with the training one (concept drift).
+ * Bin edges come from the baseline only, never from live data.
  *
  * Also here: the thresholds (defaults, per-project overrides through
  * mlops.set_drift_thresholds) and the statistics as SQL functions
