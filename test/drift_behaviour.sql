@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(42);
+SELECT plan(44);
 
 -- A standard normal draw (Box-Muller; PostgreSQL 15 has no random_normal)
 CREATE FUNCTION pg_temp.gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
@@ -42,6 +42,15 @@ BEGIN
       FROM (SELECT (ARRAY['a', 'b', 'c', 'd'])[1 + floor(random() * 4)::int] AS c,
                    pg_temp.gauss() AS x, random() AS u
               FROM generate_series(1, n)) s;
+END $$;
+
+-- The plan of a query, as JSON
+CREATE FUNCTION pg_temp.explain_json(q text) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE
+    p jsonb;
+BEGIN
+    EXECUTE 'EXPLAIN (FORMAT JSON) ' || q INTO p;
+    RETURN p;
 END $$;
 
 -- ---------------------------------------------------------------------------
@@ -182,6 +191,23 @@ CREATE TEMP TABLE r_shuffled AS SELECT * FROM mlops.check_drift('drift_reg', 'dr
 SELECT is((SELECT jsonb_agg(f - 'mean' - 'std' ORDER BY o) FROM r_shuffled, jsonb_array_elements(features) WITH ORDINALITY x(f, o)),
           (SELECT jsonb_agg(f - 'mean' - 'std' ORDER BY o) FROM r_big, jsonb_array_elements(features) WITH ORDINALITY x(f, o)),
           'the report does not depend on the physical order of the rows (KS sample included)');
+-- a parallel scan (forced on this small table) gives the same report
+SET LOCAL parallel_setup_cost = 0;
+SET LOCAL parallel_tuple_cost = 0;
+SET LOCAL min_parallel_table_scan_size = 0;
+SET LOCAL max_parallel_workers_per_gather = 2;
+SELECT ok((SELECT count(*) FROM (SELECT jsonb_array_elements_text(p -> 0 -> 'Plan' -> 'Plans') AS e
+                                     FROM (SELECT (SELECT * FROM pg_temp.explain_json('SELECT sum(x1) FROM drift_big')) AS p) q) z
+            WHERE e LIKE '%Gather%') > 0,
+          'with these settings a scan of drift_big is parallel');
+CREATE TEMP TABLE r_parallel AS SELECT * FROM mlops.check_drift('drift_reg', 'drift_big');
+RESET parallel_setup_cost;
+RESET parallel_tuple_cost;
+RESET min_parallel_table_scan_size;
+RESET max_parallel_workers_per_gather;
+SELECT is((SELECT jsonb_agg(f - 'mean' - 'std' ORDER BY o) FROM r_parallel, jsonb_array_elements(features) WITH ORDINALITY x(f, o)),
+          (SELECT jsonb_agg(f - 'mean' - 'std' ORDER BY o) FROM r_big, jsonb_array_elements(features) WITH ORDINALITY x(f, o)),
+          'a parallel scan gives the same report as a serial one');
 SELECT is((SELECT (f ->> 'rows')::int FROM r_big, jsonb_array_elements(features) f WHERE f ->> 'name' = 'x1'),
           60000, 'PSI and the moments still use every live value');
 
