@@ -165,6 +165,7 @@ extern int64 SnapStoreScan(Relation rel, snapmap_hash *want,
 						   SnapRowCallback cb, void *arg);
 extern int64 SnapStoreDelete(Relation rel, snapmap_hash *garbage);
 extern void SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols);
+extern void SnapEnsureDependency(Oid relid);
 
 /* ---------------------------------------------------------------------------
  * Taking snapshots and dropping them (snapshot_take.c)

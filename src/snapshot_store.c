@@ -20,10 +20,13 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/tableam.h"
 #include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
@@ -31,6 +34,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -68,8 +72,6 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 	Oid			saved_user;
 	int			saved_sec;
 	int			ret;
-	ObjectAddress table;
-	ObjectAddress ext;
 
 	initStringInfo(&sql);
 	initStringInfo(&types);
@@ -94,14 +96,49 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "creating the snapshot store failed: %s", SPI_result_code_string(ret));
 
-	table.classId = RelationRelationId;
-	table.objectId = SnapStoreRelid(store, false);
-	table.objectSubId = 0;
-	ext.classId = ExtensionRelationId;
-	ext.objectId = get_extension_oid("mlops", false);
-	ext.objectSubId = 0;
-	recordDependencyOn(&table, &ext, DEPENDENCY_AUTO);
-	CommandCounterIncrement();
+	SnapEnsureDependency(SnapStoreRelid(store, false));
+}
+
+/*
+ * Make a store's rows table depend on the extension again if it does not:
+ * pg_dump does not carry that dependency, so after a restore the first
+ * writer of each store restores it (DROP EXTENSION then drops the table).
+ */
+void
+SnapEnsureDependency(Oid relid)
+{
+	Oid			extoid = get_extension_oid("mlops", false);
+	Relation	depRel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(depRel, DependDependerIndexId, true, NULL, 2, key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (dep->refclassid == ExtensionRelationId && dep->refobjid == extoid)
+			found = true;
+	}
+	systable_endscan(scan);
+	table_close(depRel, AccessShareLock);
+
+	if (!found)
+	{
+		ObjectAddress table;
+		ObjectAddress ext;
+
+		ObjectAddressSet(table, RelationRelationId, relid);
+		ObjectAddressSet(ext, ExtensionRelationId, extoid);
+		recordDependencyOn(&table, &ext, DEPENDENCY_AUTO);
+		CommandCounterIncrement();
+	}
 }
 
 /*

@@ -38,7 +38,7 @@ COMMENT ON COLUMN mlops.snapshot_stores.created_at IS 'When the first snapshot w
 CREATE TABLE mlops.snapshot_contents (
     id             bigserial PRIMARY KEY,
     store          integer NOT NULL REFERENCES mlops.snapshot_stores (id),
-    parent         bigint REFERENCES mlops.snapshot_contents (id),
+    parent         bigint,      -- a content id; no foreign key, which pg_dump would call circular
     row_count      bigint NOT NULL CHECK (row_count >= 0),
     distinct_rows  bigint NOT NULL CHECK (distinct_rows >= 0),
     content_hash   bigint NOT NULL,
