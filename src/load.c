@@ -310,8 +310,9 @@ load_destroy(DestReceiver *self)
 }
 
 /*
- * Sort rows by hash: LSD radix sort of (hash, row) pairs on 16-bit digits,
- * then a permutation of every column.
+ * Sort rows by hash, then permute every column.  Row hashes are uniformly
+ * distributed, so one scatter pass into 2^16 buckets on the top bits leaves
+ * a handful of rows per bucket, finished by insertion sort.
  */
 static void
 SortByHash(MlopsTrainData *data, MemoryContext cxt)
@@ -320,7 +321,6 @@ SortByHash(MlopsTrainData *data, MemoryContext cxt)
 	uint64	   *keys;
 	uint64	   *keys2;
 	int64	   *idx;
-	int64	   *idx2;
 	int64	   *count;
 	MemoryContext old;
 
@@ -330,44 +330,41 @@ SortByHash(MlopsTrainData *data, MemoryContext cxt)
 	keys = palloc_extended(n * sizeof(uint64), MCXT_ALLOC_HUGE);
 	keys2 = palloc_extended(n * sizeof(uint64), MCXT_ALLOC_HUGE);
 	idx = palloc_extended(n * sizeof(int64), MCXT_ALLOC_HUGE);
-	idx2 = palloc_extended(n * sizeof(int64), MCXT_ALLOC_HUGE);
-	count = palloc(65536 * sizeof(int64));
+	count = palloc0((65536 + 1) * sizeof(int64));
 
 	for (int64 i = 0; i < n; i++)
+		count[(data->rowhash[i] >> 48) + 1]++;
+	for (int d = 0; d < 65536; d++)
+		count[d + 1] += count[d];
+	for (int64 i = 0; i < n; i++)
 	{
-		keys[i] = data->rowhash[i];
-		idx[i] = i;
+		int64		pos = count[data->rowhash[i] >> 48]++;
+
+		keys[pos] = data->rowhash[i];
+		idx[pos] = i;
 	}
-	for (int shift = 0; shift < 64; shift += 16)
+	CHECK_FOR_INTERRUPTS();
+	/* count[d] is now the end of bucket d; finish each bucket */
+	for (int64 d = 0, start = 0; d < 65536; d++)
 	{
-		int64		sum = 0;
-		uint64	   *tk;
-		int64	   *ti;
+		int64		end = count[d];
 
-		CHECK_FOR_INTERRUPTS();
-		memset(count, 0, 65536 * sizeof(int64));
-		for (int64 i = 0; i < n; i++)
-			count[(keys[i] >> shift) & 0xFFFF]++;
-		for (int d = 0; d < 65536; d++)
+		for (int64 i = start + 1; i < end; i++)
 		{
-			int64		c = count[d];
+			uint64		k = keys[i];
+			int64		x = idx[i];
+			int64		j = i - 1;
 
-			count[d] = sum;
-			sum += c;
+			while (j >= start && (keys[j] > k || (keys[j] == k && idx[j] > x)))
+			{
+				keys[j + 1] = keys[j];
+				idx[j + 1] = idx[j];
+				j--;
+			}
+			keys[j + 1] = k;
+			idx[j + 1] = x;
 		}
-		for (int64 i = 0; i < n; i++)
-		{
-			int64		pos = count[(keys[i] >> shift) & 0xFFFF]++;
-
-			keys2[pos] = keys[i];
-			idx2[pos] = idx[i];
-		}
-		tk = keys;
-		keys = keys2;
-		keys2 = tk;
-		ti = idx;
-		idx = idx2;
-		idx2 = ti;
+		start = end;
 	}
 	memcpy(data->rowhash, keys, n * sizeof(uint64));
 
@@ -397,7 +394,6 @@ SortByHash(MlopsTrainData *data, MemoryContext cxt)
 	pfree(keys);
 	pfree(keys2);
 	pfree(idx);
-	pfree(idx2);
 	pfree(count);
 	MemoryContextSwitchTo(old);
 }
@@ -443,7 +439,8 @@ MlopsLoadQuery(const char *sql, int nspecs, const MlopsLoadSpec *specs,
 	options.read_only = false;
 	options.dest = (DestReceiver *) &r;
 	ret = SPI_execute_extended(sql, &options);
-	if (ret != SPI_OK_SELECT)
+	/* with a DestReceiver of its own, SPI reports a SELECT as a utility */
+	if (ret != SPI_OK_SELECT && ret != SPI_OK_UTILITY)
 		elog(ERROR, "loading %s failed: %s", what, SPI_result_code_string(ret));
 	SPI_finish();
 
@@ -490,4 +487,25 @@ MlopsSelectColumnsSQL(Oid relid, List *colnames)
 	}
 	appendStringInfo(&buf, " FROM %s", quote_qualified_identifier(nsp, rel));
 	return buf.data;
+}
+
+/* Column names of a relation (not dropped), and their types */
+void
+MlopsRelationColumns(Oid relid, List **names, List **types)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	*names = NIL;
+	*types = NIL;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		*names = lappend(*names, pstrdup(NameStr(att->attname)));
+		*types = lappend_oid(*types, att->atttypid);
+	}
+	relation_close(rel, NoLock);
 }

@@ -52,6 +52,13 @@ MlopsHashMix(uint64 h)
 	return h;
 }
 
+/* Hash of a 64-bit word under a seed: one multiply-xorshift round each way */
+static inline uint64
+HashWord(uint64 v, uint64 seed)
+{
+	return MlopsHashMix(v ^ (seed * UINT64CONST(0x9e3779b97f4a7c15)));
+}
+
 /* Hash of one non-NULL value, from its binary representation. */
 static uint64
 HashDatum(const MlopsHashColumn *col, Datum value, uint64 seed)
@@ -60,13 +67,15 @@ HashDatum(const MlopsHashColumn *col, Datum value, uint64 seed)
 	{
 		double		d = (col->typid == FLOAT8OID) ? DatumGetFloat8(value)
 			: (double) DatumGetFloat4(value);
+		uint64		bits;
 
 		/* -0 equals 0, and every NaN is the same NaN */
 		if (d == 0.0)
 			d = 0.0;
 		if (isnan(d))
 			d = NAN;
-		return hash_bytes_extended((const unsigned char *) &d, sizeof(d), seed);
+		memcpy(&bits, &d, sizeof(bits));
+		return HashWord(bits, seed);
 	}
 	if (col->typbyval)
 	{
@@ -87,7 +96,7 @@ HashDatum(const MlopsHashColumn *col, Datum value, uint64 seed)
 				v = DatumGetInt64(value);
 				break;
 		}
-		return hash_bytes_extended((const unsigned char *) &v, sizeof(v), seed);
+		return HashWord((uint64) v, seed);
 	}
 	if (col->typlen == -1)
 	{

@@ -64,5 +64,12 @@ extern MlopsTrainData *MlopsLoadQuery(const char *sql, int nspecs,
 									  const char *what, int flags);
 extern int	MlopsDataColumn(const MlopsTrainData *data, const char *name);
 extern char *MlopsSelectColumnsSQL(Oid relid, List *colnames);
+extern void MlopsRelationColumns(Oid relid, List **names, List **types);
+
+/* evaluate.c */
+struct MlopsModel;
+extern MlopsTrainData *MlopsLoadForModel(const struct MlopsModel *model, Oid relid,
+										 const char *target, const char *what,
+										 int version, const char *project);
 
 #endif							/* MLOPS_TRAIN_H */

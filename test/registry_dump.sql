@@ -24,9 +24,11 @@ SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname)
              JOIN pg_class c ON c.oid = t.oid
             WHERE e.extname = 'mlops' AND c.relkind = 'r'),
           (SELECT array_agg(c.relname::text ORDER BY c.relname)
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-            WHERE n.nspname = 'mlops' AND c.relkind = 'r'),
-          'pg_extension.extconfig names every registry table');
+             FROM pg_class c
+             JOIN pg_depend d ON d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e'
+             JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'mlops'
+            WHERE c.relkind = 'r'),
+          'pg_extension.extconfig names every table the extension creates');
 
 -- Dump this database, restore it into a fresh one, and read the restored
 -- registry back through psql.

@@ -1,0 +1,172 @@
+-- mlops install script, part 50: drift monitoring.
+--
+-- Every trained version keeps a baseline of its training data
+-- (mlops.model_versions.baseline, built by the training driver).
+-- mlops.check_drift compares a live relation with it, writes one row to
+-- mlops.drift_reports and, when the verdict is drift, queues a retrain in
+-- mlops.retrain_queue.  docs/drift.md has the statistics, the thresholds
+-- and the verdict rules.
+
+-- ---------------------------------------------------------------------------
+-- The drift check
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION mlops.check_drift(project text, relation regclass,
+                                  version integer DEFAULT NULL)
+RETURNS SETOF mlops.drift_reports
+AS 'MODULE_PATHNAME', 'mlops_check_drift'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.check_drift(text, regclass, integer) IS
+'Compares a live relation with the baseline of a version (default: production, else latest); records the report and queues a retrain on drift';
+
+-- ---------------------------------------------------------------------------
+-- Thresholds
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION mlops.set_drift_thresholds(project text, thresholds jsonb)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_set_drift_thresholds'
+LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION mlops.set_drift_thresholds(text, jsonb) IS
+'Merges threshold overrides into a project''s (a JSON null resets one, a NULL argument resets all); returns the thresholds in effect';
+
+CREATE FUNCTION mlops.drift_thresholds(project text DEFAULT NULL)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'mlops_drift_thresholds'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.drift_thresholds(text) IS
+'Drift thresholds in effect for a project, or the defaults when project is NULL';
+
+-- ---------------------------------------------------------------------------
+-- The statistics, callable on their own (and checked against references)
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION mlops.psi(expected float8[], actual float8[])
+RETURNS float8
+AS 'MODULE_PATHNAME', 'mlops_psi'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.psi(float8[], float8[]) IS
+'Population stability index of two binned distributions (counts or shares; empty bins count as 1e-4)';
+
+CREATE FUNCTION mlops.ks_test(a float8[], b float8[],
+                              OUT statistic float8, OUT p_value float8)
+AS 'MODULE_PATHNAME', 'mlops_ks_test'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.ks_test(float8[], float8[]) IS
+'Two-sample Kolmogorov-Smirnov statistic and asymptotic p-value (Stephens'' correction)';
+
+CREATE FUNCTION mlops.chi_square_test(a float8[], b float8[],
+                                      OUT statistic float8, OUT df integer,
+                                      OUT p_value float8)
+AS 'MODULE_PATHNAME', 'mlops_chi_square_test'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.chi_square_test(float8[], float8[]) IS
+'Chi-square test of homogeneity of two count vectors over the same buckets';
+
+-- ---------------------------------------------------------------------------
+-- The baseline as rows: one per feature (and target) and bucket
+-- ---------------------------------------------------------------------------
+CREATE FUNCTION mlops.baseline(project text, version integer DEFAULT NULL)
+RETURNS TABLE (feature text, role text, kind text, type text, bucket integer,
+               lower_bound float8, upper_bound float8, category text,
+               share float8, rows bigint, null_share float8, mean float8,
+               stddev float8, min float8, max float8)
+LANGUAGE plpgsql STABLE PARALLEL SAFE
+AS $$
+#variable_conflict use_column
+DECLARE
+    b jsonb;
+    v integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM mlops.projects p WHERE p.name = baseline.project) THEN
+        RAISE EXCEPTION 'project "%" does not exist', baseline.project
+              USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT mv.baseline, mv.version INTO b, v
+      FROM mlops.model_versions mv
+     WHERE mv.project = baseline.project
+       AND (baseline.version IS NULL OR mv.version = baseline.version)
+     ORDER BY (mv.status = 'production') DESC, mv.version DESC
+     LIMIT 1;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'version % of project "%" does not exist',
+              coalesce(baseline.version::text, '(any)'), baseline.project
+              USING ERRCODE = 'undefined_object';
+    END IF;
+    IF b IS NULL THEN
+        RAISE EXCEPTION 'version % of project "%" has no drift baseline', v, baseline.project
+              USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+
+    RETURN QUERY
+    WITH cols AS (
+        SELECT c.value AS col, 'feature'::text AS role, c.ordinality AS ord
+          FROM jsonb_array_elements(b -> 'features') WITH ORDINALITY AS c
+        UNION ALL
+        SELECT b -> 'target', 'target', 0
+         WHERE jsonb_typeof(b -> 'target') = 'object'
+    ),
+    buckets AS (
+        -- numeric: 12 bins, below min, ten deciles closed on the right, above max
+        SELECT cols.ord, cols.role, cols.col, (k.ordinality - 1)::integer AS bucket,
+               CASE WHEN k.ordinality = 1 THEN '-Infinity'::float8
+                    ELSE (cols.col -> 'edges' ->> (k.ordinality::integer - 2))::float8 END AS lower_bound,
+               CASE WHEN k.ordinality = 12 THEN 'Infinity'::float8
+                    ELSE (cols.col -> 'edges' ->> (k.ordinality::integer - 1))::float8 END AS upper_bound,
+               NULL::text AS category,
+               k.value::text::float8 AS share
+          FROM cols, jsonb_array_elements(cols.col -> 'bins') WITH ORDINALITY AS k
+         WHERE cols.col ->> 'kind' = 'numeric'
+        UNION ALL
+        -- categorical and boolean: the top values, then "other" (category NULL)
+        SELECT cols.ord, cols.role, cols.col, t.ordinality::integer,
+               NULL, NULL, t.value ->> 'value', (t.value ->> 'share')::float8
+          FROM cols, jsonb_array_elements(cols.col -> 'top') WITH ORDINALITY AS t
+         WHERE cols.col ->> 'kind' <> 'numeric'
+        UNION ALL
+        SELECT cols.ord, cols.role, cols.col, jsonb_array_length(cols.col -> 'top') + 1,
+               NULL, NULL, NULL, (cols.col ->> 'other_share')::float8
+          FROM cols
+         WHERE cols.col ->> 'kind' <> 'numeric'
+    )
+    SELECT bk.col ->> 'name', bk.role, bk.col ->> 'kind', bk.col ->> 'type',
+           bk.bucket, bk.lower_bound, bk.upper_bound, bk.category, bk.share,
+           (bk.col ->> 'rows')::bigint, (bk.col ->> 'null_share')::float8,
+           (bk.col ->> 'mean')::float8, (bk.col ->> 'std')::float8,
+           (bk.col ->> 'min')::float8, (bk.col ->> 'max')::float8
+      FROM buckets bk
+     ORDER BY bk.role, bk.ord, bk.bucket;
+END;
+$$;
+COMMENT ON FUNCTION mlops.baseline(text, integer) IS
+'Drift baseline of a version (default: production, else latest) as rows: one per feature and bucket, the target last';
+
+-- ---------------------------------------------------------------------------
+-- Drift history for BI tools: one row per report and feature
+-- ---------------------------------------------------------------------------
+CREATE VIEW mlops.drift_history AS
+SELECT r.id                                          AS report_id,
+       r.project,
+       r.version,
+       r.relation,
+       r.checked_at,
+       r.checked_by,
+       r.rows_checked,
+       r.verdict,
+       r.drift_share,
+       r.concept_drift,
+       f.ordinality::integer                         AS feature_position,
+       f.value ->> 'name'                            AS feature,
+       f.value ->> 'kind'                            AS kind,
+       f.value ->> 'status'                          AS status,
+       (f.value ->> 'psi')::float8                   AS psi,
+       (f.value ->> 'ks_statistic')::float8          AS ks_statistic,
+       (f.value ->> 'ks_p_value')::float8            AS ks_p_value,
+       (f.value ->> 'linf')::float8                  AS linf,
+       (f.value ->> 'chi_square_p_value')::float8    AS chi_square_p_value,
+       (f.value ->> 'unseen_share')::float8          AS unseen_share,
+       (f.value ->> 'null_share_change')::float8     AS null_share_change,
+       f.value                                       AS detail
+FROM mlops.drift_reports r
+CROSS JOIN LATERAL jsonb_array_elements(r.features) WITH ORDINALITY AS f;
+COMMENT ON VIEW mlops.drift_history IS
+'Drift reports flattened for BI tools: one row per report and feature, with the main statistics as columns';
+
+GRANT SELECT ON mlops.drift_history TO PUBLIC;
