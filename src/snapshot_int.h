@@ -163,7 +163,8 @@ typedef void (*SnapRowCallback) (void *arg, uint64 h, int32 times,
 
 extern int64 SnapStoreScan(Relation rel, snapmap_hash *want,
 						   SnapRowCallback cb, void *arg);
-extern int64 SnapStoreDelete(Relation rel, snapmap_hash *garbage);
+extern int64 SnapStoreDelete(Relation rel, snapmap_hash *garbage,
+							 bool keep_counted);
 extern void SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols);
 extern void SnapEnsureDependency(Oid relid);
 

@@ -206,11 +206,15 @@ SnapWriterAdd(SnapWriter *w, uint64 h, const Datum *values, const bool *isnull)
 	memcpy(slot->tts_values + off, values, sizeof(Datum) * (natts - off));
 	memcpy(slot->tts_isnull + off, isnull, sizeof(bool) * (natts - off));
 	ExecStoreVirtualTuple(slot);
-
-	len = MAXALIGN(SizeofHeapTupleHeader + BITMAPLEN(natts))
-		+ heap_compute_data_size(desc, slot->tts_values, slot->tts_isnull)
-		+ sizeof(ItemIdData);
 	ExecMaterializeSlot(slot);
+
+	/* size of the formed tuple; heap slots have it at hand */
+	if (TTS_IS_BUFFERTUPLE(slot) || TTS_IS_HEAPTUPLE(slot))
+		len = ((HeapTupleTableSlot *) slot)->tuple->t_len;
+	else
+		len = MAXALIGN(SizeofHeapTupleHeader + BITMAPLEN(natts))
+			+ heap_compute_data_size(desc, slot->tts_values, slot->tts_isnull);
+	len += sizeof(ItemIdData);
 
 	w->nused++;
 	w->bytes += len;
@@ -273,12 +277,13 @@ SnapStoreScan(Relation rel, snapmap_hash *want, SnapRowCallback cb, void *arg)
 }
 
 /*
- * Delete the rows of a store whose hash is in garbage.  The caller holds a
- * lock that keeps other writers out; reads with the latest snapshot.
- * Returns the number of rows deleted.
+ * Delete the rows of a store whose hash is in garbage: all of them, or with
+ * keep_counted all but the first count copies (count is consumed).  The
+ * caller holds a lock that keeps other writers out; reads with the latest
+ * snapshot.  Returns the number of rows deleted.
  */
 int64
-SnapStoreDelete(Relation rel, snapmap_hash *garbage)
+SnapStoreDelete(Relation rel, snapmap_hash *garbage, bool keep_counted)
 {
 	TableScanDesc scan;
 	HeapTuple	tup;
@@ -294,11 +299,17 @@ SnapStoreDelete(Relation rel, snapmap_hash *garbage)
 	{
 		bool		isnull;
 		uint64		h;
+		SnapMapEntry *e;
 
 		if ((++seen & 0x3FF) == 0)
 			CHECK_FOR_INTERRUPTS();
 		h = (uint64) DatumGetInt64(heap_getattr(tup, 1, RelationGetDescr(rel), &isnull));
-		if (snapmap_lookup(garbage, h) != NULL)
+		e = snapmap_lookup(garbage, h);
+		if (e == NULL)
+			continue;
+		if (keep_counted && e->count > 0)
+			e->count--;
+		else
 		{
 			simple_heap_delete(rel, &tup->t_self);
 			deleted++;

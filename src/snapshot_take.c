@@ -65,6 +65,7 @@ typedef struct TakeState
 	bool		have_parent;
 	snapmap_hash *map;			/* parent's counts; every stored hash known */
 	bool		write_now;		/* map knows every row the store holds */
+	bool		fresh;			/* no parent, empty store: write every row */
 	Relation	store_rel;
 	SnapWriter *writer;
 	Tuplestorestate *pending;	/* new rows to check against the other contents */
@@ -320,6 +321,16 @@ take_receive(TupleTableSlot *slot, DestReceiver *self)
 	st->nrows++;
 	SnapListAppend(&st->all, h);
 
+	if (st->fresh)
+	{
+		/* duplicates are found when the hashes are sorted, and removed then */
+		st->bytes_stored += SnapWriterAdd(st->writer, h, slot->tts_values,
+										  slot->tts_isnull);
+		st->rows_stored++;
+		MemoryContextReset(st->rowcxt);
+		return true;
+	}
+
 	e = snapmap_insert(st->map, h, &found);
 	if (!found)
 	{
@@ -443,6 +454,49 @@ StorePending(TakeState *st, int32 store, List *chain)
 }
 
 /*
+ * After a first snapshot into an empty store, which wrote every row: sort
+ * the hashes, count the distinct rows, and delete from the store the extra
+ * copies of rows that occurred more than once.
+ */
+static void
+RemoveDuplicates(TakeState *st)
+{
+	snapmap_hash *dups = NULL;
+	int64		ndup = 0;
+
+	SnapListSort(&st->all);
+	st->distinct = st->nrows > 0 ? 1 : 0;
+	for (int64 i = 1; i < st->all.n; i++)
+	{
+		if (st->all.v[i] != st->all.v[i - 1])
+			st->distinct++;
+		else if (i < 2 || st->all.v[i] != st->all.v[i - 2])
+		{
+			SnapMapEntry *e;
+			bool		found;
+
+			/* a row seen more than once: keep one copy */
+			if (dups == NULL)
+				dups = SnapMapCreate(CurrentMemoryContext, 1024);
+			e = snapmap_insert(dups, st->all.v[i], &found);
+			e->count = 1;
+			e->flags = 0;
+			ndup++;
+		}
+	}
+	if (dups != NULL)
+	{
+		int64		deleted;
+
+		CommandCounterIncrement();
+		deleted = SnapStoreDelete(st->store_rel, dups, true);
+		st->bytes_stored = st->bytes_stored * (st->rows_stored - deleted)
+			/ Max(st->rows_stored, 1);
+		st->rows_stored -= deleted;
+	}
+}
+
+/*
  * Take a snapshot of the columns of relid (see snapshot.h).  Runs inside
  * the caller's SPI connection.
  */
@@ -525,8 +579,10 @@ TakeSnapshot(Oid relid, int ncols, SnapColumn *cols, const char *name)
 	}
 	else
 	{
-		st->map = SnapMapCreate(CurrentMemoryContext, (int64) Max(reltuples, 1024));
 		st->write_now = created || list_length(SnapStoreContents(store)) == 0;
+		st->fresh = st->write_now;
+		if (!st->fresh)
+			st->map = SnapMapCreate(CurrentMemoryContext, (int64) Max(reltuples, 1024));
 	}
 	SnapListInit(&st->all, (int64) Max(reltuples, parent_rows) + 64);
 	if (st->have_parent)
@@ -568,6 +624,8 @@ TakeSnapshot(Oid relid, int ncols, SnapColumn *cols, const char *name)
 		StorePending(st, store, chain);
 		tuplestore_end(st->pending);
 	}
+	if (st->fresh)
+		RemoveDuplicates(st);
 
 	/* identical data stored before: point at it */
 	content = SnapFindContent(store, st->content_hash, st->nrows);
@@ -603,7 +661,8 @@ TakeSnapshot(Oid relid, int ncols, SnapColumn *cols, const char *name)
 	else
 	{
 		parent = 0;
-		SnapListSort(&st->all);
+		if (!st->fresh)
+			SnapListSort(&st->all);
 		added = &st->all;
 		removed.n = 0;
 	}
