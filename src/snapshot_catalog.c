@@ -294,6 +294,28 @@ SnapDropStore(int32 store)
 }
 
 /*
+ * Make every store's rows table depend on the extension (see
+ * SnapEnsureDependency): after a restore, the first snapshot taken
+ * re-attaches them all.
+ */
+void
+SnapAttachStores(void)
+{
+	SnapExec("SELECT id FROM mlops.snapshot_stores", 0, NULL, NULL, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1, &isnull));
+		Oid			relid = SnapStoreRelid(store, true);
+
+		if (OidIsValid(relid))
+			SnapEnsureDependency(relid);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
  * The chain of a content: a List of SnapChainLink, the content first and its
  * base last.
  */

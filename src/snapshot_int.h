@@ -117,6 +117,7 @@ extern int32 SnapFindStore(int ncols, const SnapColumn *cols, bool create,
 extern Oid	SnapStoreRelid(int32 store, bool missing_ok);
 extern char *SnapStoreRelname(int32 store);
 extern void SnapDropStore(int32 store);
+extern void SnapAttachStores(void);
 extern List *SnapContentChain(int64 content);
 extern List *SnapStoreContents(int32 store);
 extern int64 SnapParentCandidate(int32 store, const char *relation);

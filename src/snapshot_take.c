@@ -525,8 +525,8 @@ TakeSnapshot(Oid relid, int ncols, SnapColumn *cols, const char *name)
 	/* the store, locked against other writers until the end of the transaction */
 	store = SnapFindStore(ncols, cols, true, &created);
 	st->store_rel = table_open(SnapStoreRelid(store, false), ShareRowExclusiveLock);
-	SnapEnsureDependency(RelationGetRelid(st->store_rel));
 	SnapReadLatest(true);
+	SnapAttachStores();
 
 	st->ncols = ncols;
 	st->cols = cols;
