@@ -3,7 +3,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(55);
+SELECT plan(59);
 
 -- 5,000 distinct rows plus 20 duplicates, with NULLs
 CREATE TABLE snt (id int, g text, x float8, y numeric(8,3), flag bool);
@@ -176,6 +176,41 @@ SELECT is((SELECT count(*) FROM (SELECT * FROM chain_r2 EXCEPT ALL SELECT * FROM
 SELECT is((SELECT count(*) FROM (SELECT * FROM chain_r4 EXCEPT ALL SELECT * FROM chain_v4) q)
         + (SELECT count(*) FROM (SELECT * FROM chain_v4 EXCEPT ALL SELECT * FROM chain_r4) q),
           0::bigint, 'the snapshot re-parented over a dropped one restores exactly');
+
+-- a content with two deltas (data reverted, then changed another way):
+-- dropping it makes the first delta a base and the second a delta of it
+CREATE TABLE fork (k int, v text);
+INSERT INTO fork SELECT i, 'v' || i FROM generate_series(1, 400) i;
+CREATE TABLE fork_v1 AS SELECT * FROM fork;
+SELECT mlops.snapshot('fork') AS f1 \gset
+UPDATE fork SET v = 'a' WHERE k <= 4;
+CREATE TABLE fork_v2 AS SELECT * FROM fork;
+SELECT mlops.snapshot('fork') AS f2 \gset
+TRUNCATE fork;
+INSERT INTO fork SELECT * FROM fork_v1;
+SELECT mlops.snapshot('fork') AS f3 \gset
+DELETE FROM fork WHERE k > 396;
+CREATE TABLE fork_v4 AS SELECT * FROM fork;
+SELECT mlops.snapshot('fork') AS f4 \gset
+SELECT is((SELECT count(*) FROM mlops.snapshot_contents
+            WHERE parent = (SELECT content FROM mlops.snapshot_catalog WHERE id = :f1)), 2::bigint,
+          'the reverted data was recognised and the next change is a second delta of it');
+SELECT is(mlops.drop_snapshot(:f3) + mlops.drop_snapshot(:f1), 0::bigint,
+          'dropping the shared base frees nothing the two deltas still hold');
+SELECT is((SELECT count(*) FROM (SELECT * FROM mlops.snapshot_rows(:f2) AS t(k int, v text)
+                                 EXCEPT ALL SELECT * FROM fork_v2) q)
+        + (SELECT count(*) FROM (SELECT * FROM fork_v2 EXCEPT ALL
+                                 SELECT * FROM mlops.snapshot_rows(:f2) AS t(k int, v text)) q)
+        + (SELECT count(*) FROM (SELECT * FROM mlops.snapshot_rows(:f4) AS t(k int, v text)
+                                 EXCEPT ALL SELECT * FROM fork_v4) q)
+        + (SELECT count(*) FROM (SELECT * FROM fork_v4 EXCEPT ALL
+                                 SELECT * FROM mlops.snapshot_rows(:f4) AS t(k int, v text)) q),
+          0::bigint, 'both former deltas still read back exactly');
+
+-- an empty relation is a snapshot of no rows
+CREATE TABLE snt_none (a int);
+SELECT mlops.snapshot('snt_none') AS n1 \gset
+SELECT is(mlops.snapshot_restore(:n1, 'snt_none_r'), 0::bigint, 'an empty snapshot restores to an empty table');
 
 -- a large change is stored as a new base
 UPDATE chain SET v = v || '!' WHERE k % 2 = 0;

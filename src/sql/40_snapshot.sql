@@ -128,21 +128,21 @@ CREATE FUNCTION mlops.snapshot_diff(a bigint, b bigint,
                                     OUT added bigint, OUT removed bigint, OUT unchanged bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'mlops_snapshot_diff'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION mlops.snapshot_diff(bigint, bigint) IS
 'Rows in b and not in a (added), in a and not in b (removed), in both (unchanged); duplicates counted';
 
 CREATE FUNCTION mlops.snapshot_diff_rows(a bigint, b bigint)
 RETURNS TABLE (change text, row_hash bigint, "row" jsonb)
 AS 'MODULE_PATHNAME', 'mlops_snapshot_diff_rows'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION mlops.snapshot_diff_rows(bigint, bigint) IS
 'The rows added (in b, not in a) and removed (in a, not in b), as jsonb, one line per occurrence';
 
 CREATE FUNCTION mlops.snapshot_rows(snapshot bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'mlops_snapshot_rows'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION mlops.snapshot_rows(bigint) IS
 'A snapshot''s rows; needs a column definition list: SELECT * FROM mlops.snapshot_rows(1) AS t(a int, b text)';
 
