@@ -79,6 +79,7 @@ SnapExec(const char *sql, int nargs, Oid *types, Datum *values,
 	Oid			saved_user;
 	int			saved_sec;
 	int			ret;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	SnapBeginOwner(&saved_user, &saved_sec);
 	if (!write && snap_read_latest)
@@ -90,6 +91,8 @@ SnapExec(const char *sql, int nargs, Oid *types, Datum *values,
 	else
 		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, !write, 0);
 	SnapEndOwner(saved_user, saved_sec);
+	/* SPI leaves its procedure context current: keep the caller's */
+	MemoryContextSwitchTo(cxt);
 	if (ret < 0)
 		elog(ERROR, "snapshot registry statement failed: %s: %s",
 			 SPI_result_code_string(ret), sql);
@@ -283,10 +286,12 @@ SnapDropStore(int32 store)
 	Oid			saved_user;
 	int			saved_sec;
 	int			ret;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	SnapBeginOwner(&saved_user, &saved_sec);
 	ret = SPI_execute(psprintf("DROP TABLE mlops.%s", SnapStoreRelname(store)), false, 0);
 	SnapEndOwner(saved_user, saved_sec);
+	MemoryContextSwitchTo(cxt);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "dropping snapshot store %d failed: %s", store,
 			 SPI_result_code_string(ret));
@@ -455,6 +460,32 @@ SnapFindSnapshot(const char *relation, int ncols, const SnapColumn *cols,
 		id = ResultInt64(0, 1);
 	SPI_freetuptable(SPI_tuptable);
 	return id;
+}
+
+/* Whether some snapshot of exactly these columns of relation exists. */
+bool
+SnapHasSnapshotOf(const char *relation, int ncols, const SnapColumn *cols)
+{
+	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	char	  **names = palloc(sizeof(char *) * ncols);
+	char	  **typetexts = palloc(sizeof(char *) * ncols);
+	bool		found;
+
+	for (int i = 0; i < ncols; i++)
+	{
+		names[i] = cols[i].name;
+		typetexts[i] = cols[i].type_text;
+	}
+	values[0] = CStringGetTextDatum(relation);
+	values[1] = CStringsToTextArray(ncols, names);
+	values[2] = CStringsToTextArray(ncols, typetexts);
+	SnapExec("SELECT 1 FROM mlops.snapshot_catalog"
+			 " WHERE relation = $1 AND columns = $2 AND column_types = $3 LIMIT 1",
+			 3, types, values, NULL, false);
+	found = SPI_processed > 0;
+	SPI_freetuptable(SPI_tuptable);
+	return found;
 }
 
 /* Store a new content; returns its id. */

@@ -122,6 +122,8 @@ extern List *SnapContentChain(int64 content);
 extern List *SnapStoreContents(int32 store);
 extern int64 SnapParentCandidate(int32 store, const char *relation);
 extern int64 SnapFindContent(int32 store, uint64 content_hash, int64 row_count);
+extern bool SnapHasSnapshotOf(const char *relation, int ncols,
+							  const SnapColumn *cols);
 extern int64 SnapFindSnapshot(const char *relation, int ncols,
 							  const SnapColumn *cols, uint64 content_hash,
 							  int64 row_count);

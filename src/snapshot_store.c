@@ -56,6 +56,7 @@ struct SnapWriter
 	TupleTableSlot *slots[SNAP_BATCH_ROWS];
 	int			nused;
 	Size		bytes;
+	MemoryContext cxt;			/* holds the slots */
 	MemoryContext batchcxt;
 };
 
@@ -72,6 +73,7 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 	Oid			saved_user;
 	int			saved_sec;
 	int			ret;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	initStringInfo(&sql);
 	initStringInfo(&types);
@@ -93,6 +95,7 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 	SnapBeginOwner(&saved_user, &saved_sec);
 	ret = SPI_execute(sql.data, false, 0);
 	SnapEndOwner(saved_user, saved_sec);
+	MemoryContextSwitchTo(cxt);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "creating the snapshot store failed: %s", SPI_result_code_string(ret));
 
@@ -156,6 +159,7 @@ SnapWriterBegin(Relation rel, bool new_table, bool with_hash)
 	w->options = new_table ? TABLE_INSERT_SKIP_FSM : 0;
 	w->cid = GetCurrentCommandId(true);
 	w->bistate = GetBulkInsertState();
+	w->cxt = CurrentMemoryContext;
 	w->batchcxt = AllocSetContextCreate(CurrentMemoryContext, "mlops snapshot batch",
 										ALLOCSET_DEFAULT_SIZES);
 	return w;
@@ -194,7 +198,12 @@ SnapWriterAdd(SnapWriter *w, uint64 h, const Datum *values, const bool *isnull)
 	Size		len;
 
 	if (w->slots[w->nused] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->cxt);
+
 		w->slots[w->nused] = table_slot_create(w->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
 	slot = w->slots[w->nused];
 
 	ExecClearTuple(slot);
