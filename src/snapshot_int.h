@@ -5,6 +5,7 @@
  *
  *	  snapshot.c          the SQL-callable functions and snapshot.h's API
  *	  snapshot_take.c     reading a relation once into a new snapshot
+ *	  snapshot_drop.c     dropping snapshots, compacting chains, garbage
  *	  snapshot_catalog.c  the registry rows (stores, contents, catalog)
  *	  snapshot_members.c  multisets of row hashes: lists, maps, deltas
  *	  snapshot_store.c    the row tables: bulk writes, scans, garbage
@@ -172,7 +173,7 @@ extern void SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 extern void SnapEnsureDependency(Oid relid);
 
 /* ---------------------------------------------------------------------------
- * Taking snapshots and dropping them (snapshot_take.c)
+ * Taking snapshots (snapshot_take.c) and dropping them (snapshot_drop.c)
  * ---------------------------------------------------------------------------
  */
 extern void SnapResolveColumns(Oid relid, List *colnames, int *ncols,
