@@ -491,7 +491,7 @@ StorePending(TakeState *st, int32 store, List *chain)
 	}
 
 	slot = MakeSingleTupleTableSlot(st->pending_desc, &TTSOpsMinimalTuple);
-	st->writer = SnapWriterBegin(st->store_rel, false, true);
+	st->writer = SnapWriterBegin(st->store_rel, st->created, true);
 	while (tuplestore_gettupleslot(st->pending, true, false, slot))
 	{
 		uint64		h;
