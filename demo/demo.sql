@@ -97,3 +97,30 @@ SELECT project, reason, status FROM mlops.retrain_queue;
 SELECT project, task, production_version, algorithm, round(key_metric_value::numeric, 4) AS key_metric,
        last_drift_verdict, queued_retrains
   FROM mlops.overview ORDER BY project;
+
+\echo
+\echo '== 11. The closed loop, with no human step: new sales (with the new district) reach the training'
+\echo '       table; a scheduled drift check finds the drift, retrains, compares and deploys on its own'
+INSERT INTO houses
+SELECT 20000 + id, size_m2, age_years, district, garden,
+       price + CASE WHEN district = 'harbour' THEN 80000 ELSE 0 END
+  FROM houses_live;
+SELECT mlops.schedule_drift_check('house_prices', 'houses_live', '1 hour') AS job;
+DO $$
+DECLARE deadline timestamptz := clock_timestamp() + interval '60 seconds';
+BEGIN
+    WHILE clock_timestamp() < deadline AND NOT EXISTS
+          (SELECT 1 FROM mlops.retrain_queue WHERE project = 'house_prices'
+              AND status IN ('deployed', 'rejected', 'failed')) LOOP
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+END $$;
+SELECT run.id AS run, run.status, run.outcome FROM mlops.job_runs run ORDER BY run.id;
+SELECT project, status, champion_version, challenger_version,
+       round(champion_score::numeric, 4) AS champion_r2, round(challenger_score::numeric, 4) AS challenger_r2
+  FROM mlops.retrain_queue ORDER BY id;
+SELECT id, version, previous_version, strategy, deployed_by FROM mlops.deployments
+ WHERE project = 'house_prices' ORDER BY id;
+SELECT project, production_version, algorithm, round(key_metric_value::numeric, 4) AS key_metric,
+       last_drift_verdict, queued_retrains
+  FROM mlops.overview ORDER BY project;

@@ -123,7 +123,7 @@ ElasticNetFitWith(MlopsModel *model, const MlopsDesign *train,
 	double	   *q = palloc(sizeof(double) * Max(p, 1));
 	double	   *Gw = palloc0(sizeof(double) * Max(p, 1));
 	double	   *css = palloc(sizeof(double) * Max(p, 1));
-	double	   *offset = NULL;
+	double	   *offset;
 	bool	   *constant = palloc(sizeof(bool) * Max(p, 1));
 	double		ymean;
 	double		ynorm2;
@@ -142,12 +142,7 @@ ElasticNetFitWith(MlopsModel *model, const MlopsDesign *train,
 	MlopsCenteredGram(train->X, n, p, train->y, xmean, ymean, G, q, &ynorm2);
 
 	/* constant columns stay at zero; judge them by their original values */
-	if (model->center && model->scale)
-	{
-		offset = palloc(sizeof(double) * Max(p, 1));
-		for (int j = 0; j < p; j++)
-			offset[j] = model->center[j] / model->scale[j];
-	}
+	offset = MlopsStandardisedOffsets(model);
 	for (int j = 0; j < p; j++)
 		css[j] = G[(Size) j * p + j];
 	MlopsConstantColumns(n, p, xmean, css, offset, constant);

@@ -58,50 +58,66 @@ MlopsMeanOf(const double *v, int64 n)
 }
 
 /*
- * Centred least squares with an L2 penalty on the coefficients:
- * minimise |y - b0 - X b|^2 + penalty |b|^2.  Returns the factorisation
- * (for standard errors) and fills beta (ncols), *intercept, xmean, css
- * (centred column sums of squares).  offset judges constant columns by
+ * Least squares with an L2 penalty from centred moments: minimise
+ * |y - b0 - X b|^2 + penalty |b|^2 given n, the column means xmean, the
+ * centred Gram matrix G (not modified) and centred X^T y.  Fills beta
+ * (ncols, 0 for aliased columns) and *intercept and returns the
+ * factorisation (for standard errors).  offset judges constant columns by
  * their original values (see MlopsConstantColumns); NULL for raw inputs.
  */
 static MlopsCholesky *
-LeastSquares(const MlopsDesign *train, double penalty, const double *offset,
-			 double *beta, double *intercept, double *xmean, double *css)
+SolveMoments(int64 n, int p, const double *xmean, double ymean,
+			 const double *G, const double *Xty, double penalty,
+			 const double *offset, double *beta, double *intercept)
 {
-	int			p = train->ncols;
-	int64		n = train->nrows;
-	double	   *G;
-	double	   *Xty = palloc(sizeof(double) * Max(p, 1));
+	double	   *A = palloc(sizeof(double) * Max((Size) p * p, 1));
+	double	   *css = palloc(sizeof(double) * Max(p, 1));
 	bool	   *constant = palloc(sizeof(bool) * Max(p, 1));
-	double		ymean;
-	double		yss;
 	MlopsCholesky *chol;
 
-	MlopsCheckMemory(sizeof(double) * 3 * (Size) p * p, "the Gram matrix");
-	G = palloc(sizeof(double) * Max((Size) p * p, 1));
-	MlopsColumnMeans(train->X, n, p, xmean);
-	ymean = MlopsMeanOf(train->y, n);
-	MlopsCenteredGram(train->X, n, p, train->y, xmean, ymean, G, Xty, &yss);
-
+	memcpy(A, G, sizeof(double) * (Size) p * p);
 	for (int j = 0; j < p; j++)
-		css[j] = G[j * p + j];
+		css[j] = G[(Size) j * p + j];
 	MlopsConstantColumns(n, p, xmean, css, offset, constant);
 	for (int j = 0; j < p; j++)
-		G[j * p + j] += penalty;
+		A[(Size) j * p + j] += penalty;
 
-	chol = MlopsCholeskyAliased(G, p, constant, MLOPS_ALIAS_TOL);
+	chol = MlopsCholeskyAliased(A, p, constant, MLOPS_ALIAS_TOL);
 	MlopsCholeskySolve(chol, Xty, beta);
 	*intercept = ymean - MlopsDot(p, xmean, beta);
 
-	pfree(G);
-	pfree(Xty);
+	pfree(A);
+	pfree(css);
 	pfree(constant);
 	return chol;
 }
 
-/* center[j] / scale[j] for each design column, or NULL when not standardised */
-static double *
-StandardisedOffsets(const MlopsModel *model)
+/*
+ * Centred moments of the training design: column means, the centred Gram
+ * matrix (palloc'd into *G) and X^T y, the mean and centred sum of squares
+ * of y.
+ */
+static void
+DesignMoments(const MlopsDesign *train, double *xmean, double **G,
+			  double *Xty, double *ymean, double *yss)
+{
+	int			p = train->ncols;
+
+	MlopsCheckMemory(sizeof(double) * 3 * (Size) p * p, "the Gram matrix");
+	*G = palloc(sizeof(double) * Max((Size) p * p, 1));
+	MlopsColumnMeans(train->X, train->nrows, p, xmean);
+	*ymean = MlopsMeanOf(train->y, train->nrows);
+	MlopsCenteredGram(train->X, train->nrows, p, train->y, xmean, *ymean,
+					  *G, Xty, yss);
+}
+
+/*
+ * center[j] / scale[j] for each design column (NULL without a transform):
+ * added to a standardised column it gives the original values over the
+ * scale, which is how constant columns are recognised.
+ */
+double *
+MlopsStandardisedOffsets(const MlopsModel *model)
 {
 	double	   *offset;
 
@@ -114,48 +130,30 @@ StandardisedOffsets(const MlopsModel *model)
 }
 
 /*
- * Fit ordinary least squares with an intercept and keep, beside the
- * coefficients, what explain() needs for inference: standard errors from
- * sigma^2 (X_c^T X_c)^-1 and, for the intercept,
- * sigma^2 (1/n + xmean^T (X_c^T X_c)^-1 xmean), with sigma^2 = RSS / df
- * and df = n - rank - 1.
+ * The params of a fitted linear model: the coefficients and what explain()
+ * needs for inference, standard errors from sigma^2 (X_c^T X_c)^-1 and,
+ * for the intercept, sigma^2 (1/n + xmean^T (X_c^T X_c)^-1 xmean), with
+ * sigma^2 = RSS / df and df = n - rank - 1.
  */
 static void
-LinearFit(MlopsModel *model, const MlopsDesign *train)
+LinearFinish(MlopsModel *model, int64 n, const MlopsCholesky *chol,
+			 const double *xmean, const double *G, double *params, double rss)
 {
-	int			p = train->ncols;
-	int64		n = train->nrows;
-	double	   *params = palloc0(sizeof(double) * LIN_NPARAMS(p));
-	double	   *xmean = palloc(sizeof(double) * Max(p, 1));
-	double	   *css = palloc(sizeof(double) * Max(p, 1));
-	double	   *beta = params + LIN_COEF(p) + 1;
-	double	   *inv;
-	double		intercept;
-	double		rss;
-	double		df;
-	double		sigma2;
+	int			p = model->ncols;
+	double		df = (double) (n - chol->rank - 1);
+	double		sigma2 = df > 0 ? rss / df : NAN;
+	double	   *inv = MlopsCholeskyInverse(chol);
 	double		q = 0.0;
-	MlopsCholesky *chol;
 
-	if (n < 1)
-		elog(ERROR, "linear regression needs at least one row");
-
-	chol = LeastSquares(train, 0.0, StandardisedOffsets(model), beta,
-						&intercept, xmean, css);
-	params[LIN_COEF(p)] = intercept;
-
-	rss = MlopsResidualSS(train->X, n, p, train->y, intercept, beta);
-	df = (double) (n - chol->rank - 1);
-	sigma2 = df > 0 ? rss / df : NAN;
 	params[LIN_DF(p)] = df;
 	params[LIN_SIGMA(p)] = sqrt(sigma2);
-
-	inv = MlopsCholeskyInverse(chol);
 	for (int j = 0; j < p; j++)
 	{
+		double		css = G[(Size) j * p + j];
+
 		params[LIN_SE(p) + 1 + j] = chol->aliased[j] ? NAN :
-			sqrt(sigma2 * inv[j * p + j]);
-		params[LIN_SD(p) + j] = n > 1 ? sqrt(css[j] / (double) (n - 1)) : 0.0;
+			sqrt(sigma2 * inv[(Size) j * p + j]);
+		params[LIN_SD(p) + j] = n > 1 ? sqrt(css / (double) (n - 1)) : 0.0;
 		params[LIN_ALIASED(p) + j] = chol->aliased[j] ? 1.0 : 0.0;
 	}
 	for (int a = 0; a < chol->rank; a++)
@@ -164,12 +162,74 @@ LinearFit(MlopsModel *model, const MlopsDesign *train)
 			int			ja = chol->kept[a];
 			int			jb = chol->kept[b];
 
-			q += xmean[ja] * inv[jb * p + ja] * xmean[jb];
+			q += xmean[ja] * inv[(Size) jb * p + ja] * xmean[jb];
 		}
 	params[LIN_SE(p)] = sqrt(sigma2 * (1.0 / (double) n + q));
 
 	model->nparams = LIN_NPARAMS(p);
 	model->params = params;
+	pfree(inv);
+}
+
+/*
+ * Fit ordinary least squares with an intercept.  The residual sum of
+ * squares comes from a pass over the rows, not from the moments, so that
+ * it keeps its accuracy when the fit is nearly perfect.
+ */
+static void
+LinearFit(MlopsModel *model, const MlopsDesign *train)
+{
+	int			p = train->ncols;
+	int64		n = train->nrows;
+	double	   *params = palloc0(sizeof(double) * LIN_NPARAMS(p));
+	double	   *xmean = palloc(sizeof(double) * Max(p, 1));
+	double	   *Xty = palloc(sizeof(double) * Max(p, 1));
+	double	   *beta = params + LIN_COEF(p) + 1;
+	double	   *G;
+	double		ymean;
+	double		yss;
+	double		rss;
+	MlopsCholesky *chol;
+
+	if (n < 1)
+		elog(ERROR, "linear regression needs at least one row");
+
+	DesignMoments(train, xmean, &G, Xty, &ymean, &yss);
+	chol = SolveMoments(n, p, xmean, ymean, G, Xty, 0.0,
+						MlopsStandardisedOffsets(model), beta, &params[LIN_COEF(p)]);
+	rss = MlopsResidualSS(train->X, n, p, train->y, params[LIN_COEF(p)], beta);
+	LinearFinish(model, n, chol, xmean, G, params, rss);
+	pfree(G);
+	pfree(Xty);
+	pfree(xmean);
+}
+
+/*
+ * Fit ordinary least squares from centred moments instead of rows, for a
+ * driver that accumulates them in an aggregate (parallel and distributed
+ * scans): n rows, column means xmean (ncols), their centred Gram matrix G
+ * (ncols x ncols, full), centred X^T y, the mean of y and its centred sum
+ * of squares yss.  model->ncols must be set.  The model is the one
+ * LinearFit would give, except that the residual sum of squares is
+ * yss - b^T X^T y, which loses relative accuracy when R^2 is within about
+ * 1e-8 of 1.
+ */
+void
+MlopsLinearFitMoments(MlopsModel *model, int64 n, const double *xmean,
+					  double ymean, const double *G, const double *Xty,
+					  double yss)
+{
+	int			p = model->ncols;
+	double	   *params = palloc0(sizeof(double) * LIN_NPARAMS(p));
+	double	   *beta = params + LIN_COEF(p) + 1;
+	MlopsCholesky *chol;
+
+	if (n < 1)
+		elog(ERROR, "linear regression needs at least one row");
+	chol = SolveMoments(n, p, xmean, ymean, G, Xty, 0.0,
+						MlopsStandardisedOffsets(model), beta, &params[LIN_COEF(p)]);
+	LinearFinish(model, n, chol, xmean, G, params,
+				 Max(yss - MlopsDot(p, beta, Xty), 0.0));
 }
 
 /*
@@ -182,16 +242,22 @@ RidgeFit(MlopsModel *model, const MlopsDesign *train)
 	int			p = train->ncols;
 	double	   *params = palloc0(sizeof(double) * MLOPS_PENALIZED_NPARAMS(p));
 	double	   *xmean = palloc(sizeof(double) * Max(p, 1));
-	double	   *css = palloc(sizeof(double) * Max(p, 1));
-	double	   *offset = StandardisedOffsets(model);
+	double	   *Xty = palloc(sizeof(double) * Max(p, 1));
+	double	   *G;
+	double		ymean;
+	double		yss;
 
 	if (train->nrows < 1)
 		elog(ERROR, "ridge regression needs at least one row");
 
-	(void) LeastSquares(train, model->hyper[0], offset, params + 1,
-						&params[0], xmean, css);
+	DesignMoments(train, xmean, &G, Xty, &ymean, &yss);
+	(void) SolveMoments(train->nrows, p, xmean, ymean, G, Xty, model->hyper[0],
+						MlopsStandardisedOffsets(model), params + 1, &params[0]);
 	model->nparams = MLOPS_PENALIZED_NPARAMS(p);
 	model->params = params;
+	pfree(G);
+	pfree(Xty);
+	pfree(xmean);
 }
 
 /*

@@ -3,9 +3,11 @@
  * algo_linear.h
  *	  What the linear-model algorithms share (algo_linear.c): the layout of
  *	  an intercept-plus-coefficients model fitted on standardised inputs,
- *	  its prediction and its explain() rows on the original scale.  Used by
+ *	  its prediction and its explain() rows on the original scale, used by
  *	  ridge (algo_linear.c), lasso and elastic_net (algo_elastic_net.c);
- *	  the small helpers at the end serve every algorithm.
+ *	  ordinary least squares from centred moments, for a driver that
+ *	  accumulates them in an aggregate; and small helpers every algorithm
+ *	  uses.
  *
  *-------------------------------------------------------------------------
  */
@@ -20,11 +22,16 @@
  */
 #define MLOPS_PENALIZED_NPARAMS(ncols)	((ncols) + 1)
 
+extern void MlopsLinearFitMoments(MlopsModel *model, int64 n,
+								  const double *xmean, double ymean,
+								  const double *G, const double *Xty,
+								  double yss);
 extern void MlopsLinearPredict(const MlopsModel *model, const double *x,
 							   double *out);
 extern int	MlopsPenalizedExplain(const MlopsModel *model,
 								  MlopsExplainRow **rows);
 extern double MlopsMeanOf(const double *v, int64 n);
+extern double *MlopsStandardisedOffsets(const MlopsModel *model);
 extern void MlopsExplainRowInit(MlopsExplainRow *row, const char *term);
 
 #endif							/* MLOPS_ALGO_LINEAR_H */

@@ -22,7 +22,7 @@
  * each block of the Hessian X^T diag(w) X with dsyrk on sqrt(|w|)-scaled
  * rows (w = p_a (1 - p_a) on the diagonal blocks, -p_a p_c off it), so
  * the work per row is level-3 BLAS.  Standard errors come from the inverse
- * Hessian at the optimum.
+ * Hessian of the last iterate, whose final Newton step is tiny.
  *
  *-------------------------------------------------------------------------
  */
@@ -57,7 +57,7 @@ static const MlopsHyperparam logistic_hyper[] = {
 #define LOGIT_NPARAMS(D)	(3 * (D))
 
 /* The largest Hessian the Newton solver accepts (D x D doubles) */
-#define LOGIT_MAX_DIM		6000
+#define LOGIT_MAX_DIM		3000
 
 /* Working state of one fit */
 typedef struct LogitState
@@ -266,12 +266,15 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	double	   *beta;
 	double	   *trial;
 	double	   *grad;
+	double	   *grad_t;
 	double	   *H;
+	double	   *H_t;
 	double	   *step;
+	double		max_abs_eta;
 	double	   *params;
 	double	   *xmean;
 	double	   *css;
-	double	   *offset = NULL;
+	double	   *offset;
 	double	   *inv;
 	bool	   *constant;
 	bool	   *force;
@@ -295,7 +298,7 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 				 errdetail("Newton's method needs a Hessian of (classes - 1) x (columns + 1) = %d rows; the limit is %d.",
 						   D, LOGIT_MAX_DIM),
 				 errhint("Use naive_bayes, or fewer classes or categories.")));
-	MlopsCheckMemory(sizeof(double) * ((Size) D * D * 3 +
+	MlopsCheckMemory(sizeof(double) * ((Size) D * D * 4 +
 									   (Size) B * (B + 1) / 2 * P * P +
 									   (Size) MLOPS_BLOCK_ROWS * (P + 3 * K)),
 					 "the Newton solver");
@@ -321,8 +324,10 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	beta = palloc0(sizeof(double) * D);
 	trial = palloc(sizeof(double) * D);
 	grad = palloc(sizeof(double) * D);
+	grad_t = palloc(sizeof(double) * D);
 	step = palloc(sizeof(double) * D);
 	H = palloc(sizeof(double) * (Size) D * D);
+	H_t = palloc(sizeof(double) * (Size) D * D);
 
 	/* constant columns (judged by their original values) are aliased */
 	xmean = palloc(sizeof(double) * Max(p, 1));
@@ -330,12 +335,7 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	constant = palloc(sizeof(bool) * Max(p, 1));
 	MlopsColumnMeans(train->X, train->nrows, p, xmean);
 	MlopsColumnCss(train->X, train->nrows, p, xmean, css);
-	if (model->center && model->scale)
-	{
-		offset = palloc(sizeof(double) * Max(p, 1));
-		for (int j = 0; j < p; j++)
-			offset[j] = model->center[j] / model->scale[j];
-	}
+	offset = MlopsStandardisedOffsets(model);
 	MlopsConstantColumns(train->nrows, p, xmean, css, offset, constant);
 	force = palloc0(sizeof(bool) * D);
 	for (int b = 0; b < B; b++)
@@ -355,13 +355,16 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	for (int b = 0; b < B; b++)
 		beta[b * P] = log((count[b + 1] + 0.5) / (count[0] + 0.5));
 
+	f = LogitEvaluate(&s, beta, grad, H);
+	max_abs_eta = s.max_abs_eta;
 	for (int iter = 0;; iter++)
 	{
 		double		decrement;
 		double		t = 1.0;
+		double		ft = 0.0;
 		bool		accepted = false;
+		double	   *swap;
 
-		f = LogitEvaluate(&s, beta, grad, H);
 		chol = MlopsCholeskyAliased(H, D, force, MLOPS_ALIAS_TOL);
 		MlopsCholeskySolve(chol, grad, step);
 		decrement = MlopsDot(D, grad, step);
@@ -369,28 +372,29 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 		if (!(decrement > 2.0 * tol))
 		{
 			/*
-			 * Converged.  The last Newton step is already computed and,
-			 * convergence being quadratic, squares the remaining error:
-			 * take it unless rounding makes it useless.
+			 * Converged.  The last Newton step is already computed and tiny
+			 * (its H-norm is the decrement); convergence being quadratic it
+			 * squares the remaining error, so take it.
 			 */
 			for (int k = 0; k < D; k++)
-				trial[k] = beta[k] - step[k];
-			if (LogitEvaluate(&s, trial, NULL, NULL) <= f)
-				memcpy(beta, trial, sizeof(double) * D);
+				beta[k] -= step[k];
 			converged = true;
 			break;
 		}
 		if (iter >= max_iter)
 			break;
 
-		/* Armijo backtracking along -step */
+		/*
+		 * Armijo backtracking along -step.  Trials are evaluated in full:
+		 * the first is nearly always accepted, and its gradient and Hessian
+		 * are then those of the next iteration, one pass over the rows per
+		 * iteration.
+		 */
 		for (int ls = 0; ls < 40; ls++)
 		{
-			double		ft;
-
 			for (int k = 0; k < D; k++)
 				trial[k] = beta[k] - t * step[k];
-			ft = LogitEvaluate(&s, trial, NULL, NULL);
+			ft = LogitEvaluate(&s, trial, grad_t, H_t);
 			if (isfinite(ft) && ft <= f - 1e-4 * t * decrement)
 			{
 				accepted = true;
@@ -404,7 +408,17 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 			converged = true;
 			break;
 		}
-		memcpy(beta, trial, sizeof(double) * D);
+		swap = beta;
+		beta = trial;
+		trial = swap;
+		swap = grad;
+		grad = grad_t;
+		grad_t = swap;
+		swap = H;
+		H = H_t;
+		H_t = swap;
+		f = ft;
+		max_abs_eta = s.max_abs_eta;
 	}
 
 	if (!converged)
@@ -412,14 +426,14 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 				(errcode(ERRCODE_WARNING),
 				 errmsg("logistic regression did not converge in %d iterations",
 						max_iter),
-				 errhint("The classes may be perfectly separable by the features; a larger alpha regularises the fit.")));
+				 errhint("Raise max_iter.  If the classes are separable by the features, a larger alpha regularises the fit.")));
 
 	/*
 	 * Without a penalty, probabilities within rounding of 0 or 1 mean the
 	 * classes are (quasi-)separated and the estimates are meaningless, as R
 	 * warns too.  exp(-36) is about the double epsilon.
 	 */
-	if (s.alpha == 0.0 && s.max_abs_eta > 36.0)
+	if (s.alpha == 0.0 && max_abs_eta > 36.0)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
 				 errmsg("fitted probabilities numerically 0 or 1 occurred"),
@@ -482,6 +496,9 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	pfree(s.gslope);
 	pfree(s.hpair);
 	pfree(H);
+	pfree(H_t);
+	pfree(grad);
+	pfree(grad_t);
 	pfree(inv);
 }
 

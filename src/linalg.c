@@ -97,6 +97,14 @@ MlopsGemm(bool transa, bool transb, int m, int n, int k, double alpha,
 				C[(int64) j * ldc + i] = (beta == 0.0) ? 0.0 : beta * C[(int64) j * ldc + i];
 		return;
 	}
+	if (n == 1 && !transb)
+	{
+		/* one column: dgemv avoids dgemm's packing of A */
+		cblas_dgemv(CblasColMajor, transa ? CblasTrans : CblasNoTrans,
+					transa ? k : m, transa ? m : k, alpha, A, lda, B, 1,
+					beta, C, 1);
+		return;
+	}
 	cblas_dgemm(CblasColMajor, transa ? CblasTrans : CblasNoTrans,
 				transb ? CblasTrans : CblasNoTrans,
 				m, n, k, alpha, A, lda, B, ldb, beta, C, ldc);
@@ -160,15 +168,56 @@ MlopsCholeskyAliased(const double *A, int n, const bool *force_alias,
 	double	   *v = palloc(sizeof(double) * Max(n, 1));
 	int			r = 0;
 
+	bool		any_forced = false;
+
 	chol->n = n;
 	chol->kept = palloc(sizeof(int) * Max(n, 1));
 	chol->aliased = palloc0(sizeof(bool) * Max(n, 1));
 	chol->L = palloc0(sizeof(double) * Max((int64) n * n, 1));
 
+	/*
+	 * The usual case is full rank: LAPACK's blocked dpotrf then does the
+	 * work.  Its pivots L[j,j]^2 are the same residuals, in the same column
+	 * order, as the loop below tests, so when they all pass the result is
+	 * the one the loop would give.
+	 */
+	for (int j = 0; j < n && force_alias; j++)
+		any_forced |= force_alias[j];
+	if (!any_forced && n > 0)
+	{
+		lapack_int	info;
+		bool		full_rank = true;
+
+		for (int j = 0; j < n; j++)
+			for (int i = j; i < n; i++)
+				chol->L[(int64) j * n + i] = A[(int64) j * n + i];
+		info = LAPACKE_dpotrf(LAPACK_COL_MAJOR, 'L', n, chol->L, n);
+		if (info < 0)
+			elog(ERROR, "LAPACKE_dpotrf failed with info %d", (int) info);
+		for (int j = 0; j < n && full_rank && info == 0; j++)
+		{
+			double		ljj = chol->L[(int64) j * n + j];
+
+			full_rank = isfinite(ljj) && ljj * ljj > tol * A[(int64) j * n + j];
+		}
+		if (info == 0 && full_rank)
+		{
+			for (int j = 0; j < n; j++)
+				chol->kept[j] = j;
+			chol->rank = n;
+			pfree(v);
+			return chol;
+		}
+		/* rank deficient: start again, column by column */
+		memset(chol->L, 0, sizeof(double) * (int64) n * n);
+	}
+
 	for (int j = 0; j < n; j++)
 	{
 		double		ajj = A[(int64) j * n + j];
 		double		d;
+
+		CHECK_FOR_INTERRUPTS();
 
 		if ((force_alias && force_alias[j]) || !(ajj > 0.0) || !isfinite(ajj))
 		{

@@ -90,7 +90,8 @@ _PG_init(void)
 							   NULL,
 							   &mlops_database,
 							   "postgres",
-							   PGC_POSTMASTER,
+	/* PGC_POSTMASTER variables can only be created at server start */
+							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SIGHUP,
 							   0,
 							   NULL, NULL, NULL);
 

@@ -1146,7 +1146,6 @@ mlops_reproduce(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	MlopsProject *project;
 	MlopsVersion *v;
-	MlopsModel *old;
 	TrainSpec	spec;
 	TrainResult *res;
 	Datum		values[7];
@@ -1169,8 +1168,6 @@ mlops_reproduce(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("this build of mlops has no snapshot support")));
-	old = MlopsModelDeserialize(v->model);
-
 	memset(&spec, 0, sizeof(spec));
 	spec.project_name = project_name;
 	spec.project = project;
@@ -1182,8 +1179,22 @@ mlops_reproduce(PG_FUNCTION_ARGS)
 	spec.algo_name = v->algorithm;
 	spec.hyperparams = v->hyperparams;
 	spec.test_size = v->test_size;
-	for (int i = 0; i < old->nfeatures; i++)
-		spec.features = lappend(spec.features, old->features[i].name);
+	/* the feature list from the registry, so that damaged bytes can be reported */
+	{
+		Oid			argtypes[2] = {TEXTOID, INT4OID};
+		Datum		args[2];
+
+		args[0] = CStringGetTextDatum(project_name);
+		args[1] = Int32GetDatum(version);
+		if (SPI_execute_with_args("SELECT f ->> 'name' FROM mlops.model_versions v, "
+								  "jsonb_array_elements(v.features) WITH ORDINALITY AS e(f, n) "
+								  "WHERE v.project = $1 AND v.version = $2 ORDER BY e.n",
+								  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the features of version %d", version);
+		for (uint64 i = 0; i < SPI_processed; i++)
+			spec.features = lappend(spec.features,
+									SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
 
 	res = TrainCore(&spec);
 

@@ -9,7 +9,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = error;
 BEGIN;
-SELECT plan(25);
+SELECT plan(27);
 
 -- standard normal from two uniforms (Box-Muller)
 CREATE FUNCTION pg_temp.gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
@@ -56,6 +56,23 @@ SELECT ok((SELECT abs(sum(r)) / count(*) < 1e-8 AND abs(sum(r * x1)) / count(*) 
              FROM (SELECT x1, x2, x3, (mlops.predict_proba('lg0', t))[2] - label::int AS r
                      FROM alg_bin t) s),
           'at alpha 0 the fitted probabilities satisfy X^T (p - y) = 0');
+
+-- one feature at alpha 0: standard errors are those of the inverse Fisher
+-- information [sum w, sum w x; sum w x, sum w x^2]^-1, w = p (1 - p), up to
+-- the last (tiny) Newton step taken after the Hessian was formed
+SELECT lives_ok($$SELECT mlops.train('lg1', 'alg_bin', 'label', algorithm => 'logistic',
+                                     hyperparams => '{"alpha": 0}',
+                                     features => ARRAY['x1'], test_size => 1e-9)$$,
+                'maximum-likelihood logistic regression trains on one feature');
+SELECT ok((SELECT abs(se1 / sqrt(a / (a * c - b * b)) - 1) < 1e-4
+                  AND abs(se0 / sqrt(c / (a * c - b * b)) - 1) < 1e-4
+             FROM (SELECT sum(w) AS a, sum(w * x1) AS b, sum(w * x1 * x1) AS c
+                     FROM (SELECT x1, pp * (1 - pp) AS w
+                             FROM (SELECT x1, (mlops.predict_proba('lg1', t))[2] AS pp FROM alg_bin t) s) s2) f,
+                  (SELECT max(std_error) FILTER (WHERE term = 'x1') AS se1,
+                          max(std_error) FILTER (WHERE term = 'intercept') AS se0
+                     FROM mlops.explain('lg1', 1)) e),
+          'logistic standard errors equal the inverse Fisher information');
 
 -- regularisation shrinks
 CREATE TEMP TABLE lg_path (alpha float8, norm float8);
