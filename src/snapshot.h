@@ -30,6 +30,32 @@ extern int64 MlopsSnapshotForTraining(Oid relid, List *colnames,
 									  uint64 content_hash, int64 nrows);
 
 /*
+ * Training's single pass, for the first training on a relation: instead of
+ * reading the rows a second time in MlopsSnapshotForTraining, training may
+ * feed the snapshot the rows it reads anyway.
+ *
+ *	 b = MlopsSnapshotBeginFirst(relid, colnames);
+ *	 ... for each row read (in colnames order, with its MlopsRowHash over
+ *		 exactly those values):  if (b) MlopsSnapshotAddRow(b, h, values, isnull);
+ *	 snapshot = b ? MlopsSnapshotFinish(b)
+ *				  : MlopsSnapshotForTraining(relid, colnames, content_hash, nrows);
+ *
+ * MlopsSnapshotBeginFirst returns NULL when relid already has a snapshot of
+ * these columns: then unchanged data is found by its hash after the scan, at
+ * no cost, and only changed data is read again.  It checks the caller may
+ * read the columns and locks the store until the transaction ends.  AddRow
+ * copies what it keeps (values need only live for the call) and may run
+ * inside the caller's query, also a parallel one (it then keeps new rows
+ * for Finish to write).  Finish needs no SPI connection of the caller's.
+ */
+typedef struct MlopsSnapshotBuilder MlopsSnapshotBuilder;
+
+extern MlopsSnapshotBuilder *MlopsSnapshotBeginFirst(Oid relid, List *colnames);
+extern void MlopsSnapshotAddRow(MlopsSnapshotBuilder *b, uint64 rowhash,
+								const Datum *values, const bool *isnull);
+extern int64 MlopsSnapshotFinish(MlopsSnapshotBuilder *b);
+
+/*
  * A SELECT returning the snapshot's rows (each duplicate as often as it
  * occurred) with the original column names and types, in no particular
  * order.  The query calls mlops.snapshot_rows(), which checks that the

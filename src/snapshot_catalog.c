@@ -79,6 +79,7 @@ SnapExec(const char *sql, int nargs, Oid *types, Datum *values,
 	Oid			saved_user;
 	int			saved_sec;
 	int			ret;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	SnapBeginOwner(&saved_user, &saved_sec);
 	if (!write && snap_read_latest)
@@ -90,6 +91,8 @@ SnapExec(const char *sql, int nargs, Oid *types, Datum *values,
 	else
 		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, !write, 0);
 	SnapEndOwner(saved_user, saved_sec);
+	/* SPI leaves its procedure context current: keep the caller's */
+	MemoryContextSwitchTo(cxt);
 	if (ret < 0)
 		elog(ERROR, "snapshot registry statement failed: %s: %s",
 			 SPI_result_code_string(ret), sql);
@@ -283,14 +286,38 @@ SnapDropStore(int32 store)
 	Oid			saved_user;
 	int			saved_sec;
 	int			ret;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	SnapBeginOwner(&saved_user, &saved_sec);
 	ret = SPI_execute(psprintf("DROP TABLE mlops.%s", SnapStoreRelname(store)), false, 0);
 	SnapEndOwner(saved_user, saved_sec);
+	MemoryContextSwitchTo(cxt);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "dropping snapshot store %d failed: %s", store,
 			 SPI_result_code_string(ret));
 	SnapExec("DELETE FROM mlops.snapshot_stores WHERE id = $1", 1, types, values, NULL, true);
+}
+
+/*
+ * Make every store's rows table depend on the extension (see
+ * SnapEnsureDependency): after a restore, the first snapshot taken
+ * re-attaches them all.
+ */
+void
+SnapAttachStores(void)
+{
+	SnapExec("SELECT id FROM mlops.snapshot_stores", 0, NULL, NULL, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1, &isnull));
+		Oid			relid = SnapStoreRelid(store, true);
+
+		if (OidIsValid(relid))
+			SnapEnsureDependency(relid);
+	}
+	SPI_freetuptable(SPI_tuptable);
 }
 
 /*
@@ -433,6 +460,32 @@ SnapFindSnapshot(const char *relation, int ncols, const SnapColumn *cols,
 		id = ResultInt64(0, 1);
 	SPI_freetuptable(SPI_tuptable);
 	return id;
+}
+
+/* Whether some snapshot of exactly these columns of relation exists. */
+bool
+SnapHasSnapshotOf(const char *relation, int ncols, const SnapColumn *cols)
+{
+	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	char	  **names = palloc(sizeof(char *) * ncols);
+	char	  **typetexts = palloc(sizeof(char *) * ncols);
+	bool		found;
+
+	for (int i = 0; i < ncols; i++)
+	{
+		names[i] = cols[i].name;
+		typetexts[i] = cols[i].type_text;
+	}
+	values[0] = CStringGetTextDatum(relation);
+	values[1] = CStringsToTextArray(ncols, names);
+	values[2] = CStringsToTextArray(ncols, typetexts);
+	SnapExec("SELECT 1 FROM mlops.snapshot_catalog"
+			 " WHERE relation = $1 AND columns = $2 AND column_types = $3 LIMIT 1",
+			 3, types, values, NULL, false);
+	found = SPI_processed > 0;
+	SPI_freetuptable(SPI_tuptable);
+	return found;
 }
 
 /* Store a new content; returns its id. */

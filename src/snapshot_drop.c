@@ -162,7 +162,7 @@ DropContent(int32 store, int64 content, Relation store_rel)
 		pfree(o_added);
 		pfree(o_removed);
 	}
-	return SnapStoreDelete(store_rel, garbage);
+	return SnapStoreDelete(store_rel, garbage, false);
 }
 
 /*

@@ -5,6 +5,7 @@
  *
  *	  snapshot.c          the SQL-callable functions and snapshot.h's API
  *	  snapshot_take.c     reading a relation once into a new snapshot
+ *	  snapshot_drop.c     dropping snapshots, compacting chains, garbage
  *	  snapshot_catalog.c  the registry rows (stores, contents, catalog)
  *	  snapshot_members.c  multisets of row hashes: lists, maps, deltas
  *	  snapshot_store.c    the row tables: bulk writes, scans, garbage
@@ -117,10 +118,13 @@ extern int32 SnapFindStore(int ncols, const SnapColumn *cols, bool create,
 extern Oid	SnapStoreRelid(int32 store, bool missing_ok);
 extern char *SnapStoreRelname(int32 store);
 extern void SnapDropStore(int32 store);
+extern void SnapAttachStores(void);
 extern List *SnapContentChain(int64 content);
 extern List *SnapStoreContents(int32 store);
 extern int64 SnapParentCandidate(int32 store, const char *relation);
 extern int64 SnapFindContent(int32 store, uint64 content_hash, int64 row_count);
+extern bool SnapHasSnapshotOf(const char *relation, int ncols,
+							  const SnapColumn *cols);
 extern int64 SnapFindSnapshot(const char *relation, int ncols,
 							  const SnapColumn *cols, uint64 content_hash,
 							  int64 row_count);
@@ -163,11 +167,13 @@ typedef void (*SnapRowCallback) (void *arg, uint64 h, int32 times,
 
 extern int64 SnapStoreScan(Relation rel, snapmap_hash *want,
 						   SnapRowCallback cb, void *arg);
-extern int64 SnapStoreDelete(Relation rel, snapmap_hash *garbage);
+extern int64 SnapStoreDelete(Relation rel, snapmap_hash *garbage,
+							 bool keep_counted);
 extern void SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols);
+extern void SnapEnsureDependency(Oid relid);
 
 /* ---------------------------------------------------------------------------
- * Taking snapshots and dropping them (snapshot_take.c)
+ * Taking snapshots (snapshot_take.c) and dropping them (snapshot_drop.c)
  * ---------------------------------------------------------------------------
  */
 extern void SnapResolveColumns(Oid relid, List *colnames, int *ncols,

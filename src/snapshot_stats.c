@@ -261,16 +261,18 @@ AppendDouble(StringInfo buf, const char *key, double x)
 	}
 }
 
-/* Append a value of the column's type as a JSON string, via its output function. */
+/*
+ * Append a date or time as a JSON string in ISO 8601, whatever DateStyle and
+ * TimeZone say (time zones shown as UTC), so the stored statistics do not
+ * depend on the session that took the snapshot.
+ */
 static void
-AppendTypedValue(StringInfo buf, const char *key, Oid typid, Datum value)
+AppendDateTime(StringInfo buf, const char *key, Oid typid, Datum value)
 {
-	Oid			outfn;
-	bool		isvarlena;
+	const int	utc = 0;
 
-	getTypeOutputInfo(typid, &outfn, &isvarlena);
-	appendStringInfo(buf, ", \"%s\": ", key);
-	escape_json(buf, OidOutputFunctionCall(outfn, value));
+	appendStringInfo(buf, ", \"%s\": \"%s\"", key,
+					 JsonEncodeDateTime(NULL, value, getBaseType(typid), &utc));
 }
 
 /* The statistics as a JSON array, one object per column. */
@@ -328,15 +330,15 @@ SnapStatsJson(SnapColStats *stats, int ncols, const SnapColumn *cols)
 			case STAT_DATE:
 				if (s->n > 0)
 				{
-					AppendTypedValue(&buf, "min", s->typid, DateADTGetDatum((DateADT) s->imin));
-					AppendTypedValue(&buf, "max", s->typid, DateADTGetDatum((DateADT) s->imax));
+					AppendDateTime(&buf, "min", s->typid, DateADTGetDatum((DateADT) s->imin));
+					AppendDateTime(&buf, "max", s->typid, DateADTGetDatum((DateADT) s->imax));
 				}
 				break;
 			case STAT_TIME64:
 				if (s->n > 0)
 				{
-					AppendTypedValue(&buf, "min", s->typid, Int64GetDatum(s->imin));
-					AppendTypedValue(&buf, "max", s->typid, Int64GetDatum(s->imax));
+					AppendDateTime(&buf, "min", s->typid, Int64GetDatum(s->imin));
+					AppendDateTime(&buf, "max", s->typid, Int64GetDatum(s->imax));
 				}
 				break;
 			case STAT_TEXT:

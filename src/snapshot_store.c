@@ -20,10 +20,13 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/heapam.h"
 #include "access/htup_details.h"
 #include "access/tableam.h"
 #include "catalog/dependency.h"
+#include "catalog/indexing.h"
+#include "catalog/pg_depend.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
@@ -31,6 +34,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -52,6 +56,7 @@ struct SnapWriter
 	TupleTableSlot *slots[SNAP_BATCH_ROWS];
 	int			nused;
 	Size		bytes;
+	MemoryContext cxt;			/* holds the slots */
 	MemoryContext batchcxt;
 };
 
@@ -68,8 +73,7 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 	Oid			saved_user;
 	int			saved_sec;
 	int			ret;
-	ObjectAddress table;
-	ObjectAddress ext;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	initStringInfo(&sql);
 	initStringInfo(&types);
@@ -91,17 +95,53 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 	SnapBeginOwner(&saved_user, &saved_sec);
 	ret = SPI_execute(sql.data, false, 0);
 	SnapEndOwner(saved_user, saved_sec);
+	MemoryContextSwitchTo(cxt);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "creating the snapshot store failed: %s", SPI_result_code_string(ret));
 
-	table.classId = RelationRelationId;
-	table.objectId = SnapStoreRelid(store, false);
-	table.objectSubId = 0;
-	ext.classId = ExtensionRelationId;
-	ext.objectId = get_extension_oid("mlops", false);
-	ext.objectSubId = 0;
-	recordDependencyOn(&table, &ext, DEPENDENCY_AUTO);
-	CommandCounterIncrement();
+	SnapEnsureDependency(SnapStoreRelid(store, false));
+}
+
+/*
+ * Make a store's rows table depend on the extension again if it does not:
+ * pg_dump does not carry that dependency, so after a restore the first
+ * writer of each store restores it (DROP EXTENSION then drops the table).
+ */
+void
+SnapEnsureDependency(Oid relid)
+{
+	Oid			extoid = get_extension_oid("mlops", false);
+	Relation	depRel = table_open(DependRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&key[0], Anum_pg_depend_classid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(RelationRelationId));
+	ScanKeyInit(&key[1], Anum_pg_depend_objid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	scan = systable_beginscan(depRel, DependDependerIndexId, true, NULL, 2, key);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		Form_pg_depend dep = (Form_pg_depend) GETSTRUCT(tup);
+
+		if (dep->refclassid == ExtensionRelationId && dep->refobjid == extoid)
+			found = true;
+	}
+	systable_endscan(scan);
+	table_close(depRel, AccessShareLock);
+
+	if (!found)
+	{
+		ObjectAddress table;
+		ObjectAddress ext;
+
+		ObjectAddressSet(table, RelationRelationId, relid);
+		ObjectAddressSet(ext, ExtensionRelationId, extoid);
+		recordDependencyOn(&table, &ext, DEPENDENCY_AUTO);
+		CommandCounterIncrement();
+	}
 }
 
 /*
@@ -119,6 +159,7 @@ SnapWriterBegin(Relation rel, bool new_table, bool with_hash)
 	w->options = new_table ? TABLE_INSERT_SKIP_FSM : 0;
 	w->cid = GetCurrentCommandId(true);
 	w->bistate = GetBulkInsertState();
+	w->cxt = CurrentMemoryContext;
 	w->batchcxt = AllocSetContextCreate(CurrentMemoryContext, "mlops snapshot batch",
 										ALLOCSET_DEFAULT_SIZES);
 	return w;
@@ -157,7 +198,12 @@ SnapWriterAdd(SnapWriter *w, uint64 h, const Datum *values, const bool *isnull)
 	Size		len;
 
 	if (w->slots[w->nused] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(w->cxt);
+
 		w->slots[w->nused] = table_slot_create(w->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
 	slot = w->slots[w->nused];
 
 	ExecClearTuple(slot);
@@ -169,11 +215,15 @@ SnapWriterAdd(SnapWriter *w, uint64 h, const Datum *values, const bool *isnull)
 	memcpy(slot->tts_values + off, values, sizeof(Datum) * (natts - off));
 	memcpy(slot->tts_isnull + off, isnull, sizeof(bool) * (natts - off));
 	ExecStoreVirtualTuple(slot);
-
-	len = MAXALIGN(SizeofHeapTupleHeader + BITMAPLEN(natts))
-		+ heap_compute_data_size(desc, slot->tts_values, slot->tts_isnull)
-		+ sizeof(ItemIdData);
 	ExecMaterializeSlot(slot);
+
+	/* size of the formed tuple; heap slots have it at hand */
+	if (TTS_IS_BUFFERTUPLE(slot) || TTS_IS_HEAPTUPLE(slot))
+		len = ((HeapTupleTableSlot *) slot)->tuple->t_len;
+	else
+		len = MAXALIGN(SizeofHeapTupleHeader + BITMAPLEN(natts))
+			+ heap_compute_data_size(desc, slot->tts_values, slot->tts_isnull);
+	len += sizeof(ItemIdData);
 
 	w->nused++;
 	w->bytes += len;
@@ -236,12 +286,13 @@ SnapStoreScan(Relation rel, snapmap_hash *want, SnapRowCallback cb, void *arg)
 }
 
 /*
- * Delete the rows of a store whose hash is in garbage.  The caller holds a
- * lock that keeps other writers out; reads with the latest snapshot.
- * Returns the number of rows deleted.
+ * Delete the rows of a store whose hash is in garbage: all of them, or with
+ * keep_counted all but the first count copies (count is consumed).  The
+ * caller holds a lock that keeps other writers out; reads with the latest
+ * snapshot.  Returns the number of rows deleted.
  */
 int64
-SnapStoreDelete(Relation rel, snapmap_hash *garbage)
+SnapStoreDelete(Relation rel, snapmap_hash *garbage, bool keep_counted)
 {
 	TableScanDesc scan;
 	HeapTuple	tup;
@@ -257,11 +308,17 @@ SnapStoreDelete(Relation rel, snapmap_hash *garbage)
 	{
 		bool		isnull;
 		uint64		h;
+		SnapMapEntry *e;
 
 		if ((++seen & 0x3FF) == 0)
 			CHECK_FOR_INTERRUPTS();
 		h = (uint64) DatumGetInt64(heap_getattr(tup, 1, RelationGetDescr(rel), &isnull));
-		if (snapmap_lookup(garbage, h) != NULL)
+		e = snapmap_lookup(garbage, h);
+		if (e == NULL)
+			continue;
+		if (keep_counted && e->count > 0)
+			e->count--;
+		else
 		{
 			simple_heap_delete(rel, &tup->t_self);
 			deleted++;

@@ -65,6 +65,7 @@ typedef struct TakeState
 	bool		have_parent;
 	snapmap_hash *map;			/* parent's counts; every stored hash known */
 	bool		write_now;		/* map knows every row the store holds */
+	bool		fresh;			/* no parent, empty store: write every row */
 	Relation	store_rel;
 	SnapWriter *writer;
 	Tuplestorestate *pending;	/* new rows to check against the other contents */
@@ -78,6 +79,17 @@ typedef struct TakeState
 	int64		rows_stored;
 	int64		bytes_stored;
 	MemoryContext rowcxt;
+	/* set up by TakeBegin for TakeEnd */
+	char	   *relation;
+	const char *name;
+	int32		store;
+	bool		created;
+	int64		parent;
+	List	   *chain;
+	int64		chain_hashes;
+	int64		parent_rows;
+	bool		flatten;		/* fed by a caller: fetch TOASTed values at once */
+	MemoryContext statecxt;		/* where the state lives */
 } TakeState;
 
 /* Types a snapshot cannot store or restore faithfully. */
@@ -283,6 +295,14 @@ KeepPending(TakeState *st, uint64 h, Datum *values, bool *isnull)
 	Datum	   *v = palloc(sizeof(Datum) * (st->ncols + 1));
 	bool	   *n = palloc(sizeof(bool) * (st->ncols + 1));
 
+	if (st->pending == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->statecxt);
+
+		st->pending = tuplestore_begin_heap(false, false, work_mem);
+		st->pending_desc = RelationGetDescr(st->store_rel);
+		MemoryContextSwitchTo(old);
+	}
 	v[0] = Int64GetDatum((int64) h);
 	n[0] = false;
 	for (int i = 0; i < st->ncols; i++)
@@ -298,27 +318,69 @@ KeepPending(TakeState *st, uint64 h, Datum *values, bool *isnull)
 	tuplestore_putvalues(st->pending, st->pending_desc, v, n);
 }
 
-static bool
-take_receive(TupleTableSlot *slot, DestReceiver *self)
+/* Values with TOAST pointers fetched (in the current memory context). */
+static Datum *
+FlattenRow(TakeState *st, Datum *values, bool *isnull)
 {
-	TakeState  *st = (TakeState *) self;
+	Datum	   *out = palloc(sizeof(Datum) * st->ncols);
+
+	for (int i = 0; i < st->ncols; i++)
+	{
+		out[i] = values[i];
+		if (!isnull[i] && st->varlena[i] &&
+			VARATT_IS_EXTERNAL(DatumGetPointer(values[i])))
+			out[i] = PointerGetDatum(detoast_external_attr((struct varlena *)
+														   DatumGetPointer(values[i])));
+	}
+	return out;
+}
+
+/* Write a new row to the store, or keep it for the end of the scan. */
+static void
+StoreRow(TakeState *st, uint64 h, Datum *values, bool *isnull, SnapMapEntry *e)
+{
+	/* no writes while a parallel query runs: keep the row until the end */
+	if (st->writer == NULL || IsInParallelMode())
+	{
+		if (e != NULL)
+			e->flags |= SNAP_PENDING;
+		KeepPending(st, h, values, isnull);
+		return;
+	}
+	if (st->flatten)
+		values = FlattenRow(st, values, isnull);
+	st->bytes_stored += SnapWriterAdd(st->writer, h, values, isnull);
+	st->rows_stored++;
+}
+
+/*
+ * Count one row of the data being snapshotted, with its row hash h: into
+ * the content hash and the statistics, and into the store when it is new.
+ */
+static void
+TakeAddRow(TakeState *st, uint64 h, Datum *values, bool *isnull)
+{
 	MemoryContext old;
-	uint64		h;
 	SnapMapEntry *e;
 	bool		found;
 
 	if ((st->nrows & 0x3FF) == 0)
 		CHECK_FOR_INTERRUPTS();
-	slot_getallattrs(slot);
-
 	old = MemoryContextSwitchTo(st->rowcxt);
-	h = MlopsRowHash(st->hcols, st->ncols, slot->tts_values, slot->tts_isnull);
-	SnapStatsAdd(st->stats, st->ncols, slot->tts_values, slot->tts_isnull);
-	MemoryContextSwitchTo(old);
+	SnapStatsAdd(st->stats, st->ncols, values, isnull);
 
 	st->content_hash += h;
 	st->nrows++;
 	SnapListAppend(&st->all, h);
+
+	if (st->fresh)
+	{
+		/* duplicates are found when the hashes are sorted, and removed then */
+		StoreRow(st, h, values, isnull, NULL);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(st->rowcxt);
+		return;
+	}
 
 	e = snapmap_insert(st->map, h, &found);
 	if (!found)
@@ -341,21 +403,30 @@ take_receive(TupleTableSlot *slot, DestReceiver *self)
 		{
 			/* a row no content of the chain has: store it */
 			if (st->write_now)
-			{
-				st->bytes_stored += SnapWriterAdd(st->writer, h, slot->tts_values,
-												  slot->tts_isnull);
-				st->rows_stored++;
-			}
+				StoreRow(st, h, values, isnull, e);
 			else
 			{
 				e->flags |= SNAP_PENDING;
-				old = MemoryContextSwitchTo(st->rowcxt);
-				KeepPending(st, h, slot->tts_values, slot->tts_isnull);
-				MemoryContextSwitchTo(old);
+				KeepPending(st, h, values, isnull);
 			}
 		}
 	}
+	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rowcxt);
+}
+
+static bool
+take_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	TakeState  *st = (TakeState *) self;
+	MemoryContext old;
+	uint64		h;
+
+	slot_getallattrs(slot);
+	old = MemoryContextSwitchTo(st->rowcxt);
+	h = MlopsRowHash(st->hcols, st->ncols, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	TakeAddRow(st, h, slot->tts_values, slot->tts_isnull);
 	return true;
 }
 
@@ -384,7 +455,7 @@ take_destroy(DestReceiver *self)
 static void
 StorePending(TakeState *st, int32 store, List *chain)
 {
-	List	   *contents = SnapStoreContents(store);
+	List	   *contents = st->fresh ? NIL : SnapStoreContents(store);
 	ListCell   *lc;
 	TupleTableSlot *slot;
 
@@ -420,7 +491,7 @@ StorePending(TakeState *st, int32 store, List *chain)
 	}
 
 	slot = MakeSingleTupleTableSlot(st->pending_desc, &TTSOpsMinimalTuple);
-	st->writer = SnapWriterBegin(st->store_rel, false, true);
+	st->writer = SnapWriterBegin(st->store_rel, st->created, true);
 	while (tuplestore_gettupleslot(st->pending, true, false, slot))
 	{
 		uint64		h;
@@ -429,10 +500,14 @@ StorePending(TakeState *st, int32 store, List *chain)
 		CHECK_FOR_INTERRUPTS();
 		slot_getallattrs(slot);
 		h = (uint64) DatumGetInt64(slot->tts_values[0]);
-		e = snapmap_lookup(st->map, h);
-		if (e == NULL || !(e->flags & SNAP_PENDING))
-			continue;
-		e->flags &= ~SNAP_PENDING;
+		if (!st->fresh)
+		{
+			/* fresh: every row is written, duplicates are removed later */
+			e = snapmap_lookup(st->map, h);
+			if (e == NULL || !(e->flags & SNAP_PENDING))
+				continue;
+			e->flags &= ~SNAP_PENDING;
+		}
 		st->bytes_stored += SnapWriterAdd(st->writer, h, slot->tts_values + 1,
 										  slot->tts_isnull + 1);
 		st->rows_stored++;
@@ -443,35 +518,71 @@ StorePending(TakeState *st, int32 store, List *chain)
 }
 
 /*
- * Take a snapshot of the columns of relid (see snapshot.h).  Runs inside
- * the caller's SPI connection.
+ * After a first snapshot into an empty store, which wrote every row: sort
+ * the hashes, count the distinct rows, and delete from the store the extra
+ * copies of rows that occurred more than once.
  */
-static int64
-TakeSnapshot(Oid relid, int ncols, SnapColumn *cols, const char *name)
+static void
+RemoveDuplicates(TakeState *st)
 {
-	char	   *relation = SnapQualifiedRelname(relid);
+	snapmap_hash *dups = NULL;
+	int64		ndup = 0;
+
+	SnapListSort(&st->all);
+	st->distinct = st->nrows > 0 ? 1 : 0;
+	for (int64 i = 1; i < st->all.n; i++)
+	{
+		if (st->all.v[i] != st->all.v[i - 1])
+			st->distinct++;
+		else if (i < 2 || st->all.v[i] != st->all.v[i - 2])
+		{
+			SnapMapEntry *e;
+			bool		found;
+
+			/* a row seen more than once: keep one copy */
+			if (dups == NULL)
+				dups = SnapMapCreate(CurrentMemoryContext, 1024);
+			e = snapmap_insert(dups, st->all.v[i], &found);
+			e->count = 1;
+			e->flags = 0;
+			ndup++;
+		}
+	}
+	if (dups != NULL)
+	{
+		int64		deleted;
+
+		CommandCounterIncrement();
+		deleted = SnapStoreDelete(st->store_rel, dups, true);
+		st->bytes_stored = st->bytes_stored * (st->rows_stored - deleted)
+			/ Max(st->rows_stored, 1);
+		st->rows_stored -= deleted;
+	}
+}
+
+/*
+ * Prepare a snapshot of the columns of relid, to be fed its rows with
+ * TakeAddRow: check the caller may read them, find (or create) and lock the
+ * store, and load the parent's membership.  The state is allocated in the
+ * current memory context; registry access needs an SPI connection.
+ */
+static TakeState *
+TakeBegin(Oid relid, int ncols, SnapColumn *cols, const char *name)
+{
 	TakeState  *st = palloc0(sizeof(TakeState));
-	SPIPlanPtr	plan;
-	SPIExecuteOptions options;
-	int32		store;
-	bool		created;
-	int64		parent;
-	List	   *chain = NIL;
-	int64		content;
-	int64		chain_hashes = 0;
-	int64		parent_rows = 0;
-	SnapHashList removed;
-	SnapHashList *added;
-	int64		bytes_lists;
-	int			ret;
-	float4		reltuples;
+	float4		reltuples = 0;
+	HeapTuple	tup;
 
 	CheckSelectPrivilege(relid, ncols, cols);
+	st->statecxt = CurrentMemoryContext;
+	st->relation = SnapQualifiedRelname(relid);
+	st->name = name ? pstrdup(name) : NULL;
 
 	/* the store, locked against other writers until the end of the transaction */
-	store = SnapFindStore(ncols, cols, true, &created);
-	st->store_rel = table_open(SnapStoreRelid(store, false), ShareRowExclusiveLock);
+	st->store = SnapFindStore(ncols, cols, true, &st->created);
+	st->store_rel = table_open(SnapStoreRelid(st->store, false), ShareRowExclusiveLock);
 	SnapReadLatest(true);
+	SnapAttachStores();
 
 	st->ncols = ncols;
 	st->cols = cols;
@@ -485,95 +596,88 @@ TakeSnapshot(Oid relid, int ncols, SnapColumn *cols, const char *name)
 	}
 	st->stats = SnapStatsInit(ncols, cols);
 
-	/* the parent's membership, with every hash its chain lists */
-	parent = created ? 0 : SnapParentCandidate(store, relation);
-	reltuples = 0;
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (HeapTupleIsValid(tup))
 	{
-		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-
-		if (HeapTupleIsValid(tup))
-		{
-			reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
-			ReleaseSysCache(tup);
-		}
+		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+		ReleaseSysCache(tup);
 	}
-	if (parent != 0)
+
+	/* the parent's membership, with every hash its chain lists */
+	st->parent = st->created ? 0 : SnapParentCandidate(st->store, st->relation);
+	if (st->parent != 0)
 	{
 		ListCell   *lc;
+		snapmap_iterator it;
+		SnapMapEntry *e;
 
-		chain = SnapContentChain(parent);
-		foreach(lc, chain)
+		st->chain = SnapContentChain(st->parent);
+		foreach(lc, st->chain)
 		{
 			SnapChainLink *link = lfirst(lc);
 
 			if (link->parent != 0)
-				chain_hashes += link->n_added + link->n_removed;
+				st->chain_hashes += link->n_added + link->n_removed;
 		}
-		st->map = SnapContentMap(parent, true);
+		st->map = SnapContentMap(st->parent, true);
 		st->have_parent = true;
-		parent_rows = 0;
-		{
-			snapmap_iterator it;
-			SnapMapEntry *e;
-
-			snapmap_start_iterate(st->map, &it);
-			while ((e = snapmap_iterate(st->map, &it)) != NULL)
-				parent_rows += e->count;
-		}
-		st->write_now = (list_length(SnapStoreContents(store)) == list_length(chain));
+		snapmap_start_iterate(st->map, &it);
+		while ((e = snapmap_iterate(st->map, &it)) != NULL)
+			st->parent_rows += e->count;
+		st->write_now = (list_length(SnapStoreContents(st->store)) == list_length(st->chain));
 	}
 	else
 	{
-		st->map = SnapMapCreate(CurrentMemoryContext, (int64) Max(reltuples, 1024));
-		st->write_now = created || list_length(SnapStoreContents(store)) == 0;
+		st->write_now = st->created || list_length(SnapStoreContents(st->store)) == 0;
+		st->fresh = st->write_now;
+		if (!st->fresh)
+			st->map = SnapMapCreate(CurrentMemoryContext, (int64) Max(reltuples, 1024));
 	}
-	SnapListInit(&st->all, (int64) Max(reltuples, parent_rows) + 64);
+	SnapListInit(&st->all, (int64) Max(reltuples, st->parent_rows) + 64);
 	if (st->have_parent)
 		SnapListInit(&st->added, 1024);
-
 	if (st->write_now)
-		st->writer = SnapWriterBegin(st->store_rel, created, true);
-	else
-	{
-		st->pending = tuplestore_begin_heap(false, false, work_mem);
-		st->pending_desc = RelationGetDescr(st->store_rel);
-	}
+		st->writer = SnapWriterBegin(st->store_rel, st->created, true);
 	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "mlops snapshot row",
 									   ALLOCSET_SMALL_SIZES);
+	return st;
+}
 
-	/* read the relation as the caller; never in parallel, as we write */
-	st->pub.receiveSlot = take_receive;
-	st->pub.rStartup = take_startup;
-	st->pub.rShutdown = take_shutdown;
-	st->pub.rDestroy = take_destroy;
-	st->pub.mydest = DestNone;
-	plan = SPI_prepare_cursor(SourceSQL(relid, ncols, cols), 0, NULL, 0);
-	if (plan == NULL)
-		elog(ERROR, "preparing the snapshot query failed: %s",
-			 SPI_result_code_string(SPI_result));
-	memset(&options, 0, sizeof(options));
-	options.read_only = false;
-	options.dest = (DestReceiver *) st;
-	ret = SPI_execute_plan_extended(plan, &options);
-	/* SPI reports SPI_OK_UTILITY for a SELECT sent to a DestNone receiver */
-	if (ret != SPI_OK_SELECT && ret != SPI_OK_UTILITY)
-		elog(ERROR, "reading the relation to snapshot failed: %s",
-			 SPI_result_code_string(ret));
-	SPI_freeplan(plan);
+/*
+ * Finish a snapshot fed with TakeAddRow: store what is pending, then point
+ * a new catalog row at identical stored content, or store the new content
+ * as a delta of the parent or as a base.  Returns the snapshot's id.
+ */
+static int64
+TakeEnd(TakeState *st)
+{
+	int64		content;
+	int64		parent = st->parent;
+	SnapHashList removed;
+	SnapHashList *added;
+	int64		bytes_lists;
+
+	if (st->writer)
+	{
+		SnapWriterEnd(st->writer);
+		st->writer = NULL;
+	}
 	MemoryContextDelete(st->rowcxt);
-
+	SnapReadLatest(true);
 	if (st->pending)
 	{
-		StorePending(st, store, chain);
+		StorePending(st, st->store, st->chain);
 		tuplestore_end(st->pending);
 	}
+	if (st->fresh)
+		RemoveDuplicates(st);
 
 	/* identical data stored before: point at it */
-	content = SnapFindContent(store, st->content_hash, st->nrows);
+	content = SnapFindContent(st->store, st->content_hash, st->nrows);
 	if (content != 0)
 	{
 		table_close(st->store_rel, NoLock);
-		return SnapInsertCatalog(name, relation, ncols, cols, content,
+		return SnapInsertCatalog(st->name, st->relation, st->ncols, st->cols, content,
 								 st->rows_stored, st->bytes_stored);
 	}
 
@@ -592,8 +696,9 @@ TakeSnapshot(Oid relid, int ncols, SnapColumn *cols, const char *name)
 
 	/* a delta of the parent while the chain stays short, else a base */
 	if (st->have_parent &&
-		list_length(chain) < SNAP_MAX_CHAIN &&
-		(chain_hashes + st->added.n + removed.n) * SNAP_DELTA_SHARE <= Max(st->nrows, parent_rows))
+		list_length(st->chain) < SNAP_MAX_CHAIN &&
+		(st->chain_hashes + st->added.n + removed.n) * SNAP_DELTA_SHARE <=
+		Max(st->nrows, st->parent_rows))
 	{
 		SnapListSort(&st->added);
 		SnapListSort(&removed);
@@ -602,18 +707,54 @@ TakeSnapshot(Oid relid, int ncols, SnapColumn *cols, const char *name)
 	else
 	{
 		parent = 0;
-		SnapListSort(&st->all);
+		if (!st->fresh)
+			SnapListSort(&st->all);
 		added = &st->all;
 		removed.n = 0;
 	}
 	bytes_lists = (added->n + removed.n) * sizeof(uint64);
 
-	content = SnapInsertContent(store, parent, st->nrows, st->distinct,
+	content = SnapInsertContent(st->store, parent, st->nrows, st->distinct,
 								st->content_hash, added, &removed,
-								SnapStatsJson(st->stats, ncols, cols));
+								SnapStatsJson(st->stats, st->ncols, st->cols));
 	table_close(st->store_rel, NoLock);
-	return SnapInsertCatalog(name, relation, ncols, cols, content,
+	return SnapInsertCatalog(st->name, st->relation, st->ncols, st->cols, content,
 							 st->rows_stored, st->bytes_stored + bytes_lists);
+}
+
+/*
+ * Take a snapshot of the columns of relid (see snapshot.h): one read of the
+ * relation, as the caller, through our DestReceiver.  Runs inside the
+ * caller's SPI connection.
+ */
+static int64
+TakeSnapshot(Oid relid, int ncols, SnapColumn *cols, const char *name)
+{
+	TakeState  *st = TakeBegin(relid, ncols, cols, name);
+	SPIPlanPtr	plan;
+	SPIExecuteOptions options;
+	int			ret;
+
+	/* never in parallel, as the receiver writes */
+	st->pub.receiveSlot = take_receive;
+	st->pub.rStartup = take_startup;
+	st->pub.rShutdown = take_shutdown;
+	st->pub.rDestroy = take_destroy;
+	st->pub.mydest = DestNone;
+	plan = SPI_prepare_cursor(SourceSQL(relid, ncols, cols), 0, NULL, 0);
+	if (plan == NULL)
+		elog(ERROR, "preparing the snapshot query failed: %s",
+			 SPI_result_code_string(SPI_result));
+	memset(&options, 0, sizeof(options));
+	options.read_only = false;
+	options.dest = (DestReceiver *) st;
+	ret = SPI_execute_plan_extended(plan, &options);
+	/* SPI reports SPI_OK_UTILITY for a SELECT sent to a DestNone receiver */
+	if (ret != SPI_OK_SELECT && ret != SPI_OK_UTILITY)
+		elog(ERROR, "reading the relation to snapshot failed: %s",
+			 SPI_result_code_string(ret));
+	SPI_freeplan(plan);
+	return TakeEnd(st);
 }
 
 /* Take a snapshot of columns of relid (see snapshot.h). */
@@ -687,5 +828,75 @@ MlopsSnapshotForTraining(Oid relid, List *colnames, uint64 content_hash, int64 n
 	}
 	SnapReadLatest(false);
 	SPI_finish();
+	return id;
+}
+
+/* A snapshot fed row by row by its caller (see snapshot.h) */
+struct MlopsSnapshotBuilder
+{
+	TakeState  *st;
+	MemoryContext cxt;
+};
+
+/*
+ * Start the first snapshot of these columns of relid, to be fed the rows
+ * training reads; NULL when relid already has a snapshot of them (see
+ * snapshot.h).
+ */
+MlopsSnapshotBuilder *
+MlopsSnapshotBeginFirst(Oid relid, List *colnames)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops snapshot builder",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+	MlopsSnapshotBuilder *b = NULL;
+	int			ncols;
+	SnapColumn *cols;
+
+	SnapSPIConnect();
+	old = MemoryContextSwitchTo(cxt);
+	SnapReadLatest(false);
+	SnapResolveColumns(relid, colnames, &ncols, &cols);
+	if (!SnapHasSnapshotOf(SnapQualifiedRelname(relid), ncols, cols))
+	{
+		b = palloc0(sizeof(MlopsSnapshotBuilder));
+		b->cxt = cxt;
+		b->st = TakeBegin(relid, ncols, cols, NULL);
+		/* the caller's query ends before we write the last rows */
+		b->st->flatten = true;
+	}
+	SnapReadLatest(false);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	if (b == NULL)
+		MemoryContextDelete(cxt);
+	return b;
+}
+
+/* One row of the snapshot being built, with its MlopsRowHash. */
+void
+MlopsSnapshotAddRow(MlopsSnapshotBuilder *b, uint64 rowhash,
+					const Datum *values, const bool *isnull)
+{
+	MemoryContext old = MemoryContextSwitchTo(b->cxt);
+
+	TakeAddRow(b->st, rowhash, (Datum *) values, (bool *) isnull);
+	MemoryContextSwitchTo(old);
+}
+
+/* Store the snapshot fed to b and return its id; b is freed. */
+int64
+MlopsSnapshotFinish(MlopsSnapshotBuilder *b)
+{
+	MemoryContext old;
+	int64		id;
+
+	SnapSPIConnect();
+	old = MemoryContextSwitchTo(b->cxt);
+	id = TakeEnd(b->st);
+	SnapReadLatest(false);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(b->cxt);
 	return id;
 }

@@ -38,7 +38,7 @@ COMMENT ON COLUMN mlops.snapshot_stores.created_at IS 'When the first snapshot w
 CREATE TABLE mlops.snapshot_contents (
     id             bigserial PRIMARY KEY,
     store          integer NOT NULL REFERENCES mlops.snapshot_stores (id),
-    parent         bigint REFERENCES mlops.snapshot_contents (id),
+    parent         bigint,      -- a content id; no foreign key, which pg_dump would call circular
     row_count      bigint NOT NULL CHECK (row_count >= 0),
     distinct_rows  bigint NOT NULL CHECK (distinct_rows >= 0),
     content_hash   bigint NOT NULL,
@@ -128,21 +128,21 @@ CREATE FUNCTION mlops.snapshot_diff(a bigint, b bigint,
                                     OUT added bigint, OUT removed bigint, OUT unchanged bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'mlops_snapshot_diff'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION mlops.snapshot_diff(bigint, bigint) IS
 'Rows in b and not in a (added), in a and not in b (removed), in both (unchanged); duplicates counted';
 
 CREATE FUNCTION mlops.snapshot_diff_rows(a bigint, b bigint)
 RETURNS TABLE (change text, row_hash bigint, "row" jsonb)
 AS 'MODULE_PATHNAME', 'mlops_snapshot_diff_rows'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION mlops.snapshot_diff_rows(bigint, bigint) IS
 'The rows added (in b, not in a) and removed (in a, not in b), as jsonb, one line per occurrence';
 
 CREATE FUNCTION mlops.snapshot_rows(snapshot bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'mlops_snapshot_rows'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
+LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
 COMMENT ON FUNCTION mlops.snapshot_rows(bigint) IS
 'A snapshot''s rows; needs a column definition list: SELECT * FROM mlops.snapshot_rows(1) AS t(a int, b text)';
 
