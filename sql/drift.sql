@@ -47,6 +47,11 @@ SELECT verdict, drift_share, concept_drift, summary -> 'retyped_columns' AS rety
 CREATE TABLE drift_ytext AS SELECT x, z, c, b, y::text AS y FROM drift_t;
 SELECT verdict, concept_drift, summary -> 'target' AS target
   FROM mlops.check_drift('drift_sql', 'drift_ytext');
+-- a view works too: here the rows with x > 250, so x drifts
+CREATE VIEW drift_v AS SELECT * FROM drift_t WHERE x > 250;
+SELECT verdict, rows_checked, concept_drift, summary -> 'drifted_features' AS drifted,
+       (summary -> 'concept' ->> 'rows')::int AS concept_rows
+  FROM mlops.check_drift('drift_sql', 'drift_v');
 
 -- thresholds
 SELECT mlops.drift_thresholds();

@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(44);
+SELECT plan(46);
 
 -- A standard normal draw (Box-Muller; PostgreSQL 15 has no random_normal)
 CREATE FUNCTION pg_temp.gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
@@ -159,6 +159,15 @@ SELECT is((SELECT round(h.psi::numeric, 12) FROM mlops.drift_history h, r_shift 
           (SELECT round((f ->> 'psi')::numeric, 12) FROM r_shift r, jsonb_array_elements(r.features) f
             WHERE f ->> 'name' = 'x2'),
           'drift_history flattens the statistics of the report');
+
+-- on more than 100,000 rows, concept drift scores a TABLESAMPLE of the table
+CREATE TABLE drift_large AS SELECT * FROM pg_temp.regdata(150000, 0.21);
+CREATE TEMP TABLE r_large AS SELECT * FROM mlops.check_drift('drift_reg', 'drift_large');
+SELECT ok((SELECT (summary -> 'concept' ->> 'rows')::int BETWEEN 90000 AND 150000 - 1
+             FROM r_large),
+          'concept drift scored a sample of pages of a 150,000-row table');
+SELECT is((SELECT (verdict, concept_drift, rows_checked) FROM r_large),
+          ('no_drift'::text, false, 150000::bigint), 'and found nothing on data from the training distribution');
 
 -- thresholds are per project
 SELECT is(mlops.set_drift_thresholds('drift_reg', '{"drift_share": 0.75}') ->> 'drift_share', '0.75',
