@@ -73,10 +73,10 @@ PG_FUNCTION_INFO_V1(mlops_chi_square_test);
 /*
  * Labelled rows scored for concept drift: beyond this, a table is read
  * through TABLESAMPLE SYSTEM (a few pages instead of all of them) and a view
- * is masked by a hash of the row position.  A key metric on 100,000 rows is
- * within about 0.003 of the metric on all of them.
+ * is masked by a hash of the row position.  A key metric on 50,000 rows is
+ * within about 0.004 of the metric on all of them.
  */
-#define DRIFT_CONCEPT_ROWS		100000
+#define DRIFT_CONCEPT_ROWS		50000
 
 /* How many unseen values a report names, most frequent first */
 #define DRIFT_UNSEEN_EXAMPLES 5
