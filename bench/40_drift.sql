@@ -32,7 +32,7 @@ SELECT id, f1 + 0.5 AS f1, f2 + 0.5 AS f2, f3, f4, f5, f6, f7, f8, f9, f10, y FR
 VACUUM ANALYZE bench_drift_shifted;
 INSERT INTO bench_results (area, what, ms, reference, reference_ms, budget)
 SELECT 'drift', 'check_drift, 1M shifted rows (drift found)',
-       bench_ms($$SELECT mlops.check_drift('bench_lin', 'bench_drift_shifted')$$, 1),
+       bench_ms($$SELECT mlops.check_drift('bench_lin', 'bench_drift_shifted')$$),
        'plain scan', ms, 2 FROM drift_scan;
 
 SELECT area, what, round(ms::numeric, 1) AS ms, reference, round(reference_ms::numeric, 1) AS reference_ms,
