@@ -78,6 +78,12 @@ PG_FUNCTION_INFO_V1(mlops_chi_square_test);
  */
 #define DRIFT_CONCEPT_ROWS		50000
 
+/*
+ * Columns per call of the accumulator: a function takes at most 100
+ * arguments, so wider relations get several calls in the same scan.
+ */
+#define DRIFT_CHUNK				90
+
 /* How many unseen values a report names, most frequent first */
 #define DRIFT_UNSEEN_EXAMPLES 5
 
@@ -1063,7 +1069,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 	Oid		   *livetype;		/* feature -> live type, InvalidOid: missing */
 	int			targetarg = -1;
 	bool		have_target = false;
-	MlopsDriftState *live = NULL;
+	MlopsDriftState **live = NULL;	/* per chunk of DRIFT_CHUNK arguments */
 	int64		nrows = 0;
 	ColumnFinding *findings;
 	List	   *missing = NIL,
@@ -1212,33 +1218,55 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 	SPI_connect();
 	{
 		StringInfoData sql;
-		Oid			argtypes[1] = {BYTEAOID};
-		Datum		args[1];
-		bool		isnull;
-		Datum		d;
-		ListCell   *lc;
+		int			nchunks = (nargs + DRIFT_CHUNK - 1) / DRIFT_CHUNK;
+		Oid		   *argtypes = palloc(Max(nchunks, 1) * sizeof(Oid));
+		Datum	   *args = palloc(Max(nchunks, 1) * sizeof(Datum));
+		ListCell   *lc = list_head(colnames);
 
 		initStringInfo(&sql);
-		if (nargs > 0)
+		appendStringInfoString(&sql, "SELECT ");
+		for (int c = 0; c < nchunks; c++)
 		{
-			appendStringInfoString(&sql, "SELECT mlops.drift_accumulate($1");
-			foreach(lc, colnames)
+			int			first = c * DRIFT_CHUNK;
+			int			n = Min(nargs - first, DRIFT_CHUNK);
+
+			appendStringInfo(&sql, "%smlops.drift_accumulate($%d", c ? ", " : "", c + 1);
+			for (int k = 0; k < n; k++)
+			{
 				appendStringInfo(&sql, ", %s", quote_identifier((char *) lfirst(lc)));
-			appendStringInfo(&sql, ") FROM %s", relname);
+				lc = lnext(colnames, lc);
+			}
+			appendStringInfoChar(&sql, ')');
+			argtypes[c] = BYTEAOID;
+			args[c] = PointerGetDatum(MlopsDriftSpecBuild(argcols + first, n));
+		}
+		if (nchunks == 0)
+		{
+			appendStringInfoString(&sql, "count(*) FROM ");
+			appendStringInfoString(&sql, relname);
 		}
 		else
-			appendStringInfo(&sql, "SELECT count(*) FROM %s WHERE $1 IS NOT NULL", relname);
-		args[0] = PointerGetDatum(MlopsDriftSpecBuild(argcols, nargs));
-		if (SPI_execute_with_args(sql.data, 1, argtypes, args, NULL, false, 0) != SPI_OK_SELECT ||
+			appendStringInfo(&sql, " FROM %s", relname);
+		if (SPI_execute_with_args(sql.data, nchunks, argtypes, args, NULL, false, 0) != SPI_OK_SELECT ||
 			SPI_processed != 1)
 			elog(ERROR, "could not scan relation \"%s\"", relname);
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (nargs == 0)
-			nrows = DatumGetInt64(d);
-		else if (!isnull)
+		live = MemoryContextAllocZero(callctx, Max(nchunks, 1) * sizeof(MlopsDriftState *));
+		for (int c = 0; c < nchunks; c++)
 		{
-			live = MlopsDriftStateDeserialize(DatumGetByteaPP(d), callctx);
-			nrows = live->rows;
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, c + 1, &isnull);
+
+			if (isnull)
+				break;			/* no rows */
+			live[c] = MlopsDriftStateDeserialize(DatumGetByteaPP(d), callctx);
+			nrows = live[c]->rows;
+		}
+		if (nchunks == 0)
+		{
+			bool		isnull;
+
+			nrows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1, &isnull));
 		}
 	}
 	SPI_finish();
@@ -1277,7 +1305,8 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 			char	   *tname = format_type_be(livetype[j]);
 
 			InitFinding(f, b, tname);
-			CompareColumn(f, b, live, argof[j], nrows, &thresholds);
+			CompareColumn(f, b, live[argof[j] / DRIFT_CHUNK], argof[j] % DRIFT_CHUNK,
+						  nrows, &thresholds);
 			if (b->type_name && strcmp(b->type_name, tname) != 0)
 			{
 				AddReason(f, FEATURE_WARNING, "type changed from %s to %s",
@@ -1386,7 +1415,8 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 
 		InitFinding(&tf, base->target,
 					format_type_be(get_atttype(relid, get_attnum(relid, base->target->name))));
-		CompareColumn(&tf, base->target, live, targetarg, nrows, &thresholds);
+		CompareColumn(&tf, base->target, live[targetarg / DRIFT_CHUNK],
+					  targetarg % DRIFT_CHUNK, nrows, &thresholds);
 		AppendFinding(&summary, &tf);
 	}
 	else

@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(46);
+SELECT plan(48);
 
 -- A standard normal draw (Box-Muller; PostgreSQL 15 has no random_normal)
 CREATE FUNCTION pg_temp.gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
@@ -219,6 +219,23 @@ SELECT is((SELECT jsonb_agg(f - 'mean' - 'std' ORDER BY o) FROM r_parallel, json
           'a parallel scan gives the same report as a serial one');
 SELECT is((SELECT (f ->> 'rows')::int FROM r_big, jsonb_array_elements(features) f WHERE f ->> 'name' = 'x1'),
           60000, 'PSI and the moments still use every live value');
+
+-- a relation wider than one call of the accumulator (at most 100 arguments)
+DO $$
+BEGIN
+    PERFORM setseed(0.3);
+    EXECUTE 'CREATE TABLE drift_wide AS SELECT '
+            || (SELECT string_agg(format('random() AS w%s', k), ', ') FROM generate_series(1, 95) k)
+            || ', random() AS y FROM generate_series(1, 400)';
+END $$;
+SELECT is((SELECT version FROM mlops.train('drift_wide', 'drift_wide', 'y', algorithm => 'ridge')),
+          1, 'a 95-feature project trained');
+CREATE TEMP TABLE r_wide AS SELECT * FROM mlops.check_drift('drift_wide', 'drift_wide');
+SELECT is((SELECT (verdict, jsonb_array_length(features), (features -> 94 ->> 'rows')::int,
+                   (features -> 94 ->> 'ks_statistic')::float8, summary -> 'target' ->> 'status')
+             FROM r_wide),
+          ('no_drift'::text, 95, 400, 0::float8, 'ok'::text),
+          'all 95 features and the target are compared, across two calls of the accumulator');
 
 -- ---------------------------------------------------------------------------
 -- A dropped column
