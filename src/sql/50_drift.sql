@@ -123,9 +123,11 @@ BEGIN
        AND (baseline.version IS NULL OR mv.version = baseline.version)
      ORDER BY (mv.status = 'production') DESC, mv.version DESC
      LIMIT 1;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'version % of project "%" does not exist',
-              coalesce(baseline.version::text, '(any)'), baseline.project
+    IF NOT FOUND AND baseline.version IS NULL THEN
+        RAISE EXCEPTION 'project "%" has no model versions', baseline.project
+              USING ERRCODE = 'undefined_object';
+    ELSIF NOT FOUND THEN
+        RAISE EXCEPTION 'version % of project "%" does not exist', baseline.version, baseline.project
               USING ERRCODE = 'undefined_object';
     END IF;
     IF b IS NULL THEN
