@@ -56,6 +56,7 @@ typedef struct LoadReceiver
 	MlopsHashColumn *hashcols;
 	Datum	   *hvalues;
 	bool	   *hnulls;
+	double	   *rows;			/* row-major staging: nspecs values a row */
 	int64		capacity;
 	MemoryContext datacxt;		/* holds the loaded data */
 	MemoryContext rowcxt;		/* reset per row */
@@ -133,28 +134,24 @@ DictLookup(CodeDict *d, MlopsColumnData *col, const char *s)
 	return code;
 }
 
+/*
+ * Make room for more rows.  Rows are staged row-major (one double per
+ * column: the value, or the category code) so that receiving a row writes
+ * one contiguous run and the later reordering reads each row once.
+ */
 static void
-GrowColumns(LoadReceiver *r)
+GrowRows(LoadReceiver *r)
 {
 	MlopsTrainData *data = r->data;
 	int64		newcap = r->capacity == 0 ? 16384 : r->capacity * 2;
-	Size		rowbytes = sizeof(uint64);
+	Size		rowbytes = sizeof(uint64) + sizeof(double) * r->nspecs;
 
-	for (int i = 0; i < data->ncolumns; i++)
-		rowbytes += data->columns[i].kind == MLOPS_KIND_CATEGORICAL ? sizeof(int32) : sizeof(double);
-	MlopsCheckMemory(newcap * rowbytes, r->what);
+	/* staging and columns coexist while the columns are filled */
+	MlopsCheckMemory(newcap * rowbytes * 2, r->what);
 
-	for (int i = 0; i < data->ncolumns; i++)
-	{
-		MlopsColumnData *col = &data->columns[i];
-
-		if (col->kind == MLOPS_KIND_CATEGORICAL)
-			col->code = r->capacity == 0 ? MemoryContextAllocHuge(r->datacxt, newcap * sizeof(int32))
-				: repalloc_huge(col->code, newcap * sizeof(int32));
-		else
-			col->num = r->capacity == 0 ? MemoryContextAllocHuge(r->datacxt, newcap * sizeof(double))
-				: repalloc_huge(col->num, newcap * sizeof(double));
-	}
+	r->rows = r->capacity == 0
+		? MemoryContextAllocHuge(r->datacxt, newcap * sizeof(double) * Max(r->nspecs, 1))
+		: repalloc_huge(r->rows, newcap * sizeof(double) * Max(r->nspecs, 1));
 	if (r->flags & MLOPS_LOAD_HASH)
 		data->rowhash = r->capacity == 0 ? MemoryContextAllocHuge(r->datacxt, newcap * sizeof(uint64))
 			: repalloc_huge(data->rowhash, newcap * sizeof(uint64));
@@ -221,12 +218,14 @@ load_receive(TupleTableSlot *slot, DestReceiver *self)
 	LoadReceiver *r = (LoadReceiver *) self;
 	MlopsTrainData *data = r->data;
 	int64		row = data->nrows;
+	double	   *dst;
 	MemoryContext old;
 
 	CHECK_FOR_INTERRUPTS();
 
 	if (row >= r->capacity)
-		GrowColumns(r);
+		GrowRows(r);
+	dst = r->rows + row * r->nspecs;
 
 	slot_getallattrs(slot);
 	old = MemoryContextSwitchTo(r->rowcxt);
@@ -256,7 +255,7 @@ load_receive(TupleTableSlot *slot, DestReceiver *self)
 			}
 			else
 				col->nnull++;
-			col->code[row] = code;
+			dst[i] = (double) code;
 		}
 		else
 		{
@@ -281,7 +280,7 @@ load_receive(TupleTableSlot *slot, DestReceiver *self)
 			}
 			else
 				col->nnull++;
-			col->num[row] = v;
+			dst[i] = v;
 		}
 	}
 
@@ -310,26 +309,21 @@ load_destroy(DestReceiver *self)
 }
 
 /*
- * Sort rows by hash, then permute every column.  Row hashes are uniformly
- * distributed, so one scatter pass into 2^16 buckets on the top bits leaves
- * a handful of rows per bucket, finished by insertion sort.
+ * Sort the row hashes and return the order of the rows (an array of row
+ * numbers).  Row hashes are uniformly distributed, so one scatter pass into
+ * 2^16 buckets on the top bits leaves a handful of rows per bucket,
+ * finished by insertion sort; equal hashes keep their load order.
  */
-static void
-SortByHash(MlopsTrainData *data, MemoryContext cxt)
+static int64 *
+SortByHash(MlopsTrainData *data)
 {
 	int64		n = data->nrows;
 	uint64	   *keys;
-	uint64	   *keys2;
 	int64	   *idx;
 	int64	   *count;
-	MemoryContext old;
 
-	if (n < 2)
-		return;
-	old = MemoryContextSwitchTo(cxt);
-	keys = palloc_extended(n * sizeof(uint64), MCXT_ALLOC_HUGE);
-	keys2 = palloc_extended(n * sizeof(uint64), MCXT_ALLOC_HUGE);
-	idx = palloc_extended(n * sizeof(int64), MCXT_ALLOC_HUGE);
+	keys = palloc_extended(Max(n, 1) * sizeof(uint64), MCXT_ALLOC_HUGE);
+	idx = palloc_extended(Max(n, 1) * sizeof(int64), MCXT_ALLOC_HUGE);
 	count = palloc0((65536 + 1) * sizeof(int64));
 
 	for (int64 i = 0; i < n; i++)
@@ -367,35 +361,48 @@ SortByHash(MlopsTrainData *data, MemoryContext cxt)
 		start = end;
 	}
 	memcpy(data->rowhash, keys, n * sizeof(uint64));
+	pfree(keys);
+	pfree(count);
+	return idx;
+}
 
-	/* permute each column through the scratch buffer keys2 */
-	for (int c = 0; c < data->ncolumns; c++)
+/*
+ * Move the staged rows into column arrays, in the order given by idx (NULL:
+ * load order), then free the staging buffer.
+ */
+static void
+Unstage(MlopsTrainData *data, double *rows, const int64 *idx)
+{
+	int64		n = data->nrows;
+	int			nc = data->ncolumns;
+
+	for (int c = 0; c < nc; c++)
 	{
 		MlopsColumnData *col = &data->columns[c];
 
-		CHECK_FOR_INTERRUPTS();
 		if (col->kind == MLOPS_KIND_CATEGORICAL)
-		{
-			int32	   *dst = (int32 *) keys2;
-
-			for (int64 i = 0; i < n; i++)
-				dst[i] = col->code[idx[i]];
-			memcpy(col->code, dst, n * sizeof(int32));
-		}
+			col->code = palloc_extended(Max(n, 1) * sizeof(int32), MCXT_ALLOC_HUGE);
 		else
-		{
-			double	   *dst = (double *) keys2;
+			col->num = palloc_extended(Max(n, 1) * sizeof(double), MCXT_ALLOC_HUGE);
+	}
+	for (int64 i = 0; i < n; i++)
+	{
+		const double *src = rows + (idx ? idx[i] : i) * nc;
 
-			for (int64 i = 0; i < n; i++)
-				dst[i] = col->num[idx[i]];
-			memcpy(col->num, dst, n * sizeof(double));
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (int c = 0; c < nc; c++)
+		{
+			MlopsColumnData *col = &data->columns[c];
+
+			if (col->kind == MLOPS_KIND_CATEGORICAL)
+				col->code[i] = (int32) src[c];
+			else
+				col->num[i] = src[c];
 		}
 	}
-	pfree(keys);
-	pfree(keys2);
-	pfree(idx);
-	pfree(count);
-	MemoryContextSwitchTo(old);
+	if (rows)
+		pfree(rows);
 }
 
 /*
@@ -447,7 +454,14 @@ MlopsLoadQuery(const char *sql, int nspecs, const MlopsLoadSpec *specs,
 	MemoryContextDelete(r.rowcxt);
 
 	if (flags & MLOPS_LOAD_SORT)
-		SortByHash(data, CurrentMemoryContext);
+	{
+		int64	   *idx = SortByHash(data);
+
+		Unstage(data, r.rows, idx);
+		pfree(idx);
+	}
+	else
+		Unstage(data, r.rows, NULL);
 	return data;
 }
 

@@ -41,8 +41,8 @@ MlopsHashColumnsInit(MlopsHashColumn *cols, TupleDesc desc)
 }
 
 /* SplitMix64 finaliser: spreads the bits of an already hashed value. */
-uint64
-MlopsHashMix(uint64 h)
+static inline uint64
+Mix64(uint64 h)
 {
 	h ^= h >> 30;
 	h *= UINT64CONST(0xbf58476d1ce4e5b9);
@@ -52,15 +52,21 @@ MlopsHashMix(uint64 h)
 	return h;
 }
 
+uint64
+MlopsHashMix(uint64 h)
+{
+	return Mix64(h);
+}
+
 /* Hash of a 64-bit word under a seed: one multiply-xorshift round each way */
 static inline uint64
 HashWord(uint64 v, uint64 seed)
 {
-	return MlopsHashMix(v ^ (seed * UINT64CONST(0x9e3779b97f4a7c15)));
+	return Mix64(v ^ (seed * UINT64CONST(0x9e3779b97f4a7c15)));
 }
 
 /* Hash of one non-NULL value, from its binary representation. */
-static uint64
+static inline uint64
 HashDatum(const MlopsHashColumn *col, Datum value, uint64 seed)
 {
 	if (col->typid == FLOAT8OID || col->typid == FLOAT4OID)
@@ -134,7 +140,7 @@ MlopsRowHash(const MlopsHashColumn *cols, int ncols,
 
 		h = hash_combine64(h, ch);
 	}
-	return MlopsHashMix(h);
+	return Mix64(h);
 }
 
 /*
@@ -144,7 +150,7 @@ MlopsRowHash(const MlopsHashColumn *cols, int ncols,
 bool
 MlopsRowIsTest(uint64 rowhash, double test_size)
 {
-	uint64		h = MlopsHashMix(rowhash ^ UINT64CONST(0x5851f42d4c957f2d));
+	uint64		h = Mix64(rowhash ^ UINT64CONST(0x5851f42d4c957f2d));
 
 	return (double) (h >> 11) * (1.0 / 9007199254740992.0) < test_size;
 }
