@@ -29,22 +29,6 @@ static const MlopsAlgorithm *const mlops_algorithms[] = {
 
 #define MLOPS_NALGORITHMS	((int) lengthof(mlops_algorithms))
 
-/* The task's name as users write it, for messages */
-static const char *
-AlgorithmTaskName(MlopsTask task)
-{
-	switch (task)
-	{
-		case MLOPS_TASK_REGRESSION:
-			return "regression";
-		case MLOPS_TASK_CLASSIFICATION:
-			return "classification";
-		case MLOPS_TASK_CLUSTERING:
-			return "clustering";
-	}
-	return "unknown";
-}
-
 /* "a, b, c": the algorithms that support task, for error hints */
 static char *
 AlgorithmListForTask(MlopsTask task)
@@ -90,20 +74,20 @@ MlopsAlgorithmByName(const char *name, MlopsTask task)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("algorithm \"%s\" does not support %s",
-						found->name, AlgorithmTaskName(task)),
+						found->name, MlopsTaskName(task)),
 				 valid[0] ?
 				 errhint("Valid algorithms for %s are: %s.",
-						 AlgorithmTaskName(task), valid) :
+						 MlopsTaskName(task), valid) :
 				 errhint("No algorithm supports %s yet.",
-						 AlgorithmTaskName(task))));
+						 MlopsTaskName(task))));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown algorithm \"%s\"", name),
 			 valid[0] ?
 			 errhint("Valid algorithms for %s are: %s.",
-					 AlgorithmTaskName(task), valid) :
+					 MlopsTaskName(task), valid) :
 			 errhint("No algorithm supports %s yet.",
-					 AlgorithmTaskName(task))));
+					 MlopsTaskName(task))));
 	return NULL;				/* keep compiler quiet */
 }
 

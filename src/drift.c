@@ -886,37 +886,6 @@ CompareCategorical(ColumnFinding *f, const MlopsBaselineColumn *b,
 	}
 }
 
-/*
- * Kind of a live column's type, as the loader would read it, or
- * MLOPS_KIND_AUTO for a type mlops cannot read (a finding, not an error).
- */
-static MlopsFeatureKind
-LiveKind(Oid typid)
-{
-	Oid			base = getBaseType(typid);
-
-	switch (base)
-	{
-		case INT2OID:
-		case INT4OID:
-		case INT8OID:
-		case FLOAT4OID:
-		case FLOAT8OID:
-		case NUMERICOID:
-			return MLOPS_KIND_NUMERIC;
-		case BOOLOID:
-			return MLOPS_KIND_BOOLEAN;
-		case TEXTOID:
-		case VARCHAROID:
-		case BPCHAROID:
-		case NAMEOID:
-		case CHAROID:
-			return MLOPS_KIND_CATEGORICAL;
-		default:
-			return type_is_enum(base) ? MLOPS_KIND_CATEGORICAL : MLOPS_KIND_AUTO;
-	}
-}
-
 /* Can a live column of kind live be read as a target of kind trained? */
 static bool
 TargetReadable(MlopsFeatureKind trained, MlopsFeatureKind live)
@@ -1172,7 +1141,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 		npresent++;
 		livetype[j] = get_atttype(relid, att);
 		/* a column whose kind changed (or that mlops cannot read) is not read */
-		if (LiveKind(livetype[j]) != b->kind)
+		if (MlopsTypeKind(livetype[j]) != b->kind)
 			continue;
 		argof[j] = nargs;
 		argcols[nargs++] = b;
@@ -1200,7 +1169,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 	if (base->target && proj->target &&
 		get_attnum(relid, base->target->name) > 0 &&
 		TargetReadable(base->target->kind,
-					   LiveKind(get_atttype(relid, get_attnum(relid, base->target->name)))))
+					   MlopsTypeKind(get_atttype(relid, get_attnum(relid, base->target->name)))))
 	{
 		targetarg = nargs;
 		argcols[nargs++] = base->target;

@@ -475,6 +475,20 @@ MlopsDataColumn(const MlopsTrainData *data, const char *name)
 	return -1;
 }
 
+/* The schema-qualified, quoted name of a relation; ERROR when it is gone. */
+char *
+MlopsQualifiedRelname(Oid relid)
+{
+	char	   *nsp = get_namespace_name(get_rel_namespace(relid));
+	char	   *rel = get_rel_name(relid);
+
+	if (nsp == NULL || rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return quote_qualified_identifier(nsp, rel);
+}
+
 /*
  * SELECT of the named columns (a List of C strings) of a relation, with
  * every identifier quoted.
@@ -484,13 +498,8 @@ MlopsSelectColumnsSQL(Oid relid, List *colnames)
 {
 	StringInfoData buf;
 	ListCell   *lc;
-	char	   *nsp = get_namespace_name(get_rel_namespace(relid));
-	char	   *rel = get_rel_name(relid);
+	char	   *relname = MlopsQualifiedRelname(relid);
 
-	if (nsp == NULL || rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "SELECT ");
 	foreach(lc, colnames)
@@ -499,7 +508,7 @@ MlopsSelectColumnsSQL(Oid relid, List *colnames)
 			appendStringInfoString(&buf, ", ");
 		appendStringInfoString(&buf, quote_identifier((char *) lfirst(lc)));
 	}
-	appendStringInfo(&buf, " FROM %s", quote_qualified_identifier(nsp, rel));
+	appendStringInfo(&buf, " FROM %s", relname);
 	return buf.data;
 }
 

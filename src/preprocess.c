@@ -20,11 +20,11 @@
 #include "preprocess.h"
 
 /*
- * Kind of feature a column of type typid makes; ERROR for types mlops
- * cannot use, naming the column.
+ * Kind of feature a column of type typid makes, or MLOPS_KIND_AUTO for a
+ * type mlops cannot use.
  */
 MlopsFeatureKind
-MlopsKindForType(Oid typid, const char *colname)
+MlopsTypeKind(Oid typid)
 {
 	Oid			base = getBaseType(typid);
 
@@ -46,15 +46,26 @@ MlopsKindForType(Oid typid, const char *colname)
 		case CHAROID:
 			return MLOPS_KIND_CATEGORICAL;
 		default:
-			if (type_is_enum(base))
-				return MLOPS_KIND_CATEGORICAL;
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" has type %s, which mlops cannot use as a feature",
-							colname, format_type_be(typid)),
-					 errhint("Use numeric, boolean, text or enum columns, cast the column in a view, or leave it out with the features argument.")));
+			return type_is_enum(base) ? MLOPS_KIND_CATEGORICAL : MLOPS_KIND_AUTO;
 	}
-	return MLOPS_KIND_AUTO;		/* keep compiler quiet */
+}
+
+/*
+ * Kind of feature a column of type typid makes; ERROR for types mlops
+ * cannot use, naming the column.
+ */
+MlopsFeatureKind
+MlopsKindForType(Oid typid, const char *colname)
+{
+	MlopsFeatureKind kind = MlopsTypeKind(typid);
+
+	if (kind == MLOPS_KIND_AUTO)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("column \"%s\" has type %s, which mlops cannot use as a feature",
+						colname, format_type_be(typid)),
+				 errhint("Use numeric, boolean, text or enum columns, cast the column in a view, or leave it out with the features argument.")));
+	return kind;
 }
 
 const char *

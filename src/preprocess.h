@@ -29,6 +29,7 @@ typedef struct MlopsValueReader
 	FmgrInfo	outfn;			/* other categorical types */
 } MlopsValueReader;
 
+extern MlopsFeatureKind MlopsTypeKind(Oid typid);
 extern MlopsFeatureKind MlopsKindForType(Oid typid, const char *colname);
 extern void MlopsValueReaderInit(MlopsValueReader *r, Oid typid, MlopsFeatureKind kind);
 extern double MlopsReadNumber(const MlopsValueReader *r, Datum value);

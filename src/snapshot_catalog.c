@@ -699,16 +699,3 @@ SnapUsedBy(int64 id, int64 *total)
 	return buf.data;
 }
 
-/* The schema-qualified, quoted name of a relation. */
-char *
-SnapQualifiedRelname(Oid relid)
-{
-	char	   *nsp = get_namespace_name(get_rel_namespace(relid));
-	char	   *rel = get_rel_name(relid);
-
-	if (nsp == NULL || rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	return quote_qualified_identifier(nsp, rel);
-}

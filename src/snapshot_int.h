@@ -146,7 +146,6 @@ extern List *SnapContentChildren(int64 content);
 extern int64 SnapContentRefs(int64 content);
 extern void SnapDeleteRow(const char *table, int64 id);
 extern char *SnapUsedBy(int64 id, int64 *total);
-extern char *SnapQualifiedRelname(Oid relid);
 
 /* ---------------------------------------------------------------------------
  * Row tables (snapshot_store.c)

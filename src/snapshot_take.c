@@ -45,6 +45,7 @@
 #include "rowhash.h"
 #include "snapshot.h"
 #include "snapshot_int.h"
+#include "train.h"
 
 /*
  * A new content is stored as a delta of its parent while the deltas from
@@ -270,7 +271,7 @@ SourceSQL(Oid relid, int ncols, const SnapColumn *cols)
 	appendStringInfoString(&buf, "SELECT ");
 	for (int i = 0; i < ncols; i++)
 		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", quote_identifier(cols[i].name));
-	appendStringInfo(&buf, " FROM %s", SnapQualifiedRelname(relid));
+	appendStringInfo(&buf, " FROM %s", MlopsQualifiedRelname(relid));
 	return buf.data;
 }
 
@@ -575,7 +576,7 @@ TakeBegin(Oid relid, int ncols, SnapColumn *cols, const char *name)
 
 	CheckSelectPrivilege(relid, ncols, cols);
 	st->statecxt = CurrentMemoryContext;
-	st->relation = SnapQualifiedRelname(relid);
+	st->relation = MlopsQualifiedRelname(relid);
 	st->name = name ? pstrdup(name) : NULL;
 
 	/* the store, locked against other writers until the end of the transaction */
@@ -793,7 +794,7 @@ MlopsSnapshotForTraining(Oid relid, List *colnames, uint64 content_hash, int64 n
 	SnapSPIConnect();
 	SnapReadLatest(false);
 	SnapResolveColumns(relid, colnames, &ncols, &cols);
-	relation = SnapQualifiedRelname(relid);
+	relation = MlopsQualifiedRelname(relid);
 
 	id = SnapFindSnapshot(relation, ncols, cols, content_hash, nrows);
 	if (id == 0)
@@ -857,7 +858,7 @@ MlopsSnapshotBeginFirst(Oid relid, List *colnames)
 	old = MemoryContextSwitchTo(cxt);
 	SnapReadLatest(false);
 	SnapResolveColumns(relid, colnames, &ncols, &cols);
-	if (!SnapHasSnapshotOf(SnapQualifiedRelname(relid), ncols, cols))
+	if (!SnapHasSnapshotOf(MlopsQualifiedRelname(relid), ncols, cols))
 	{
 		b = palloc0(sizeof(MlopsSnapshotBuilder));
 		b->cxt = cxt;

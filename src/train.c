@@ -870,8 +870,7 @@ mlops_train(PG_FUNCTION_ARGS)
 				 errmsg("invalid project name \"%s\"", spec.project_name),
 				 errdetail("A project name starts with a letter or underscore and has at most 63 letters, digits, underscores, dots and dashes.")));
 
-	spec.relation_text = quote_qualified_identifier(get_namespace_name(get_rel_namespace(spec.relid)),
-													get_rel_name(spec.relid));
+	spec.relation_text = MlopsQualifiedRelname(spec.relid);
 	MlopsRelationColumns(spec.relid, &relcols, &reltypes);
 
 	if (spec.target == NULL)

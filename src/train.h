@@ -63,6 +63,7 @@ extern MlopsTrainData *MlopsLoadQuery(const char *sql, int nspecs,
 									  const MlopsLoadSpec *specs,
 									  const char *what, int flags);
 extern int	MlopsDataColumn(const MlopsTrainData *data, const char *name);
+extern char *MlopsQualifiedRelname(Oid relid);
 extern char *MlopsSelectColumnsSQL(Oid relid, List *colnames);
 extern void MlopsRelationColumns(Oid relid, List **names, List **types);
 
