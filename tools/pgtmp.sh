@@ -22,7 +22,7 @@ if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
 say() { printf '\n== %s\n' "$*"; }
 
 # --- 1. packages ------------------------------------------------------------
-PKGS="make gcc postgresql-15 postgresql-server-dev-15 postgresql-contrib
+PKGS="make gcc libc6-dev postgresql-15 postgresql-server-dev-15 postgresql-contrib
       postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
       libopenblas-serial-dev liblapacke-dev"
 if [ "$MODE" = bench ]; then
