@@ -57,6 +57,7 @@
 #include "drift.h"
 #include "metrics.h"
 #include "model.h"
+#include "registry.h"
 #include "stats.h"
 #include "train.h"
 
@@ -587,20 +588,17 @@ static int
 ExecuteAsRegistryOwner(const char *sql, int nargs, Oid *argtypes, Datum *args,
 					   const char *nulls)
 {
-	Oid			save_userid;
-	int			save_sec;
+	MlopsUserSwitch sw;
 	volatile int rc;
 
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(MlopsRegistryOwner(),
-						   save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	MlopsBecomeRegistryOwner(&sw);
 	PG_TRY();
 	{
 		rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
 	}
 	PG_FINALLY();
 	{
-		SetUserIdAndSecContext(save_userid, save_sec);
+		MlopsRestoreUser(&sw);
 	}
 	PG_END_TRY();
 	return rc;

@@ -31,6 +31,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "storage/proc.h"
 #include "nodes/makefuncs.h"
 #include "nodes/supportnodes.h"
 #include "parser/parse_func.h"
@@ -39,6 +40,7 @@
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 #include "utils/typcache.h"
 
 #include "algorithm.h"
@@ -62,12 +64,24 @@ typedef struct ModelCacheKey
 	int32		version;
 } ModelCacheKey;
 
+/*
+ * A decoded model.  Call sites hold references to it for their query; a
+ * model evicted from the cache while referenced is freed by its last
+ * holder.
+ */
+typedef struct CachedModel
+{
+	MemoryContext cxt;			/* holds the model and this struct */
+	MlopsModel *model;
+	int			refcount;
+	bool		evicted;
+} CachedModel;
+
 typedef struct ModelCacheEntry
 {
 	ModelCacheKey key;
 	uint8		sha[32];
-	MemoryContext cxt;
-	MlopsModel *model;
+	CachedModel *cm;
 } ModelCacheEntry;
 
 static HTAB *model_cache = NULL;
@@ -77,10 +91,16 @@ static HTAB *model_cache = NULL;
 typedef struct CallCache
 {
 	char		project[NAMEDATALEN];
+	int			project_len;
 	int32		pinned;			/* requested version, 0 = production */
 	int			version;		/* resolved version */
+	CachedModel *cm;			/* referenced while this call site lives */
 	MlopsModel *model;
-	/* mapping for the row form, valid for one row type */
+	/* the snapshot the version was resolved with */
+	LocalTransactionId stamp_lxid;
+	CommandId	stamp_curcid;
+	uint64		stamp_xcc;
+	/* mapping of the input columns, valid for one row type */
 	Oid			tupType;
 	int32		tupTypmod;
 	int		   *attno;			/* per feature: 0-based attribute */
@@ -93,12 +113,40 @@ typedef struct CallCache
 	double	   *out;
 } CallCache;
 
+/* All the caches of one call site: one per (project, pinned version) seen */
+typedef struct CallSite
+{
+	CallCache  *last;
+	List	   *caches;
+} CallSite;
+
+static void
+ReleaseModel(CachedModel *cm)
+{
+	if (--cm->refcount == 0 && cm->evicted)
+		MemoryContextDelete(cm->cxt);
+}
+
+/* Take a model out of the cache; it is freed now or by its last holder. */
+static void
+EvictModel(ModelCacheEntry *entry)
+{
+	CachedModel *cm = entry->cm;
+
+	hash_search(model_cache, &entry->key, HASH_REMOVE, NULL);
+	if (cm->refcount == 0)
+		MemoryContextDelete(cm->cxt);
+	else
+		cm->evicted = true;
+}
+
 /*
  * The model of (project, version) in the backend cache, decoding it from
- * the registry when its bytes changed or it was never seen.
+ * the registry when its bytes changed or it was never seen.  The caller
+ * gets a reference.
  */
-static MlopsModel *
-CachedModel(const char *project, int version, const uint8 *sha)
+static CachedModel *
+AcquireModel(const char *project, int version, const uint8 *sha)
 {
 	ModelCacheKey key;
 	ModelCacheEntry *entry;
@@ -120,9 +168,14 @@ CachedModel(const char *project, int version, const uint8 *sha)
 
 	entry = hash_search(model_cache, &key, HASH_FIND, NULL);
 	if (entry && memcmp(entry->sha, sha, 32) == 0)
-		return entry->model;
+	{
+		entry->cm->refcount++;
+		return entry->cm;
+	}
+	if (entry)
+		EvictModel(entry);		/* same version number, other bytes */
 
-	if (entry == NULL && hash_get_num_entries(model_cache) >= MODEL_CACHE_MAX)
+	if (hash_get_num_entries(model_cache) >= MODEL_CACHE_MAX)
 	{
 		/* full: start over rather than track recency */
 		HASH_SEQ_STATUS status;
@@ -130,10 +183,7 @@ CachedModel(const char *project, int version, const uint8 *sha)
 
 		hash_seq_init(&status, model_cache);
 		while ((e = hash_seq_search(&status)) != NULL)
-		{
-			MemoryContextDelete(e->cxt);
-			hash_search(model_cache, &e->key, HASH_REMOVE, NULL);
-		}
+			EvictModel(e);
 	}
 
 	{
@@ -142,7 +192,7 @@ CachedModel(const char *project, int version, const uint8 *sha)
 		bool		isnull;
 		MemoryContext cxt;
 		MemoryContext old;
-		MlopsModel *model;
+		CachedModel *cm;
 		bytea	   *bytes;
 
 		args[0] = CStringGetTextDatum(project);
@@ -157,7 +207,9 @@ CachedModel(const char *project, int version, const uint8 *sha)
 		old = MemoryContextSwitchTo(cxt);
 		PG_TRY();
 		{
-			model = MlopsModelDeserialize(bytes);
+			cm = palloc0(sizeof(CachedModel));
+			cm->cxt = cxt;
+			cm->model = MlopsModelDeserialize(bytes);
 		}
 		PG_CATCH();
 		{
@@ -168,42 +220,49 @@ CachedModel(const char *project, int version, const uint8 *sha)
 		PG_END_TRY();
 		MemoryContextSwitchTo(old);
 
-		if (entry)
-			MemoryContextDelete(entry->cxt);
 		entry = hash_search(model_cache, &key, HASH_ENTER, &found);
 		memcpy(entry->sha, sha, 32);
-		entry->cxt = cxt;
-		entry->model = model;
-		return model;
+		entry->cm = cm;
+		cm->refcount = 1;
+		return cm;
 	}
 }
 
-/*
- * The call site's cache, resolving the version with the query's snapshot
- * on first use.
- */
-static CallCache *
-GetCallCache(FunctionCallInfo fcinfo, text *project_t, int pinned)
+/* Memory-context callback: the call site's query is over */
+static void
+CallCacheRelease(void *arg)
 {
-	CallCache  *cc = (CallCache *) fcinfo->flinfo->fn_extra;
-	char	   *project;
+	CallCache  *cc = (CallCache *) arg;
 
-	/* the common case, once per row: same project and version as last call */
-	if (cc != NULL && cc->pinned == pinned &&
-		VARSIZE_ANY_EXHDR(project_t) == strlen(cc->project) &&
-		memcmp(VARDATA_ANY(project_t), cc->project, VARSIZE_ANY_EXHDR(project_t)) == 0)
-		return cc;
+	if (cc->cm)
+		ReleaseModel(cc->cm);
+	cc->cm = NULL;
+}
 
-	project = text_to_cstring(project_t);
+/* Identity of the active snapshot, to notice a new one */
+static void
+SnapshotStamp(LocalTransactionId *lxid, CommandId *curcid, uint64 *xcc)
+{
+	Snapshot	snap = ActiveSnapshotSet() ? GetActiveSnapshot() : NULL;
 
-	if (strlen(project) >= NAMEDATALEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project \"%s\" does not exist", project)));
+#if PG_VERSION_NUM >= 170000
+	*lxid = MyProc->vxid.lxid;
+#else
+	*lxid = MyProc->lxid;
+#endif
+	*curcid = snap ? snap->curcid : InvalidCommandId;
+	*xcc = snap ? snap->snapXactCompletionCount : 0;
+}
 
-	cc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallCache));
-	strlcpy(cc->project, project, NAMEDATALEN);
-	cc->pinned = pinned;
+/*
+ * Resolve which version cc scores with, with the active snapshot, and
+ * reference its model.  A changed version drops the column mapping.
+ */
+static void
+ResolveVersion(FunctionCallInfo fcinfo, CallCache *cc)
+{
+	int			version;
+	CachedModel *cm;
 
 	SPI_connect();
 	{
@@ -211,27 +270,111 @@ GetCallCache(FunctionCallInfo fcinfo, text *project_t, int pinned)
 		Datum		args[2];
 		bool		isnull;
 		bytea	   *sha;
-		const char *sql = pinned > 0
+		const char *sql = cc->pinned > 0
 			? "SELECT version, model_sha256 FROM mlops.model_versions WHERE project = $1 AND version = $2"
 			: "SELECT version, model_sha256 FROM mlops.model_versions WHERE project = $1 "
 			"AND status = 'production' AND $2 = 0";
 
-		args[0] = CStringGetTextDatum(project);
-		args[1] = Int32GetDatum(pinned);
+		args[0] = CStringGetTextDatum(cc->project);
+		args[1] = Int32GetDatum(cc->pinned);
 		if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not read mlops.model_versions");
 		if (SPI_processed == 0)
-			(void) MlopsGetVersion(project, pinned, false);	/* raises the right error */
-		cc->version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			(void) MlopsGetVersion(cc->project, cc->pinned, false);	/* raises the right error */
+		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		sha = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		cc->model = CachedModel(project, cc->version, (const uint8 *) VARDATA_ANY(sha));
+		cm = AcquireModel(cc->project, version, (const uint8 *) VARDATA_ANY(sha));
 	}
 	SPI_finish();
+	SnapshotStamp(&cc->stamp_lxid, &cc->stamp_curcid, &cc->stamp_xcc);
 
+	if (cc->cm == cm)
+	{
+		ReleaseModel(cm);		/* already held */
+		return;
+	}
+	if (cc->cm)
+		ReleaseModel(cc->cm);
+	cc->cm = cm;
+	cc->model = cm->model;
+	cc->version = version;
+	cc->attno = NULL;			/* map the columns again for this model */
+	cc->tupType = InvalidOid;
 	cc->x = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(double) * Max(cc->model->ncols, 1));
 	cc->out = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
 								 sizeof(double) * MlopsModelOutputs(cc->model));
-	fcinfo->flinfo->fn_extra = cc;
+}
+
+static inline bool
+CallCacheMatches(const CallCache *cc, const text *project_t, int pinned)
+{
+	return cc->pinned == pinned &&
+		VARSIZE_ANY_EXHDR(project_t) == (Size) cc->project_len &&
+		memcmp(VARDATA_ANY(project_t), cc->project, cc->project_len) == 0;
+}
+
+/*
+ * The call site's cache for (project, pinned).  The version is resolved on
+ * first use and again whenever the active snapshot is a new one (a later
+ * statement of a PL/pgSQL loop, say), so scoring never uses a model older
+ * than the snapshot it runs with; within one query it stays put.
+ */
+static CallCache *
+GetCallCache(FunctionCallInfo fcinfo, text *project_t, int pinned)
+{
+	CallSite   *site = (CallSite *) fcinfo->flinfo->fn_extra;
+	CallCache  *cc = NULL;
+	LocalTransactionId lxid;
+	CommandId	curcid;
+	uint64		xcc;
+	ListCell   *lc;
+
+	if (site == NULL)
+	{
+		site = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallSite));
+		fcinfo->flinfo->fn_extra = site;
+	}
+
+	if (site->last && CallCacheMatches(site->last, project_t, pinned))
+		cc = site->last;
+	else
+	{
+		foreach(lc, site->caches)
+			if (CallCacheMatches((CallCache *) lfirst(lc), project_t, pinned))
+				cc = (CallCache *) lfirst(lc);
+	}
+
+	if (cc == NULL)
+	{
+		char	   *project = text_to_cstring(project_t);
+		MemoryContextCallback *cb;
+		MemoryContext old;
+
+		if (strlen(project) >= NAMEDATALEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("project \"%s\" does not exist", project)));
+		cc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallCache));
+		strlcpy(cc->project, project, NAMEDATALEN);
+		cc->project_len = strlen(project);
+		cc->pinned = pinned;
+		ResolveVersion(fcinfo, cc);
+
+		cb = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(MemoryContextCallback));
+		cb->func = CallCacheRelease;
+		cb->arg = cc;
+		MemoryContextRegisterResetCallback(fcinfo->flinfo->fn_mcxt, cb);
+		old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+		site->caches = lappend(site->caches, cc);
+		MemoryContextSwitchTo(old);
+	}
+	else
+	{
+		SnapshotStamp(&lxid, &curcid, &xcc);
+		if (lxid != cc->stamp_lxid || curcid != cc->stamp_curcid || xcc != cc->stamp_xcc)
+			ResolveVersion(fcinfo, cc);
+	}
+	site->last = cc;
 	return cc;
 }
 
@@ -480,22 +623,37 @@ mlops_predict_label_row(PG_FUNCTION_ARGS)
 Datum
 mlops_predict_columns(PG_FUNCTION_ARGS)
 {
-	CallCache  *cc = GetCallCache(fcinfo, PG_GETARG_TEXT_PP(0), 0);
+	CallCache  *cc;
 	int			ncols = PG_NARGS() - 2;
 	bool		allnull = true;
 
+	/* not STRICT (a NULL column is a value to impute), so check by hand */
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	cc = GetCallCache(fcinfo, PG_GETARG_TEXT_PP(0), 0);
 	if (cc->attno == NULL)
 	{
+		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
 		Datum	   *elems;
 		bool	   *enulls;
 		int			n;
 		char	  **names;
 		Oid		   *types;
 
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &enulls, &n);
+		if (ARR_NDIM(arr) != 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+					 errmsg("column names must be a one-dimensional array")));
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &enulls, &n);
 		if (n != ncols)
-			elog(ERROR, "mlops._predict_columns got %d names for %d columns", n, ncols);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%d column names given for %d columns", n, ncols)));
+		for (int a = 0; a < n; a++)
+			if (enulls[a])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("column names must not be NULL")));
 		names = palloc(sizeof(char *) * Max(n, 1));
 		types = palloc(sizeof(Oid) * Max(n, 1));
 		for (int a = 0; a < n; a++)

@@ -25,6 +25,7 @@
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
@@ -35,20 +36,34 @@
 PG_FUNCTION_INFO_V1(mlops_deploy_version);
 PG_FUNCTION_INFO_V1(mlops_deploy_strategy);
 
-/* Act as the registry owner until MlopsRestoreUser(). */
+static MlopsVersion *MlopsGetVersionSnapshot(const char *project, int version,
+											 bool missing_ok, bool read_only);
+
+/*
+ * Act as the registry owner until MlopsRestoreUser().  The search_path is
+ * pinned to pg_catalog meanwhile: the owner is usually a superuser, and an
+ * operator or function found through the caller's search_path would run
+ * with its rights.
+ */
 void
 MlopsBecomeRegistryOwner(MlopsUserSwitch *sw)
 {
 	Oid			owner = MlopsRegistryOwner();
 
 	GetUserIdAndSecContext(&sw->saved_uid, &sw->saved_sec);
+	sw->guc_nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	SetUserIdAndSecContext(owner, sw->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
 }
 
+/* Back to the caller's identity and search_path. */
 void
 MlopsRestoreUser(const MlopsUserSwitch *sw)
 {
 	SetUserIdAndSecContext(sw->saved_uid, sw->saved_sec);
+	AtEOXact_GUC(false, sw->guc_nest);
 }
 
 static char *
@@ -124,6 +139,22 @@ MlopsCheckProjectWriter(const MlopsProject *project)
 MlopsVersion *
 MlopsGetVersion(const char *project, int version, bool missing_ok)
 {
+	return MlopsGetVersionSnapshot(project, version, missing_ok, true);
+}
+
+/*
+ * The same with a new snapshot, to see what other transactions committed
+ * since the statement started (after taking a lock, say).
+ */
+MlopsVersion *
+MlopsGetVersionFresh(const char *project, int version, bool missing_ok)
+{
+	return MlopsGetVersionSnapshot(project, version, missing_ok, false);
+}
+
+static MlopsVersion *
+MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool read_only)
+{
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	Datum		args[2];
 	MlopsVersion *v;
@@ -141,7 +172,7 @@ MlopsGetVersion(const char *project, int version, bool missing_ok)
 		: "SELECT version, algorithm, status, model, metrics, hyperparams, snapshot, "
 		"test_size, xmin::text::bigint FROM mlops.model_versions WHERE project = $1 "
 		"AND status = 'production' AND $2 = 0";
-	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, read_only, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read mlops.model_versions");
 	if (SPI_processed == 0)
 	{
@@ -213,7 +244,7 @@ CallDeploy(FunctionCallInfo fcinfo, const char *project, Datum version,
 	args[1] = version;
 	args[2] = CStringGetTextDatum(strategy);
 	args[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
-	args[4] = CStringGetDatum(me);
+	args[4] = DirectFunctionCall1(namein, CStringGetDatum(me));
 
 	MlopsBecomeRegistryOwner(&sw);
 	if (SPI_execute_with_args("SELECT d FROM mlops._deploy($1, $2, $3, $4, $5) d",

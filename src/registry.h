@@ -42,6 +42,7 @@ typedef struct MlopsUserSwitch
 {
 	Oid			saved_uid;
 	int			saved_sec;
+	int			guc_nest;		/* GUC nesting level of the safe search_path */
 } MlopsUserSwitch;
 
 extern void MlopsBecomeRegistryOwner(MlopsUserSwitch *sw);
@@ -51,6 +52,7 @@ extern void MlopsRestoreUser(const MlopsUserSwitch *sw);
 extern MlopsProject *MlopsGetProject(const char *name, bool missing_ok);
 extern void MlopsCheckProjectWriter(const MlopsProject *project);
 extern MlopsVersion *MlopsGetVersion(const char *project, int version, bool missing_ok);
+extern MlopsVersion *MlopsGetVersionFresh(const char *project, int version, bool missing_ok);
 extern MlopsModel *MlopsFetchModel(const char *project, int version, MlopsVersion **info);
 
 #endif							/* MLOPS_REGISTRY_H */

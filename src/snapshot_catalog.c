@@ -29,6 +29,7 @@
 #include "utils/snapmgr.h"
 
 #include "mlops.h"
+#include "registry.h"
 #include "snapshot_int.h"
 
 /* read registry rows with the latest snapshot (after taking a store lock) */
@@ -39,23 +40,6 @@ void
 SnapReadLatest(bool on)
 {
 	snap_read_latest = on;
-}
-
-/* Become the registry owner for a registry write or read. */
-void
-SnapBeginOwner(Oid *saved_user, int *saved_sec)
-{
-	Oid			owner = MlopsRegistryOwner();
-
-	GetUserIdAndSecContext(saved_user, saved_sec);
-	SetUserIdAndSecContext(owner, *saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-/* Back to the caller after SnapBeginOwner. */
-void
-SnapEndOwner(Oid saved_user, int saved_sec)
-{
-	SetUserIdAndSecContext(saved_user, saved_sec);
 }
 
 /* SPI_connect, or a can't-happen error. */
@@ -76,12 +60,11 @@ static int
 SnapExec(const char *sql, int nargs, Oid *types, Datum *values,
 		 const char *nulls, bool write)
 {
-	Oid			saved_user;
-	int			saved_sec;
+	MlopsUserSwitch sw;
 	int			ret;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	SnapBeginOwner(&saved_user, &saved_sec);
+	MlopsBecomeRegistryOwner(&sw);
 	if (!write && snap_read_latest)
 	{
 		PushActiveSnapshot(GetLatestSnapshot());
@@ -90,7 +73,7 @@ SnapExec(const char *sql, int nargs, Oid *types, Datum *values,
 	}
 	else
 		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, !write, 0);
-	SnapEndOwner(saved_user, saved_sec);
+	MlopsRestoreUser(&sw);
 	/* SPI leaves its procedure context current: keep the caller's */
 	MemoryContextSwitchTo(cxt);
 	if (ret < 0)
@@ -283,14 +266,13 @@ SnapDropStore(int32 store)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(store)};
-	Oid			saved_user;
-	int			saved_sec;
+	MlopsUserSwitch sw;
 	int			ret;
 	MemoryContext cxt = CurrentMemoryContext;
 
-	SnapBeginOwner(&saved_user, &saved_sec);
+	MlopsBecomeRegistryOwner(&sw);
 	ret = SPI_execute(psprintf("DROP TABLE mlops.%s", SnapStoreRelname(store)), false, 0);
-	SnapEndOwner(saved_user, saved_sec);
+	MlopsRestoreUser(&sw);
 	MemoryContextSwitchTo(cxt);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "dropping snapshot store %d failed: %s", store,

@@ -108,8 +108,6 @@ typedef struct SnapChainLink
 } SnapChainLink;
 
 extern void SnapReadLatest(bool on);
-extern void SnapBeginOwner(Oid *saved_user, int *saved_sec);
-extern void SnapEndOwner(Oid saved_user, int saved_sec);
 extern void SnapSPIConnect(void);
 extern SnapInfo *SnapLookup(int64 id, bool lock_for_update);
 extern void SnapCheckRead(const SnapInfo *info);

@@ -40,6 +40,7 @@
 #include "utils/snapmgr.h"
 
 #include "mlops.h"
+#include "registry.h"
 #include "snapshot_int.h"
 
 /* like COPY FROM: flush every 1000 rows or 64 kB */
@@ -70,8 +71,7 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 	char	   *rel = quote_qualified_identifier("mlops", SnapStoreRelname(store));
 	StringInfoData sql;
 	StringInfoData types;
-	Oid			saved_user;
-	int			saved_sec;
+	MlopsUserSwitch sw;
 	int			ret;
 	MemoryContext cxt = CurrentMemoryContext;
 
@@ -92,9 +92,9 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 		appendStringInfo(&sql, "COMMENT ON COLUMN %s.c%d IS 'Column %d of the snapshotted rows';",
 						 rel, i + 1, i + 1);
 
-	SnapBeginOwner(&saved_user, &saved_sec);
+	MlopsBecomeRegistryOwner(&sw);
 	ret = SPI_execute(sql.data, false, 0);
-	SnapEndOwner(saved_user, saved_sec);
+	MlopsRestoreUser(&sw);
 	MemoryContextSwitchTo(cxt);
 	if (ret != SPI_OK_UTILITY)
 		elog(ERROR, "creating the snapshot store failed: %s", SPI_result_code_string(ret));

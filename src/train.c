@@ -26,6 +26,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -495,6 +496,13 @@ TrainCore(TrainSpec *spec)
 	sql = OidIsValid(spec->relid) ? MlopsSelectColumnsSQL(spec->relid, res->colnames) : spec->source_sql;
 	data = MlopsLoadQuery(sql, ncolumns, lspecs, "training data", MLOPS_LOAD_SORT);
 	res->data = data;
+	if (spec->target && !OidIsValid(spec->target_typid))
+	{
+		/* reading a snapshot: the loaded column tells the target's type */
+		Oid			base = getBaseType(data->columns[nf].typid);
+
+		int_target = (base == INT2OID || base == INT4OID || base == INT8OID);
+	}
 
 	if (data->nrows == 0)
 		ereport(ERROR,
@@ -785,6 +793,7 @@ mlops_train(PG_FUNCTION_ARGS)
 	List	   *relcols;
 	List	   *reltypes;
 	char	   *me;
+	Datum		me_name;
 	int64		snapshot = 0;
 	int			champ_version = 0;
 	double		champ_score = NAN;
@@ -833,6 +842,7 @@ mlops_train(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	me = GetUserNameFromId(GetUserId(), false);
+	me_name = DirectFunctionCall1(namein, CStringGetDatum(me));
 
 	traincxt = AllocSetContextCreate(CurrentMemoryContext, "mlops train", ALLOCSET_DEFAULT_SIZES);
 	oldcxt = MemoryContextSwitchTo(traincxt);
@@ -974,7 +984,7 @@ mlops_train(PG_FUNCTION_ARGS)
 		args[2] = CStringGetTextDatum(spec.target);
 		args[3] = CStringGetTextDatum(res->key_metric);
 		args[4] = CStringGetTextDatum(spec.relation_text);
-		args[5] = CStringGetDatum(me);
+		args[5] = me_name;
 		if (SPI_execute_with_args("INSERT INTO mlops.projects (name, task, target, key_metric, relation, owner) "
 								  "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
 								  6, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
@@ -984,6 +994,13 @@ mlops_train(PG_FUNCTION_ARGS)
 								  1, argtypes, args, nulls, false, 0) != SPI_OK_SELECT)
 			elog(ERROR, "could not lock project");
 		locked = MlopsGetProject(spec.project_name, false);
+		/* the project may have been created by another role meanwhile */
+		if (!superuser_arg(sw.saved_uid) &&
+			!(OidIsValid(locked->owner) && has_privs_of_role(sw.saved_uid, locked->owner)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied for project \"%s\"", spec.project_name),
+					 errdetail("Only the project's owner, members of its role and superusers may train or deploy it.")));
 		if (strcmp(locked->task, MlopsTaskName(res->model->task)) != 0 ||
 			(locked->target && strcmp(locked->target, spec.target) != 0))
 			ereport(ERROR,
@@ -996,7 +1013,7 @@ mlops_train(PG_FUNCTION_ARGS)
 
 		/* a production version deployed meanwhile is compared by its stored metric */
 		{
-			MlopsVersion *now = MlopsGetVersion(spec.project_name, 0, true);
+			MlopsVersion *now = MlopsGetVersionFresh(spec.project_name, 0, true);
 
 			if (now == NULL)
 			{
@@ -1043,7 +1060,7 @@ mlops_train(PG_FUNCTION_ARGS)
 			v[10] = Int64GetDatum(res->ntest);
 			v[11] = Float8GetDatum(spec.test_size);
 			v[12] = Float8GetDatum(secs + usecs / 1e6);
-			v[13] = CStringGetDatum(me);
+			v[13] = me_name;
 			v[14] = CStringGetTextDatum(MLOPS_EXTENSION_VERSION);
 			v[15] = res->baseline ? JsonbPGetDatum(res->baseline) : (Datum) 0;
 			vn[15] = res->baseline ? ' ' : 'n';
@@ -1104,7 +1121,7 @@ mlops_train(PG_FUNCTION_ARGS)
 			dv[1] = Int32GetDatum(version);
 			dv[2] = CStringGetTextDatum(strcmp(deploy, "always") == 0 ? "always" : "if_better");
 			dv[3] = CStringGetTextDatum(reason);
-			dv[4] = CStringGetDatum(me);
+			dv[4] = me_name;
 			if (SPI_execute_with_args("SELECT mlops._deploy($1, $2, $3, $4, $5)",
 									  5, dtypes, dv, NULL, false, 0) != SPI_OK_SELECT)
 				elog(ERROR, "could not deploy version %d", version);

@@ -27,7 +27,7 @@ COMMENT ON FUNCTION mlops.train(text, regclass, text, text, text, jsonb, text[],
 CREATE FUNCTION mlops.evaluate(project text, relation regclass, version integer DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'mlops_evaluate'
-LANGUAGE C STABLE CALLED ON NULL INPUT;
+LANGUAGE C VOLATILE CALLED ON NULL INPUT;
 COMMENT ON FUNCTION mlops.evaluate(text, regclass, integer) IS
     'Metrics of a model version (default: production) on the rows of a relation';
 
