@@ -3,7 +3,7 @@
 -- sessions while a running query keeps its model.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(12);
+SELECT plan(15);
 
 CREATE TABLE pr AS
 SELECT i AS id, x1, x2, col,
@@ -98,6 +98,29 @@ SELECT is((SELECT p FROM fetched),
 COMMIT;
 SELECT is((SELECT mlops.predict('pr_lin', t) FROM pr t WHERE id = 7), :before_v1::float8,
           'after the rollback, new queries score with version 1 again');
+
+-- a PL/pgSQL loop keeps its expression state across statements; each new
+-- statement must still score with the version deployed as of its snapshot
+CREATE TEMP TABLE loop_scores (step int, score float8);
+DO $$
+DECLARE
+    r pr;
+BEGIN
+    SELECT * INTO r FROM pr WHERE id = 7;
+    FOR step IN 1..2 LOOP
+        INSERT INTO loop_scores VALUES (step, mlops.predict('pr_lin', r));
+        PERFORM mlops.deploy('pr_lin', 2);
+    END LOOP;
+END $$;
+SELECT is((SELECT score FROM loop_scores WHERE step = 2),
+          (SELECT mlops.predict('pr_lin', t, 2) FROM pr t WHERE id = 7),
+          'a PL/pgSQL loop scores with the version deployed by its previous statement');
+
+-- the planner's internal form is safe to call directly
+SELECT is(mlops._predict_columns(NULL, ARRAY['x1'], 1.0::float8), NULL,
+          '_predict_columns with a NULL project is NULL');
+SELECT throws_ok($$SELECT mlops._predict_columns('pr_lin', ARRAY[NULL, 'x2']::text[], 1.0::float8, 2.0::float8)$$,
+                 '22004', 'column names must not be NULL', '_predict_columns refuses NULL names');
 
 SELECT * FROM finish();
 DELETE FROM mlops.deployments WHERE project LIKE 'pr\_%';
