@@ -81,7 +81,8 @@ SELECT count(*) AS reports FROM mlops.drift_reports WHERE project = 'drift_sql';
 SELECT * FROM mlops.baseline('no_such_project');
 SELECT * FROM mlops.baseline('drift_sql', 9);
 
--- only the project's owner checks drift and sets thresholds; everyone reads
+-- only the project's owner checks drift, sets thresholds and reads the
+-- baseline (a sample of training rows); everyone reads the reports
 CREATE ROLE drift_owner;
 CREATE ROLE drift_stranger;
 UPDATE mlops.projects SET owner = 'drift_owner' WHERE name = 'drift_sql';
@@ -92,6 +93,8 @@ SELECT * FROM mlops.check_drift('drift_sql', 'drift_t');
 SELECT mlops.set_drift_thresholds('drift_sql', '{}');
 SELECT count(*) AS history_rows FROM mlops.drift_history WHERE project = 'drift_sql';
 SELECT count(*) AS baseline_rows FROM mlops.baseline('drift_sql');
+SELECT baseline FROM mlops.model_versions WHERE project = 'drift_sql';
+SELECT count(*) AS versions_visible FROM mlops.model_versions WHERE project = 'drift_sql';
 RESET ROLE;
 -- the owner may; the report is written for it, the live relation is read
 -- with its own privileges

@@ -64,6 +64,7 @@
 PG_FUNCTION_INFO_V1(mlops_check_drift);
 PG_FUNCTION_INFO_V1(mlops_set_drift_thresholds);
 PG_FUNCTION_INFO_V1(mlops_drift_thresholds);
+PG_FUNCTION_INFO_V1(mlops_version_baseline);
 PG_FUNCTION_INFO_V1(mlops_psi);
 PG_FUNCTION_INFO_V1(mlops_ks_test);
 PG_FUNCTION_INFO_V1(mlops_chi_square_test);
@@ -1084,10 +1085,11 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 
 		args[0] = CStringGetTextDatum(project_name);
 		args[1] = Int32GetDatum(version);
-		if (SPI_execute_with_args("SELECT version, baseline, model FROM mlops.model_versions "
-								  "WHERE project = $1 AND ($2 IS NULL OR version = $2) "
-								  "ORDER BY (status = 'production') DESC, version DESC LIMIT 1",
-								  2, argtypes, args, nulls, true, 1) != SPI_OK_SELECT)
+		/* the baseline column is the owner's: LookupProject checked the caller */
+		if (ExecuteAsRegistryOwner("SELECT version, baseline, model FROM mlops.model_versions "
+								   "WHERE project = $1 AND ($2 IS NULL OR version = $2) "
+								   "ORDER BY (status = 'production') DESC, version DESC LIMIT 1",
+								   2, argtypes, args, nulls) != SPI_OK_SELECT)
 			elog(ERROR, "could not read mlops.model_versions");
 		if (SPI_processed == 0)
 		{
@@ -1752,4 +1754,54 @@ mlops_chi_square_test(PG_FUNCTION_ARGS)
 	values[1] = Int32GetDatum(df);
 	values[2] = Float8GetDatum(p);
 	PG_RETURN_DATUM(StatResult(fcinfo, values, nulls));
+}
+
+/*
+ * mlops._version_baseline(project, version): the stored baseline of a
+ * version (NULL: production, else the latest), for mlops.baseline().  The
+ * baseline holds a sample of training rows, so only those who may act on
+ * the project read it; PUBLIC cannot select the column.
+ */
+Datum
+mlops_version_baseline(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	char	   *project_name;
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
+	char		nulls[2] = {' ', ' '};
+	Datum		values[2];
+	bool		isnull[2];
+	MemoryContext callctx = CurrentMemoryContext;
+	HeapTuple	result;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	project_name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	args[0] = CStringGetTextDatum(project_name);
+	args[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	nulls[1] = PG_ARGISNULL(1) ? 'n' : ' ';
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	(void) LookupProject(project_name, callctx);
+	if (ExecuteAsRegistryOwner("SELECT version, baseline FROM mlops.model_versions "
+							   "WHERE project = $1 AND ($2 IS NULL OR version = $2) "
+							   "ORDER BY (status = 'production') DESC, version DESC LIMIT 1",
+							   2, argtypes, args, nulls) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mlops.model_versions");
+	if (SPI_processed == 0)
+	{
+		SPI_finish();
+		PG_RETURN_NULL();
+	}
+	values[0] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull[0]);
+	values[1] = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull[1]);
+	if (!isnull[1])
+		values[1] = SPI_datumTransfer(values[1], false, -1);
+	SPI_finish();
+	result = heap_form_tuple(tupdesc, values, isnull);
+	PG_RETURN_DATUM(HeapTupleGetDatum(result));
 }

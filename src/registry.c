@@ -168,9 +168,9 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 	args[1] = Int32GetDatum(version);
 	sql = version > 0
 		? "SELECT version, algorithm, status, model, metrics, hyperparams, snapshot, "
-		"test_size, xmin::text::bigint FROM mlops.model_versions WHERE project = $1 AND version = $2"
+		"test_size FROM mlops.model_versions WHERE project = $1 AND version = $2"
 		: "SELECT version, algorithm, status, model, metrics, hyperparams, snapshot, "
-		"test_size, xmin::text::bigint FROM mlops.model_versions WHERE project = $1 "
+		"test_size FROM mlops.model_versions WHERE project = $1 "
 		"AND status = 'production' AND $2 = 0";
 	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, read_only, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read mlops.model_versions");
@@ -204,7 +204,6 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 	d = SPI_getbinval(tup, desc, 7, &isnull);
 	v->snapshot = isnull ? 0 : DatumGetInt64(d);
 	v->test_size = DatumGetFloat8(SPI_getbinval(tup, desc, 8, &isnull));
-	v->xmin = (TransactionId) DatumGetInt64(SPI_getbinval(tup, desc, 9, &isnull));
 	return v;
 }
 

@@ -34,7 +34,6 @@ typedef struct MlopsVersion
 	Jsonb	   *hyperparams;
 	int64		snapshot;		/* 0 when none */
 	double		test_size;
-	TransactionId xmin;			/* of the row, for cache validation */
 } MlopsVersion;
 
 /* Saved user identity while acting as the registry owner */

@@ -254,6 +254,14 @@ COMMENT ON VIEW mlops.leaderboard IS 'Versions of each project ranked by the pro
 -- Read access for everyone; writes go through the extension's functions.
 REVOKE ALL ON ALL TABLES IN SCHEMA mlops FROM PUBLIC;
 GRANT USAGE ON SCHEMA mlops TO PUBLIC;
-GRANT SELECT ON mlops.projects, mlops.model_versions, mlops.deployments,
+GRANT SELECT ON mlops.projects, mlops.deployments,
                 mlops.drift_reports, mlops.retrain_queue TO PUBLIC;
+-- Every column of model_versions but the drift baseline, which holds a
+-- sample of the training rows: only the project's owner reads it, through
+-- mlops.baseline() and mlops.check_drift.
+GRANT SELECT (project, version, algorithm, hyperparams, features, target, classes,
+              metrics, relation, snapshot, train_rows, test_rows, test_size, seed,
+              training_seconds, trained_at, trained_by, status, extension_version,
+              model, model_sha256)
+   ON mlops.model_versions TO PUBLIC;
 GRANT SELECT ON mlops.overview, mlops.leaderboard TO PUBLIC;

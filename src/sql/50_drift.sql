@@ -101,6 +101,15 @@ COMMENT ON FUNCTION mlops.chi_square_test(float8[], float8[]) IS
 -- ---------------------------------------------------------------------------
 -- The baseline as rows: one per feature (and target) and bucket
 -- ---------------------------------------------------------------------------
+-- Internal: a version's baseline, read for those who may act on the project
+-- (PUBLIC cannot select model_versions.baseline: it samples training rows).
+CREATE FUNCTION mlops._version_baseline(p_project text, p_version integer,
+                                        OUT version integer, OUT baseline jsonb)
+AS 'MODULE_PATHNAME', 'mlops_version_baseline'
+LANGUAGE C STABLE;
+COMMENT ON FUNCTION mlops._version_baseline(text, integer) IS
+'Internal to mlops.baseline: the stored baseline of a version, for the project''s owner';
+
 CREATE FUNCTION mlops.baseline(project text, version integer DEFAULT NULL)
 RETURNS TABLE (feature text, role text, kind text, type text, bucket integer,
                lower_bound float8, upper_bound float8, category text,
@@ -117,16 +126,12 @@ BEGIN
         RAISE EXCEPTION 'project "%" does not exist', baseline.project
               USING ERRCODE = 'undefined_object';
     END IF;
-    SELECT mv.baseline, mv.version INTO b, v
-      FROM mlops.model_versions mv
-     WHERE mv.project = baseline.project
-       AND (baseline.version IS NULL OR mv.version = baseline.version)
-     ORDER BY (mv.status = 'production') DESC, mv.version DESC
-     LIMIT 1;
-    IF NOT FOUND AND baseline.version IS NULL THEN
+    SELECT vb.baseline, vb.version INTO b, v
+      FROM mlops._version_baseline(baseline.project, baseline.version) vb;
+    IF v IS NULL AND baseline.version IS NULL THEN
         RAISE EXCEPTION 'project "%" has no model versions', baseline.project
               USING ERRCODE = 'undefined_object';
-    ELSIF NOT FOUND THEN
+    ELSIF v IS NULL THEN
         RAISE EXCEPTION 'version % of project "%" does not exist', baseline.version, baseline.project
               USING ERRCODE = 'undefined_object';
     END IF;

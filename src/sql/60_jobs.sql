@@ -191,7 +191,12 @@ BEGIN
     END IF;
 
     SELECT * INTO proj FROM mlops.projects p WHERE p.name = retrain.project;
-    SELECT * INTO prod FROM mlops.model_versions v
+    -- every column up to the baseline, which only the owner's paths read
+    -- (the remaining fields of prod stay NULL)
+    SELECT v.project, v.version, v.algorithm, v.hyperparams, v.features, v.target,
+           v.classes, v.metrics, v.relation, v.snapshot, v.train_rows, v.test_rows,
+           v.test_size
+      INTO prod FROM mlops.model_versions v
      WHERE v.project = retrain.project AND v.status = 'production';
     IF NOT FOUND THEN
         PERFORM mlops.retrain_finish(req, NULL, 'project has no production version to retrain');
