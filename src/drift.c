@@ -1342,7 +1342,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 		data = MlopsLoadQuery(sql, model->nfeatures + 1, specs, "live data", 0);
 		tcol = model->nfeatures;
 		tc = &data->columns[tcol];
-		mask = palloc(Max(data->nrows, 1) * sizeof(bool));
+		mask = palloc_extended(Max(data->nrows, 1) * sizeof(bool), MCXT_ALLOC_HUGE);
 		keep = sampled ? 0 : SampleThreshold(DRIFT_CONCEPT_ROWS, data->nrows);
 		for (int64 i = 0; i < data->nrows; i++)
 		{

@@ -311,8 +311,8 @@ load_destroy(DestReceiver *self)
 /*
  * Sort the row hashes and return the order of the rows (an array of row
  * numbers).  Row hashes are uniformly distributed, so one scatter pass into
- * 2^16 buckets on the top bits leaves a handful of rows per bucket,
- * finished by insertion sort; equal hashes keep their load order.
+ * buckets on the top bits (about four rows a bucket) leaves each bucket to
+ * a short insertion sort; equal hashes keep their load order.
  */
 static int64 *
 SortByHash(MlopsTrainData *data)
@@ -321,28 +321,38 @@ SortByHash(MlopsTrainData *data)
 	uint64	   *keys;
 	int64	   *idx;
 	int64	   *count;
+	int			bits = 8;
+	int64		nbuckets;
+	int			shift;
+
+	/* about four rows a bucket, between 2^8 and 2^22 buckets */
+	while (bits < 22 && ((int64) 1 << (bits + 2)) < n)
+		bits++;
+	nbuckets = (int64) 1 << bits;
+	shift = 64 - bits;
 
 	keys = palloc_extended(Max(n, 1) * sizeof(uint64), MCXT_ALLOC_HUGE);
 	idx = palloc_extended(Max(n, 1) * sizeof(int64), MCXT_ALLOC_HUGE);
-	count = palloc0((65536 + 1) * sizeof(int64));
+	count = palloc_extended((nbuckets + 1) * sizeof(int64), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
 	for (int64 i = 0; i < n; i++)
-		count[(data->rowhash[i] >> 48) + 1]++;
-	for (int d = 0; d < 65536; d++)
+		count[(data->rowhash[i] >> shift) + 1]++;
+	for (int64 d = 0; d < nbuckets; d++)
 		count[d + 1] += count[d];
 	for (int64 i = 0; i < n; i++)
 	{
-		int64		pos = count[data->rowhash[i] >> 48]++;
+		int64		pos = count[data->rowhash[i] >> shift]++;
 
 		keys[pos] = data->rowhash[i];
 		idx[pos] = i;
 	}
-	CHECK_FOR_INTERRUPTS();
 	/* count[d] is now the end of bucket d; finish each bucket */
-	for (int64 d = 0, start = 0; d < 65536; d++)
+	for (int64 d = 0, start = 0; d < nbuckets; d++)
 	{
 		int64		end = count[d];
 
+		if ((d & 0xFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		for (int64 i = start + 1; i < end; i++)
 		{
 			uint64		k = keys[i];
