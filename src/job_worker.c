@@ -193,6 +193,16 @@ WorkerRun(void)
 	WorkerEndStep();
 	ws.taken = true;
 
+	/*
+	 * Jobs never run as a superuser: the launcher refuses such runs, but the
+	 * role may have become one since.  Checked before any user code runs.
+	 */
+	if (superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" is a superuser, and jobs never run as a superuser",
+						GetUserNameFromId(GetUserId(), false))));
+
 	/* 2. the drift check, as the job owner */
 	WorkerBeginStep(psprintf("mlops job: drift check of project %s on %s",
 							 ws.project, ws.relation));
@@ -450,6 +460,15 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(project);
 	MlopsBecomeRegistryOwner(&saved);
+
+	/*
+	 * One claim of the project at a time: without this lock two callers
+	 * could both see no running retrain, and the second claim would break
+	 * the one-running-per-project index.
+	 */
+	if (SPI_execute_with_args("SELECT 1 FROM mlops.projects WHERE name = $1 FOR UPDATE",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "mlops: could not lock project \"%s\"", project);
 	if (PG_ARGISNULL(1))
 	{
 		if (SPI_execute_with_args("SELECT 1 FROM mlops.retrain_queue"
@@ -493,13 +512,40 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		if (strcmp(status, "queued") == 0)
 		{
+			if (SPI_execute_with_args("SELECT 1 FROM mlops.retrain_queue"
+									  " WHERE project = $1 AND status = 'running'",
+									  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "mlops: could not read mlops.retrain_queue");
+			if (SPI_processed > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("a retrain of project \"%s\" is already running", project),
+						 errhint("Retry once it has ended.")));
 			if (SPI_execute_with_args("UPDATE mlops.retrain_queue"
 									  "   SET status = 'running', started_at = now()"
 									  " WHERE project = $1 AND id = $2",
 									  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "mlops: could not claim retrain " INT64_FORMAT, request);
 		}
-		else if (strcmp(status, "running") != 0)
+		else if (strcmp(status, "running") == 0)
+		{
+			Oid			ownargtypes[2] = {INT8OID, INT4OID};
+			Datum		ownvalues[2];
+
+			/* only the run of this worker that claimed it may go on with it */
+			ownvalues[0] = Int64GetDatum(request);
+			ownvalues[1] = Int32GetDatum(MyProcPid);
+			if (SPI_execute_with_args("SELECT 1 FROM mlops.job_runs"
+									  " WHERE retrain_request = $1 AND pid = $2"
+									  "   AND status = 'running'",
+									  2, ownargtypes, ownvalues, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "mlops: could not read mlops.job_runs");
+			if (SPI_processed == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("retrain request " INT64_FORMAT " is already running", request)));
+		}
+		else
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("retrain request " INT64_FORMAT " has already ended (%s)",
