@@ -84,6 +84,7 @@ static void WorkerRecordEnd(const char *status, const char *outcome, const char 
 static Oid	WorkerResolveRelation(const char *relation);
 static char *CopyValue(int col);
 static void CheckMayRetrain(const char *project);
+static void ClaimLockProject(const char *project);
 
 
 /*
@@ -166,6 +167,7 @@ WorkerRun(void)
 	char	   *status = "succeeded";
 	char	   *outcome;
 	char	   *error = NULL;
+	char	   *superuser_name = NULL;
 
 	/* 1. take the run */
 	WorkerBeginStep("mlops job: taking the run");
@@ -190,18 +192,22 @@ WorkerRun(void)
 	ws.project = CopyValue(1);
 	ws.relation = CopyValue(2);
 	ws.retrain = strcmp(CopyValue(3), "t") == 0;
-	WorkerEndStep();
-	ws.taken = true;
 
 	/*
 	 * Jobs never run as a superuser: the launcher refuses such runs, but the
-	 * role may have become one since.  Checked before any user code runs.
+	 * role may have become one since.  Checked (in a transaction, for the
+	 * catalog lookups) before any user code runs.
 	 */
 	if (superuser())
+		superuser_name = MemoryContextStrdup(worker_context,
+											 GetUserNameFromId(GetUserId(), false));
+	WorkerEndStep();
+	ws.taken = true;
+	if (superuser_name)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" is a superuser, and jobs never run as a superuser",
-						GetUserNameFromId(GetUserId(), false))));
+						superuser_name)));
 
 	/* 2. the drift check, as the job owner */
 	WorkerBeginStep(psprintf("mlops job: drift check of project %s on %s",
@@ -432,6 +438,27 @@ CheckMayRetrain(const char *project)
 }
 
 /*
+ * Lock the project's row before looking for a running retrain of it and
+ * claiming one: without this, two callers (two workers, or a worker and a
+ * manual mlops.retrain) could both see none running under READ COMMITTED,
+ * and the second claim would break the one-running-per-project index.
+ * Only claims take it, so a retrain that is running (and training, in the
+ * transaction of its own claim or not) does not hold off the checks of
+ * other jobs for long; a manual retrain holds it until it commits.
+ */
+static void
+ClaimLockProject(const char *project)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(project);
+	if (SPI_execute_with_args("SELECT 1 FROM mlops.projects WHERE name = $1 FOR UPDATE",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "mlops: could not lock project \"%s\"", project);
+}
+
+/*
  * mlops.retrain_claim(project, request): mark a queued retrain of the
  * project running and return its id.  With request NULL: the oldest queued
  * one, or NULL (with a NOTICE) when none is queued or one is already
@@ -460,17 +487,9 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 
 	values[0] = CStringGetTextDatum(project);
 	MlopsBecomeRegistryOwner(&saved);
-
-	/*
-	 * One claim of the project at a time: without this lock two callers
-	 * could both see no running retrain, and the second claim would break
-	 * the one-running-per-project index.
-	 */
-	if (SPI_execute_with_args("SELECT 1 FROM mlops.projects WHERE name = $1 FOR UPDATE",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "mlops: could not lock project \"%s\"", project);
 	if (PG_ARGISNULL(1))
 	{
+		ClaimLockProject(project);
 		if (SPI_execute_with_args("SELECT 1 FROM mlops.retrain_queue"
 								  " WHERE project = $1 AND status = 'running'",
 								  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
@@ -512,6 +531,7 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		if (strcmp(status, "queued") == 0)
 		{
+			ClaimLockProject(project);
 			if (SPI_execute_with_args("SELECT 1 FROM mlops.retrain_queue"
 									  " WHERE project = $1 AND status = 'running'",
 									  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)

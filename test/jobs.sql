@@ -84,6 +84,7 @@ SELECT ok(pg_temp.wait_for($$(SELECT status FROM mlops.job_runs WHERE project = 
           'a run whose pid is now a backend of another role is failed');
 SELECT ok(pg_temp.wait_for($$(SELECT status FROM mlops.job_runs WHERE project = 'jobs_reaped_3') = 'failed'$$, 10),
           'a run that started before the backend now using its pid is failed');
+DELETE FROM mlops.job_runs WHERE project LIKE 'jobs\_reaped\_%';
 
 -- ---------------------------------------------------------------------------
 -- jobs never run as a superuser
