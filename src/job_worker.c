@@ -462,8 +462,9 @@ ClaimLockProject(const char *project)
  * mlops.retrain_claim(project, request): mark a queued retrain of the
  * project running and return its id.  With request NULL: the oldest queued
  * one, or NULL (with a NOTICE) when none is queued or one is already
- * running.  With a request: that one, which may already be running when a
- * scheduled run claimed it for this call.
+ * running.  With a request: that one, which may already be running only
+ * when the scheduled run of this very worker claimed it for this call; a
+ * queued one is refused while another retrain of the project runs.
  */
 Datum
 mlops_retrain_claim(PG_FUNCTION_ARGS)
