@@ -7,7 +7,8 @@ CREATE TABLE sched_live (x float8, y float8);
 CREATE SEQUENCE sched_seq;
 CREATE ROLE sched_alice LOGIN;
 CREATE ROLE sched_bob LOGIN;
-GRANT SELECT ON sched_live TO sched_alice;
+CREATE ROLE sched_ops LOGIN;
+GRANT SELECT ON sched_live TO sched_alice, sched_ops;
 
 -- the functions, as declared
 SELECT p.oid::regprocedure AS function, p.provolatile AS volatility,
@@ -23,16 +24,19 @@ SELECT c.relname, c.relrowsecurity AS row_security
  ORDER BY 1;
 SELECT mlops.scheduler_preloaded();
 
+-- jobs never run as a superuser
+SELECT mlops.schedule_drift_check('p', 'sched_live', '1 hour');
+
 -- a job is recorded; the NOTICE says that the launcher runs elsewhere
-SELECT mlops.schedule_drift_check('p', 'sched_live', '1 hour') AS first_job \gset
+SELECT mlops.schedule_drift_check('p', 'sched_live', '1 hour', run_as => 'sched_ops') AS first_job \gset
 SELECT id = :first_job AS same_id, project, relation, every, retrain, owner, created_by,
        next_run_at <= now() AS due_now, last_run_at
   FROM mlops.jobs;
 
 -- bad arguments
-SELECT mlops.schedule_drift_check('p', 'sched_live', '10 milliseconds');
-SELECT mlops.schedule_drift_check('p', 'sched_live', '-1 hour');
-SELECT mlops.schedule_drift_check('p', 'sched_seq', '1 hour');
+SELECT mlops.schedule_drift_check('p', 'sched_live', '10 milliseconds', run_as => 'sched_ops');
+SELECT mlops.schedule_drift_check('p', 'sched_live', '-1 hour', run_as => 'sched_ops');
+SELECT mlops.schedule_drift_check('p', 'sched_seq', '1 hour', run_as => 'sched_ops');
 SELECT mlops.schedule_drift_check('p', 'no_such_table', '1 hour');
 SELECT mlops.schedule_drift_check('p', 'sched_live', '1 hour', true, 'no_such_role');
 SELECT mlops.schedule_drift_check(NULL, 'sched_live', '1 hour');
@@ -100,4 +104,4 @@ SELECT mlops.retrain_finish(NULL, NULL);
 DELETE FROM mlops.job_runs;
 DROP TABLE sched_live;
 DROP SEQUENCE sched_seq;
-DROP ROLE sched_alice, sched_bob;
+DROP ROLE sched_alice, sched_bob, sched_ops;

@@ -84,6 +84,7 @@ static void WorkerRecordEnd(const char *status, const char *outcome, const char 
 static Oid	WorkerResolveRelation(const char *relation);
 static char *CopyValue(int col);
 static void CheckMayRetrain(const char *project);
+static void ClaimLockProject(const char *project);
 
 
 /*
@@ -166,6 +167,7 @@ WorkerRun(void)
 	char	   *status = "succeeded";
 	char	   *outcome;
 	char	   *error = NULL;
+	char	   *superuser_name = NULL;
 
 	/* 1. take the run */
 	WorkerBeginStep("mlops job: taking the run");
@@ -190,8 +192,22 @@ WorkerRun(void)
 	ws.project = CopyValue(1);
 	ws.relation = CopyValue(2);
 	ws.retrain = strcmp(CopyValue(3), "t") == 0;
+
+	/*
+	 * Jobs never run as a superuser: the launcher refuses such runs, but the
+	 * role may have become one since.  Checked (in a transaction, for the
+	 * catalog lookups) before any user code runs.
+	 */
+	if (superuser())
+		superuser_name = MemoryContextStrdup(worker_context,
+											 GetUserNameFromId(GetUserId(), false));
 	WorkerEndStep();
 	ws.taken = true;
+	if (superuser_name)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" is a superuser, and jobs never run as a superuser",
+						superuser_name)));
 
 	/* 2. the drift check, as the job owner */
 	WorkerBeginStep(psprintf("mlops job: drift check of project %s on %s",
@@ -422,11 +438,33 @@ CheckMayRetrain(const char *project)
 }
 
 /*
+ * Lock the project's row before looking for a running retrain of it and
+ * claiming one: without this, two callers (two workers, or a worker and a
+ * manual mlops.retrain) could both see none running under READ COMMITTED,
+ * and the second claim would break the one-running-per-project index.
+ * Only claims take it, so a retrain that is running (and training, in the
+ * transaction of its own claim or not) does not hold off the checks of
+ * other jobs for long; a manual retrain holds it until it commits.
+ */
+static void
+ClaimLockProject(const char *project)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(project);
+	if (SPI_execute_with_args("SELECT 1 FROM mlops.projects WHERE name = $1 FOR UPDATE",
+							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "mlops: could not lock project \"%s\"", project);
+}
+
+/*
  * mlops.retrain_claim(project, request): mark a queued retrain of the
  * project running and return its id.  With request NULL: the oldest queued
  * one, or NULL (with a NOTICE) when none is queued or one is already
- * running.  With a request: that one, which may already be running when a
- * scheduled run claimed it for this call.
+ * running.  With a request: that one, which may already be running only
+ * when the scheduled run of this very worker claimed it for this call; a
+ * queued one is refused while another retrain of the project runs.
  */
 Datum
 mlops_retrain_claim(PG_FUNCTION_ARGS)
@@ -452,6 +490,7 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 	MlopsBecomeRegistryOwner(&saved);
 	if (PG_ARGISNULL(1))
 	{
+		ClaimLockProject(project);
 		if (SPI_execute_with_args("SELECT 1 FROM mlops.retrain_queue"
 								  " WHERE project = $1 AND status = 'running'",
 								  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
@@ -493,13 +532,41 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		if (strcmp(status, "queued") == 0)
 		{
+			ClaimLockProject(project);
+			if (SPI_execute_with_args("SELECT 1 FROM mlops.retrain_queue"
+									  " WHERE project = $1 AND status = 'running'",
+									  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "mlops: could not read mlops.retrain_queue");
+			if (SPI_processed > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("a retrain of project \"%s\" is already running", project),
+						 errhint("Retry once it has ended.")));
 			if (SPI_execute_with_args("UPDATE mlops.retrain_queue"
 									  "   SET status = 'running', started_at = now()"
 									  " WHERE project = $1 AND id = $2",
 									  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
 				elog(ERROR, "mlops: could not claim retrain " INT64_FORMAT, request);
 		}
-		else if (strcmp(status, "running") != 0)
+		else if (strcmp(status, "running") == 0)
+		{
+			Oid			ownargtypes[2] = {INT8OID, INT4OID};
+			Datum		ownvalues[2];
+
+			/* only the run of this worker that claimed it may go on with it */
+			ownvalues[0] = Int64GetDatum(request);
+			ownvalues[1] = Int32GetDatum(MyProcPid);
+			if (SPI_execute_with_args("SELECT 1 FROM mlops.job_runs"
+									  " WHERE retrain_request = $1 AND pid = $2"
+									  "   AND status = 'running'",
+									  2, ownargtypes, ownvalues, NULL, false, 0) != SPI_OK_SELECT)
+				elog(ERROR, "mlops: could not read mlops.job_runs");
+			if (SPI_processed == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+						 errmsg("retrain request " INT64_FORMAT " is already running", request)));
+		}
+		else
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("retrain request " INT64_FORMAT " has already ended (%s)",

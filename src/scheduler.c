@@ -48,6 +48,7 @@
 #include "storage/procarray.h"
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
+#include "utils/backend_status.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/guc.h"
@@ -93,7 +94,8 @@ static void LauncherPruneHistory(void);
 static List *LauncherCreateDueRuns(void);
 static void LauncherStartWorker(int64 run, Oid role);
 static void LauncherFailRun(int64 run, const char *error);
-static bool LauncherRunIsAlive(int64 run, int pid, bool pid_known);
+static bool LauncherRunIsAlive(int64 run, int pid, bool pid_known,
+							   TimestampTz started_at, bool started_known, Oid role);
 static void LauncherForgetStopped(void);
 static void ExecOrError(const char *sql, int nargs, Oid *argtypes,
 						Datum *values, const char *nulls, int expected);
@@ -301,12 +303,20 @@ LauncherExtensionReady(void)
  * Whether the worker of a run in flight is still there: through the
  * handle when this launcher started it, else through the process id the
  * worker recorded (a run still "starting" without a handle was started by
- * a launcher that is gone, and its worker with it).
+ * a launcher that is gone, and its worker with it).  A process id may have
+ * been reused by another backend since (after a restart, say), so the
+ * process must also be connected to this database as the run's owner, and
+ * have started no later than the run did, which itself cannot be before
+ * the postmaster started.
  */
 static bool
-LauncherRunIsAlive(int64 run, int pid, bool pid_known)
+LauncherRunIsAlive(int64 run, int pid, bool pid_known,
+				   TimestampTz started_at, bool started_known, Oid role)
 {
 	ListCell   *lc;
+	PGPROC	   *proc;
+	int			nbackends;
+	int			i;
 
 	foreach(lc, launched_runs)
 	{
@@ -324,7 +334,27 @@ LauncherRunIsAlive(int64 run, int pid, bool pid_known)
 				return false;
 		}
 	}
-	return pid_known && BackendPidGetProc(pid) != NULL;
+	if (!pid_known || !started_known || started_at < PgStartTime)
+		return false;
+	proc = BackendPidGetProc(pid);
+	if (proc == NULL || proc->databaseId != MyDatabaseId ||
+		!OidIsValid(role) || proc->roleId != role)
+		return false;
+
+	/* a process that started after the run is not the run's worker */
+	nbackends = pgstat_fetch_stat_numbackends();
+	for (i = 1; i <= nbackends; i++)
+	{
+#if PG_VERSION_NUM >= 170000
+		LocalPgBackendStatus *local = pgstat_get_local_beentry_by_index(i);
+#else
+		LocalPgBackendStatus *local = pgstat_fetch_stat_local_beentry(i);
+#endif
+
+		if (local != NULL && local->backendStatus.st_procpid == pid)
+			return local->backendStatus.st_proc_start_timestamp <= started_at;
+	}
+	return true;
 }
 
 /*
@@ -339,11 +369,16 @@ LauncherReapRuns(void)
 	int		   *pids;
 	bool	   *pid_known;
 	bool	   *starting;
+	TimestampTz *started_at;
+	bool	   *started_known;
+	Oid		   *roles;
 	int			n,
 				i;
 
-	ExecOrError("SELECT id, pid, status = 'starting' FROM mlops.job_runs"
-				" WHERE status IN ('starting', 'running') ORDER BY id",
+	ExecOrError("SELECT r.id, r.pid, r.status = 'starting', r.started_at,"
+				"       (SELECT a.oid FROM pg_catalog.pg_authid a WHERE a.rolname = r.owner)"
+				"  FROM mlops.job_runs r"
+				" WHERE r.status IN ('starting', 'running') ORDER BY r.id",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);
 	n = (int) SPI_processed;
 	if (n == 0)
@@ -352,6 +387,9 @@ LauncherReapRuns(void)
 	pids = palloc(sizeof(int) * n);
 	pid_known = palloc(sizeof(bool) * n);
 	starting = palloc(sizeof(bool) * n);
+	started_at = palloc(sizeof(TimestampTz) * n);
+	started_known = palloc(sizeof(bool) * n);
+	roles = palloc(sizeof(Oid) * n);
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -364,6 +402,11 @@ LauncherReapRuns(void)
 		pid_known[i] = !isnull;
 		pids[i] = isnull ? 0 : DatumGetInt32(d);
 		starting[i] = DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull));
+		d = SPI_getbinval(tup, desc, 4, &isnull);
+		started_known[i] = !isnull;
+		started_at[i] = isnull ? 0 : DatumGetTimestampTz(d);
+		d = SPI_getbinval(tup, desc, 5, &isnull);
+		roles[i] = isnull ? InvalidOid : DatumGetObjectId(d);
 	}
 
 	for (i = 0; i < n; i++)
@@ -372,7 +415,8 @@ LauncherReapRuns(void)
 		Oid			argtypes[2] = {INT8OID, TEXTOID};
 		Datum		values[2];
 
-		if (LauncherRunIsAlive(runs[i], pids[i], pid_known[i]))
+		if (LauncherRunIsAlive(runs[i], pids[i], pid_known[i],
+							   started_at[i], started_known[i], roles[i]))
 			continue;
 
 		error = starting[i]
@@ -419,8 +463,8 @@ LauncherPruneHistory(void)
  * Insert a run for each due job and return the runs to start (allocated in
  * TopMemoryContext).  A job whose previous run is still going skips this
  * tick; beyond mlops.max_workers runs in flight, due jobs wait for the next
- * tick.  A run whose role is gone or may not log in fails at once, without
- * a worker.
+ * tick.  A run whose role is gone, may not log in or is (now) a superuser
+ * fails at once, without a worker.
  */
 static List *
 LauncherCreateDueRuns(void)
@@ -435,6 +479,7 @@ LauncherCreateDueRuns(void)
 	Oid		   *roles;
 	bool	   *canlogin;
 	bool	   *busy;
+	bool	   *issuper;
 
 	ExecOrError("SELECT count(*) FROM mlops.job_runs"
 				" WHERE status IN ('starting', 'running')",
@@ -445,7 +490,8 @@ LauncherCreateDueRuns(void)
 	ExecOrError("SELECT j.id, j.owner::text, a.oid, a.rolcanlogin,"
 				"       EXISTS (SELECT 1 FROM mlops.job_runs r"
 				"                WHERE r.job = j.id"
-				"                  AND r.status IN ('starting', 'running'))"
+				"                  AND r.status IN ('starting', 'running')),"
+				"       a.rolsuper"
 				"  FROM mlops.jobs j"
 				"  LEFT JOIN pg_catalog.pg_authid a ON a.rolname = j.owner"
 				" WHERE j.next_run_at <= now()"
@@ -459,6 +505,7 @@ LauncherCreateDueRuns(void)
 	roles = palloc(sizeof(Oid) * n);
 	canlogin = palloc(sizeof(bool) * n);
 	busy = palloc(sizeof(bool) * n);
+	issuper = palloc(sizeof(bool) * n);
 	for (i = 0; i < n; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -472,6 +519,8 @@ LauncherCreateDueRuns(void)
 		d = SPI_getbinval(tup, desc, 4, &isnull);
 		canlogin[i] = !isnull && DatumGetBool(d);
 		busy[i] = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		d = SPI_getbinval(tup, desc, 6, &isnull);
+		issuper[i] = !isnull && DatumGetBool(d);
 	}
 
 	for (i = 0; i < n; i++)
@@ -511,6 +560,9 @@ LauncherCreateDueRuns(void)
 
 		if (!OidIsValid(roles[i]))
 			error = psprintf("role \"%s\" does not exist", owners[i]);
+		else if (issuper[i])
+			error = psprintf("role \"%s\" is a superuser, and jobs never run as a superuser",
+							 owners[i]);
 #if PG_VERSION_NUM < 170000
 		else if (!canlogin[i])
 			error = psprintf("role \"%s\" is not permitted to log in, which a job worker needs",
@@ -699,6 +751,12 @@ mlops_schedule_drift_check(PG_FUNCTION_ARGS)
 															   IntervalPGetDatum(every))))));
 
 	owner_oid = get_role_oid(owner, false);
+	if (superuser_arg(owner_oid))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("a job cannot run as superuser \"%s\"", owner),
+				 errdetail("Scheduled runs never run with superuser privileges."),
+				 errhint("Pass run_as => a role that is not a superuser, for example the project's owner.")));
 	if (strcmp(owner, me) != 0 && !superuser())
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),

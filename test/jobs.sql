@@ -9,7 +9,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 CREATE EXTENSION IF NOT EXISTS dblink;
-SELECT plan(40);
+SELECT plan(47);
 
 -- true as soon as cond holds, false after timeout seconds
 CREATE FUNCTION pg_temp.wait_for(cond text, timeout float8 DEFAULT 30)
@@ -50,7 +50,10 @@ CREATE TABLE jobs_locked (x float8);
 CREATE ROLE jobs_alice LOGIN;
 CREATE ROLE jobs_bob LOGIN;
 CREATE ROLE jobs_carol LOGIN;
-GRANT SELECT ON jobs_live TO jobs_alice, jobs_bob;
+-- jobs never run as a superuser: the jobs of this test run as jobs_ops
+CREATE ROLE jobs_ops LOGIN;
+GRANT SELECT ON jobs_live TO jobs_alice, jobs_bob, jobs_ops;
+GRANT SELECT ON jobs_locked TO jobs_ops;
 
 -- ---------------------------------------------------------------------------
 -- the launcher is up in this database
@@ -64,14 +67,58 @@ SELECT pid AS launcher_pid FROM pg_stat_activity
 SELECT ok(mlops.scheduler_preloaded(), 'the library was preloaded');
 
 -- ---------------------------------------------------------------------------
+-- the reaper does not take a process that reused a run's pid for its worker:
+-- runs "running" in this very backend, but started before the server, or
+-- recorded as another role's, or started before this backend, are failed
+-- ---------------------------------------------------------------------------
+INSERT INTO mlops.job_runs (project, relation, retrain, owner, status, pid, started_at)
+SELECT 'jobs_reaped_' || k, 'public.jobs_live', false, o, 'running', pg_backend_pid(), t
+  FROM (VALUES (1, current_user, pg_postmaster_start_time() - interval '1 minute'),
+               (2, 'jobs_alice'::name, now()),
+               (3, current_user, (SELECT backend_start FROM pg_stat_activity
+                                   WHERE pid = pg_backend_pid()) - interval '1 millisecond'))
+       AS v(k, o, t);
+SELECT ok(pg_temp.wait_for($$(SELECT status FROM mlops.job_runs WHERE project = 'jobs_reaped_1') = 'failed'$$, 10),
+          'a run that started before the server is failed, though its pid is in use');
+SELECT ok(pg_temp.wait_for($$(SELECT status FROM mlops.job_runs WHERE project = 'jobs_reaped_2') = 'failed'$$, 10),
+          'a run whose pid is now a backend of another role is failed');
+SELECT ok(pg_temp.wait_for($$(SELECT status FROM mlops.job_runs WHERE project = 'jobs_reaped_3') = 'failed'$$, 10),
+          'a run that started before the backend now using its pid is failed');
+DELETE FROM mlops.job_runs WHERE project LIKE 'jobs\_reaped\_%';
+
+-- ---------------------------------------------------------------------------
+-- jobs never run as a superuser
+-- ---------------------------------------------------------------------------
+SELECT throws_ok($$SELECT mlops.schedule_drift_check('jobs_p', 'jobs_live', '1 hour', false)$$,
+                 '42501', 'a job cannot run as superuser "postgres"',
+                 'scheduling a job that would run as a superuser is refused');
+CREATE ROLE jobs_dave LOGIN;
+GRANT SELECT ON jobs_live TO jobs_dave;
+BEGIN;
+SELECT mlops.schedule_drift_check('jobs_p', 'jobs_live', '1 hour', false, 'jobs_dave') AS dave_job \gset
+ALTER ROLE jobs_dave SUPERUSER;
+COMMIT;
+SELECT ok(pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
+                                            WHERE job = %s AND status = 'failed')$$, :dave_job)),
+          'the run of a role that became a superuser after scheduling fails');
+SELECT is(error, 'role "jobs_dave" is a superuser, and jobs never run as a superuser',
+          'saying why')
+  FROM mlops.job_runs WHERE job = :dave_job;
+SELECT is(pid, NULL, 'without starting a worker') FROM mlops.job_runs WHERE job = :dave_job;
+ALTER ROLE jobs_dave NOSUPERUSER;
+SELECT mlops.unschedule(:dave_job);
+REVOKE SELECT ON jobs_live FROM jobs_dave;
+DROP ROLE jobs_dave;
+
+-- ---------------------------------------------------------------------------
 -- a failing job records failed with its error, and the launcher carries on
 -- ---------------------------------------------------------------------------
-SELECT mlops.schedule_drift_check('jobs_no_such_project', 'jobs_live', '1 hour', false) AS failing_job \gset
+SELECT mlops.schedule_drift_check('jobs_no_such_project', 'jobs_live', '1 hour', false, 'jobs_ops') AS failing_job \gset
 SELECT ok(pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
                                             WHERE job = %s AND status = 'failed')$$, :failing_job)),
           'a run of a project that does not exist fails');
 SELECT ok(error IS NOT NULL AND error <> '' AND finished_at >= started_at AND pid IS NOT NULL
-          AND owner = current_user AND relation = 'public.jobs_live',
+          AND owner = 'jobs_ops' AND relation = 'public.jobs_live',
           'the failed run records its error, times, worker pid and role')
   FROM mlops.job_runs WHERE job = :failing_job;
 SELECT is((SELECT count(*) FROM mlops.job_runs WHERE job = :failing_job), 1::bigint,
@@ -176,9 +223,9 @@ SELECT dblink_connect('jobs_locker',
               current_setting('port'), current_database()));
 SELECT dblink_exec('jobs_locker', 'BEGIN');
 SELECT dblink_exec('jobs_locker', 'LOCK TABLE public.jobs_locked IN ACCESS EXCLUSIVE MODE');
-SELECT mlops.schedule_drift_check('jobs_a', 'jobs_locked', '1 second', false) AS job_a \gset
-SELECT mlops.schedule_drift_check('jobs_b', 'jobs_locked', '1 second', false) AS job_b \gset
-SELECT mlops.schedule_drift_check('jobs_c', 'jobs_locked', '1 second', false) AS job_c \gset
+SELECT mlops.schedule_drift_check('jobs_a', 'jobs_locked', '1 second', false, 'jobs_ops') AS job_a \gset
+SELECT mlops.schedule_drift_check('jobs_b', 'jobs_locked', '1 second', false, 'jobs_ops') AS job_b \gset
+SELECT mlops.schedule_drift_check('jobs_c', 'jobs_locked', '1 second', false, 'jobs_ops') AS job_c \gset
 SELECT ok(pg_temp.wait_for($$(SELECT count(*) FROM mlops.job_runs WHERE status = 'running') = 2$$),
           'two runs start');
 SELECT ok(pg_temp.wait_for($$(SELECT count(*) FROM mlops.job_runs r JOIN pg_stat_activity a ON a.pid = r.pid
@@ -240,7 +287,7 @@ SELECT ok(pg_temp.wait_for($$EXISTS (SELECT 1 FROM pg_stat_activity
                                        AND datname = current_database()
                                        AND query LIKE '%scheduler_enabled is off%')$$, 10),
           'the launcher reloads its configuration on SIGHUP');
-SELECT mlops.schedule_drift_check('jobs_paused', 'jobs_live', '1 hour', false) AS paused_job \gset
+SELECT mlops.schedule_drift_check('jobs_paused', 'jobs_live', '1 hour', false, 'jobs_ops') AS paused_job \gset
 SELECT ok(pg_temp.holds_for(format('NOT EXISTS (SELECT 1 FROM mlops.job_runs WHERE job = %s)', :paused_job), 2.5),
           'with the scheduler disabled, a due job does not run');
 ALTER SYSTEM RESET mlops.scheduler_enabled;
@@ -259,5 +306,5 @@ SELECT is((SELECT pid FROM pg_stat_activity
 SELECT mlops.unschedule(id) FROM mlops.jobs WHERE id IN (:failing_job, :carol_job, :paused_job);
 DELETE FROM mlops.job_runs WHERE project LIKE 'jobs\_%';
 DROP TABLE jobs_live, jobs_secret, jobs_locked;
-DROP ROLE jobs_alice, jobs_bob;
+DROP ROLE jobs_alice, jobs_bob, jobs_ops;
 SELECT * FROM finish();

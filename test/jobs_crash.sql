@@ -31,6 +31,9 @@ BEGIN
 END $$;
 CREATE TABLE public.jobs_crash_locked (x float8);
 CREATE TABLE public.jobs_crash_live (x float8);
+-- jobs never run as a superuser: these run as jobs_crash_ops
+CREATE ROLE jobs_crash_ops LOGIN;
+GRANT SELECT ON public.jobs_crash_locked, public.jobs_crash_live TO jobs_crash_ops;
 
 -- hold a lock on the relation from a second connection, so that a worker
 -- stays at work until it is killed
@@ -53,7 +56,7 @@ SELECT pid AS launcher_pid_0 FROM pg_stat_activity
 -- 1. kill -9 of a worker at work
 -- ---------------------------------------------------------------------------
 SELECT public.jobs_crash_lock();
-SELECT mlops.schedule_drift_check('jobs_crash_1', 'jobs_crash_locked', '1 hour', false) AS job_1 \gset
+SELECT mlops.schedule_drift_check('jobs_crash_1', 'jobs_crash_locked', '1 hour', false, 'jobs_crash_ops') AS job_1 \gset
 SELECT public.jobs_crash_wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
                                                     WHERE job = %s AND status = 'running')$$, :job_1))
        AS worker_1_running \gset
@@ -78,7 +81,7 @@ SELECT pid AS launcher_pid_1 FROM pg_stat_activity
 -- 2. kill -9 of the launcher while a worker is at work
 -- ---------------------------------------------------------------------------
 SELECT public.jobs_crash_lock();
-SELECT mlops.schedule_drift_check('jobs_crash_2', 'jobs_crash_locked', '1 hour', false) AS job_2 \gset
+SELECT mlops.schedule_drift_check('jobs_crash_2', 'jobs_crash_locked', '1 hour', false, 'jobs_crash_ops') AS job_2 \gset
 SELECT public.jobs_crash_wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
                                                     WHERE job = %s AND status = 'running')$$, :job_2))
        AS worker_2_running \gset
@@ -113,7 +116,7 @@ SELECT is((SELECT count(*) FROM mlops.jobs WHERE id IN (:job_1, :job_2)), 2::big
           'the jobs are still scheduled');
 
 -- the restarted launcher runs new jobs
-SELECT mlops.schedule_drift_check('jobs_crash_3', 'jobs_crash_live', '1 hour', false) AS job_3 \gset
+SELECT mlops.schedule_drift_check('jobs_crash_3', 'jobs_crash_live', '1 hour', false, 'jobs_crash_ops') AS job_3 \gset
 SELECT ok(public.jobs_crash_wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
                                                       WHERE job = %s AND finished_at IS NOT NULL)$$, :job_3)),
           'a job scheduled after the crashes runs to its end');
@@ -126,4 +129,5 @@ DELETE FROM mlops.job_runs WHERE project LIKE 'jobs\_crash\_%';
 DROP FUNCTION public.jobs_crash_wait_for(text, float8);
 DROP FUNCTION public.jobs_crash_lock();
 DROP TABLE public.jobs_crash_locked, public.jobs_crash_live;
+DROP ROLE jobs_crash_ops;
 SELECT * FROM finish();

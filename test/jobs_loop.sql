@@ -9,7 +9,7 @@
 -- connect as that role, never as a superuser.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-SELECT plan(37);
+SELECT plan(39);
 
 -- true as soon as cond holds, false after timeout seconds
 CREATE FUNCTION pg_temp.wait_for(cond text, timeout float8 DEFAULT 30)
@@ -199,6 +199,28 @@ SELECT is((SELECT format('%s %s %s', status, retrain_request IS NULL,
           'succeeded t t', 'and does not start a second retrain of the project');
 SELECT is((SELECT array_agg(status ORDER BY id) FROM mlops.retrain_queue WHERE project = 'stable_p'),
           ARRAY['running', 'queued'], 'its drift queued the next retrain, which waits');
+
+-- at most one retrain in flight per project, also against a manual
+-- mlops.retrain: a queued request must wait while another one runs
+-- (lock_timeout: a wrong claim would wait for the locked relation)
+SELECT id AS queued_request FROM mlops.retrain_queue WHERE project = 'stable_p' AND status = 'queued' \gset
+BEGIN;
+SET LOCAL ROLE loop_owner;
+SET LOCAL lock_timeout = '2s';
+SELECT throws_ok(format('SELECT mlops.retrain(%L, %s)', 'stable_p', :queued_request),
+                 '55000', 'a retrain of project "stable_p" is already running',
+                 'a manual retrain does not start a second retrain of the project');
+COMMIT;
+-- and a request already running is taken over only by the scheduled run
+-- that claimed it (here one claimed by no run at all)
+BEGIN;
+INSERT INTO mlops.retrain_queue (project, reason, status, started_at)
+VALUES ('loop_p', 'test', 'running', now()) RETURNING id AS orphan_request \gset
+SET LOCAL ROLE loop_owner;
+SELECT throws_ok(format('SELECT mlops.retrain(%L, %s)', 'loop_p', :orphan_request),
+                 '55000', format('retrain request %s is already running', :orphan_request),
+                 'a manual retrain cannot take over a running request');
+ROLLBACK;
 
 SELECT ok(mlops.cancel_run(:long_run), 'cancel_run of the run that is training');
 SELECT ok(pg_temp.wait_for(format($$(SELECT status FROM mlops.job_runs WHERE id = %s) = 'canceled'$$, :long_run), 5),

@@ -19,7 +19,9 @@ SELECT format($cmd$COPY nopreload (line) FROM PROGRAM %L WITH (FORMAT csv, DELIM
            '"$B/psql" -X -A -t -h "$D" -p 5432 -U postgres -d postgres'
            ' -c "CREATE EXTENSION mlops"'
            ' -c "CREATE TABLE t (x float8)"'
-           ' -c "SELECT ''job='' || mlops.schedule_drift_check(''p'', ''t'', ''1 hour'')"'
+           ' -c "CREATE ROLE ops LOGIN"'
+           ' -c "GRANT SELECT ON t TO ops"'
+           ' -c "SELECT ''job='' || mlops.schedule_drift_check(''p'', ''t'', ''1 hour'', run_as => ''ops'')"'
            ' -c "SELECT ''jobs='' || count(*) FROM mlops.jobs"'
            ' -c "SELECT ''preloaded='' || mlops.scheduler_preloaded()" 2>&1; exit 0',
            current_setting('mlops_test.bindir')))
