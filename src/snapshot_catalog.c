@@ -121,6 +121,64 @@ ResultInt64(int row, int col)
 }
 
 /*
+ * Run one registry statement (as SnapExec) and return the int8 in the first
+ * column of its first row, 0 when it returns no row or NULL.
+ */
+static int64
+SnapExecInt64(const char *sql, int nargs, Oid *types, Datum *values,
+			  const char *nulls, bool write)
+{
+	int64		result = 0;
+
+	SnapExec(sql, nargs, types, values, nulls, write);
+	if (SPI_processed > 0)
+		result = ResultInt64(0, 1);
+	SPI_freetuptable(SPI_tuptable);
+	return result;
+}
+
+/*
+ * Run one registry read whose rows have a single int8 column; returns the
+ * values as a List of palloc'd int64, in the rows' order.
+ */
+static List *
+SnapExecInt64List(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	List	   *ids = NIL;
+
+	SnapExec(sql, nargs, types, values, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = ResultInt64(i, 1);
+		ids = lappend(ids, id);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return ids;
+}
+
+/*
+ * The names and the type texts of columns as two text[] datums, the way
+ * mlops.snapshot_catalog stores them in columns and column_types.
+ */
+static void
+SnapColumnArrays(int ncols, const SnapColumn *cols, Datum *names_array,
+				 Datum *types_array)
+{
+	char	  **names = palloc(sizeof(char *) * Max(ncols, 1));
+	char	  **typetexts = palloc(sizeof(char *) * Max(ncols, 1));
+
+	for (int i = 0; i < ncols; i++)
+	{
+		names[i] = cols[i].name;
+		typetexts[i] = cols[i].type_text;
+	}
+	*names_array = CStringsToTextArray(ncols, names);
+	*types_array = CStringsToTextArray(ncols, typetexts);
+}
+
+/*
  * A snapshot and its content, or an error when there is no such snapshot.
  * With lock_for_update the catalog row is locked against concurrent use
  * (drop_snapshot).
@@ -347,19 +405,10 @@ SnapStoreContents(int32 store)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(store)};
-	List	   *ids = NIL;
 
-	SnapExec("SELECT id FROM mlops.snapshot_contents WHERE store = $1 ORDER BY id",
-			 1, types, values, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		int64	   *id = palloc(sizeof(int64));
-
-		*id = ResultInt64(i, 1);
-		ids = lappend(ids, id);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return ids;
+	return SnapExecInt64List("SELECT id FROM mlops.snapshot_contents"
+							 " WHERE store = $1 ORDER BY id",
+							 1, types, values);
 }
 
 /*
@@ -372,17 +421,12 @@ SnapParentCandidate(int32 store, const char *relation)
 {
 	Oid			types[2] = {INT4OID, TEXTOID};
 	Datum		values[2] = {Int32GetDatum(store), CStringGetTextDatum(relation)};
-	int64		content = 0;
 
-	SnapExec("SELECT s.content FROM mlops.snapshot_catalog s"
-			 "  JOIN mlops.snapshot_contents c ON c.id = s.content"
-			 " WHERE c.store = $1"
-			 " ORDER BY (s.relation = $2) DESC, s.id DESC LIMIT 1",
-			 2, types, values, NULL, false);
-	if (SPI_processed > 0)
-		content = ResultInt64(0, 1);
-	SPI_freetuptable(SPI_tuptable);
-	return content;
+	return SnapExecInt64("SELECT s.content FROM mlops.snapshot_catalog s"
+						 "  JOIN mlops.snapshot_contents c ON c.id = s.content"
+						 " WHERE c.store = $1"
+						 " ORDER BY (s.relation = $2) DESC, s.id DESC LIMIT 1",
+						 2, types, values, NULL, false);
 }
 
 /* The latest content of the store with this hash and row count, or 0. */
@@ -392,16 +436,11 @@ SnapFindContent(int32 store, uint64 content_hash, int64 row_count)
 	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
 	Datum		values[3] = {Int32GetDatum(store), Int64GetDatum((int64) content_hash),
 	Int64GetDatum(row_count)};
-	int64		content = 0;
 
-	SnapExec("SELECT id FROM mlops.snapshot_contents"
-			 " WHERE store = $1 AND content_hash = $2 AND row_count = $3"
-			 " ORDER BY id DESC LIMIT 1",
-			 3, types, values, NULL, false);
-	if (SPI_processed > 0)
-		content = ResultInt64(0, 1);
-	SPI_freetuptable(SPI_tuptable);
-	return content;
+	return SnapExecInt64("SELECT id FROM mlops.snapshot_contents"
+						 " WHERE store = $1 AND content_hash = $2 AND row_count = $3"
+						 " ORDER BY id DESC LIMIT 1",
+						 3, types, values, NULL, false);
 }
 
 /*
@@ -416,32 +455,19 @@ SnapFindSnapshot(const char *relation, int ncols, const SnapColumn *cols,
 {
 	Oid			types[6] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT8OID, TEXTOID};
 	Datum		values[6];
-	char	  **names = palloc(sizeof(char *) * ncols);
-	char	  **typetexts = palloc(sizeof(char *) * ncols);
-	int64		id = 0;
 
-	for (int i = 0; i < ncols; i++)
-	{
-		names[i] = cols[i].name;
-		typetexts[i] = cols[i].type_text;
-	}
 	values[0] = CStringGetTextDatum(relation);
-	values[1] = CStringsToTextArray(ncols, names);
-	values[2] = CStringsToTextArray(ncols, typetexts);
+	SnapColumnArrays(ncols, cols, &values[1], &values[2]);
 	values[3] = Int64GetDatum((int64) content_hash);
 	values[4] = Int64GetDatum(row_count);
 	values[5] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 
-	SnapExec("SELECT s.id FROM mlops.snapshot_catalog s"
-			 "  JOIN mlops.snapshot_contents c ON c.id = s.content"
-			 " WHERE s.relation = $1 AND s.columns = $2 AND s.column_types = $3"
-			 "   AND c.content_hash = $4 AND c.row_count = $5 AND s.created_by = $6"
-			 " ORDER BY s.id DESC LIMIT 1 FOR KEY SHARE OF s",
-			 6, types, values, NULL, true);
-	if (SPI_processed > 0)
-		id = ResultInt64(0, 1);
-	SPI_freetuptable(SPI_tuptable);
-	return id;
+	return SnapExecInt64("SELECT s.id FROM mlops.snapshot_catalog s"
+						 "  JOIN mlops.snapshot_contents c ON c.id = s.content"
+						 " WHERE s.relation = $1 AND s.columns = $2 AND s.column_types = $3"
+						 "   AND c.content_hash = $4 AND c.row_count = $5 AND s.created_by = $6"
+						 " ORDER BY s.id DESC LIMIT 1 FOR KEY SHARE OF s",
+						 6, types, values, NULL, true);
 }
 
 /* Whether some snapshot of exactly these columns of relation exists. */
@@ -450,18 +476,10 @@ SnapHasSnapshotOf(const char *relation, int ncols, const SnapColumn *cols)
 {
 	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
-	char	  **names = palloc(sizeof(char *) * ncols);
-	char	  **typetexts = palloc(sizeof(char *) * ncols);
 	bool		found;
 
-	for (int i = 0; i < ncols; i++)
-	{
-		names[i] = cols[i].name;
-		typetexts[i] = cols[i].type_text;
-	}
 	values[0] = CStringGetTextDatum(relation);
-	values[1] = CStringsToTextArray(ncols, names);
-	values[2] = CStringsToTextArray(ncols, typetexts);
+	SnapColumnArrays(ncols, cols, &values[1], &values[2]);
 	SnapExec("SELECT 1 FROM mlops.snapshot_catalog"
 			 " WHERE relation = $1 AND columns = $2 AND column_types = $3 LIMIT 1",
 			 3, types, values, NULL, false);
@@ -494,15 +512,13 @@ SnapInsertContent(int32 store, int64 parent, int64 row_count, int64 distinct_row
 	values[7] = CStringGetTextDatum(stats_json);
 	values[8] = Int64GetDatum(added->n);
 
-	SnapExec("INSERT INTO mlops.snapshot_contents"
-			 " (store, parent, row_count, distinct_rows, content_hash,"
-			 "  added, removed, statistics, n_added, n_removed)"
-			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9,"
-			 "         octet_length($7) / 8)"
-			 " RETURNING id",
-			 9, types, values, nulls, true);
-	id = ResultInt64(0, 1);
-	SPI_freetuptable(SPI_tuptable);
+	id = SnapExecInt64("INSERT INTO mlops.snapshot_contents"
+					   " (store, parent, row_count, distinct_rows, content_hash,"
+					   "  added, removed, statistics, n_added, n_removed)"
+					   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9,"
+					   "         octet_length($7) / 8)"
+					   " RETURNING id",
+					   9, types, values, nulls, true);
 	pfree(DatumGetPointer(values[5]));
 	pfree(DatumGetPointer(values[6]));
 	return id;
@@ -540,35 +556,23 @@ SnapInsertCatalog(const char *name, const char *relation, int ncols,
 	INT8OID, INT8OID, TEXTOID};
 	Datum		values[8];
 	char		nulls[8] = "        ";
-	char	  **names = palloc(sizeof(char *) * Max(ncols, 1));
-	char	  **typetexts = palloc(sizeof(char *) * Max(ncols, 1));
-	int64		id;
 
-	for (int i = 0; i < ncols; i++)
-	{
-		names[i] = cols[i].name;
-		typetexts[i] = cols[i].type_text;
-	}
 	values[0] = name ? CStringGetTextDatum(name) : (Datum) 0;
 	if (name == NULL)
 		nulls[0] = 'n';
 	values[1] = CStringGetTextDatum(relation);
-	values[2] = CStringsToTextArray(ncols, names);
-	values[3] = CStringsToTextArray(ncols, typetexts);
+	SnapColumnArrays(ncols, cols, &values[2], &values[3]);
 	values[4] = Int64GetDatum(content);
 	values[5] = Int64GetDatum(rows_stored);
 	values[6] = Int64GetDatum(bytes_added);
 	/* the caller, before becoming the registry owner */
 	values[7] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 
-	SnapExec("INSERT INTO mlops.snapshot_catalog"
-			 " (name, relation, columns, column_types, content, rows_stored,"
-			 "  bytes_added, created_by)"
-			 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::name) RETURNING id",
-			 8, types, values, nulls, true);
-	id = ResultInt64(0, 1);
-	SPI_freetuptable(SPI_tuptable);
-	return id;
+	return SnapExecInt64("INSERT INTO mlops.snapshot_catalog"
+						 " (name, relation, columns, column_types, content, rows_stored,"
+						 "  bytes_added, created_by)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::name) RETURNING id",
+						 8, types, values, nulls, true);
 }
 
 /*
@@ -616,19 +620,10 @@ SnapContentChildren(int64 content)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(content)};
-	List	   *ids = NIL;
 
-	SnapExec("SELECT id FROM mlops.snapshot_contents WHERE parent = $1 ORDER BY id",
-			 1, types, values, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		int64	   *id = palloc(sizeof(int64));
-
-		*id = ResultInt64(i, 1);
-		ids = lappend(ids, id);
-	}
-	SPI_freetuptable(SPI_tuptable);
-	return ids;
+	return SnapExecInt64List("SELECT id FROM mlops.snapshot_contents"
+							 " WHERE parent = $1 ORDER BY id",
+							 1, types, values);
 }
 
 /* Snapshots pointing at a content. */
@@ -637,13 +632,9 @@ SnapContentRefs(int64 content)
 {
 	Oid			types[1] = {INT8OID};
 	Datum		values[1] = {Int64GetDatum(content)};
-	int64		n;
 
-	SnapExec("SELECT count(*) FROM mlops.snapshot_catalog WHERE content = $1",
-			 1, types, values, NULL, false);
-	n = ResultInt64(0, 1);
-	SPI_freetuptable(SPI_tuptable);
-	return n;
+	return SnapExecInt64("SELECT count(*) FROM mlops.snapshot_catalog WHERE content = $1",
+						 1, types, values, NULL, false);
 }
 
 /* Delete a catalog row or a content row. */
