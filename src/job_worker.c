@@ -78,6 +78,8 @@ static WorkerState ws;
 static MemoryContext worker_context = NULL;
 
 static void WorkerRun(void);
+static void WorkerStartTransaction(void);
+static void WorkerCommitTransaction(void);
 static void WorkerBeginStep(const char *activity);
 static void WorkerEndStep(void);
 static void WorkerRecordEnd(const char *status, const char *outcome, const char *error);
@@ -304,6 +306,26 @@ WorkerRun(void)
 	WorkerRecordEnd(status, outcome, error);
 }
 
+/* Open a transaction with SPI connected and a snapshot pushed. */
+static void
+WorkerStartTransaction(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "mlops: SPI_connect failed");
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+/* Close what WorkerStartTransaction opened, committing the transaction. */
+static void
+WorkerCommitTransaction(void)
+{
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+}
+
 /* Start a step: a transaction, SPI, a snapshot, and what we are doing. */
 static void
 WorkerBeginStep(const char *activity)
@@ -314,11 +336,7 @@ WorkerBeginStep(const char *activity)
 		ConfigReloadPending = false;
 		ProcessConfigFile(PGC_SIGHUP);
 	}
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "mlops: SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerStartTransaction();
 	pgstat_report_activity(STATE_RUNNING, activity);
 }
 
@@ -326,9 +344,7 @@ WorkerBeginStep(const char *activity)
 static void
 WorkerEndStep(void)
 {
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerCommitTransaction();
 	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
@@ -345,11 +361,7 @@ WorkerRecordEnd(const char *status, const char *outcome, const char *error)
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	MlopsUserSwitch saved;
 
-	SetCurrentStatementStartTimestamp();
-	StartTransactionCommand();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "mlops: SPI_connect failed");
-	PushActiveSnapshot(GetTransactionSnapshot());
+	WorkerStartTransaction();
 
 	values[0] = Int64GetDatum(ws.run);
 	values[1] = CStringGetTextDatum(status);
@@ -385,9 +397,7 @@ WorkerRecordEnd(const char *status, const char *outcome, const char *error)
 	}
 	MlopsRestoreUser(&saved);
 
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	WorkerCommitTransaction();
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
