@@ -99,6 +99,8 @@ static bool LauncherRunIsAlive(int64 run, int pid, bool pid_known,
 static void LauncherForgetStopped(void);
 static void ExecOrError(const char *sql, int nargs, Oid *argtypes,
 						Datum *values, const char *nulls, int expected);
+static char *LockOwnedRow(const char *sql, int64 id, MlopsUserSwitch *saved);
+static bool MayManage(const char *owner, const char *me, const MlopsUserSwitch *saved);
 
 
 /* ------------------------------------------------------------------------
@@ -139,6 +141,37 @@ static char *
 CurrentUserName(void)
 {
 	return GetUserNameFromId(GetUserId(), false);
+}
+
+/*
+ * Connect SPI, become the registry owner (*saved says whom to restore) and
+ * run sql, a SELECT ... FOR UPDATE of one registry row whose $1 is the int8
+ * id and whose first column is its owner.  Returns that owner, or NULL when
+ * there is no such row; the row's other columns stay in SPI_tuptable.
+ */
+static char *
+LockOwnedRow(const char *sql, int64 id, MlopsUserSwitch *saved)
+{
+	Oid			argtypes[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "mlops: SPI_connect failed");
+	MlopsBecomeRegistryOwner(saved);
+	ExecOrError(sql, 1, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed == 1)
+		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return NULL;
+}
+
+/*
+ * Whether the caller (me, the user saved before the switch to the registry
+ * owner) may manage a row of owner: its owner or a superuser.
+ */
+static bool
+MayManage(const char *owner, const char *me, const MlopsUserSwitch *saved)
+{
+	return owner != NULL && (strcmp(owner, me) == 0 || superuser_arg(saved->saved_uid));
 }
 
 
@@ -833,21 +866,16 @@ mlops_unschedule(PG_FUNCTION_ARGS)
 	MlopsUserSwitch saved;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
-	char	   *owner = NULL;
+	char	   *owner;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "mlops: SPI_connect failed");
-	values[0] = Int64GetDatum(job);
-	MlopsBecomeRegistryOwner(&saved);
-	ExecOrError("SELECT owner::text FROM mlops.jobs WHERE id = $1 FOR UPDATE",
-				1, argtypes, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 1)
-		owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	if (owner == NULL || (strcmp(owner, me) != 0 && !superuser_arg(saved.saved_uid)))
+	owner = LockOwnedRow("SELECT owner::text FROM mlops.jobs WHERE id = $1 FOR UPDATE",
+						 job, &saved);
+	if (!MayManage(owner, me, &saved))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job " INT64_FORMAT " does not exist", job),
 				 errhint("mlops.jobs lists your jobs.")));
+	values[0] = Int64GetDatum(job);
 	ExecOrError("DELETE FROM mlops.jobs WHERE id = $1",
 				1, argtypes, values, NULL, SPI_OK_DELETE);
 	MlopsRestoreUser(&saved);
@@ -870,35 +898,32 @@ mlops_cancel_run(PG_FUNCTION_ARGS)
 	MlopsUserSwitch saved;
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
-	char	   *owner = NULL;
+	char	   *owner;
 	char	   *status = NULL;
 	int			pid = 0;
 	bool		pid_known = false;
 	bool		result = false;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "mlops: SPI_connect failed");
-	values[0] = Int64GetDatum(run);
-	MlopsBecomeRegistryOwner(&saved);
-	ExecOrError("SELECT owner::text, status, pid FROM mlops.job_runs WHERE id = $1 FOR UPDATE",
-				1, argtypes, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed == 1)
+	owner = LockOwnedRow("SELECT owner::text, status, pid FROM mlops.job_runs"
+						 " WHERE id = $1 FOR UPDATE",
+						 run, &saved);
+	if (owner != NULL)
 	{
 		bool		isnull;
 		Datum		d;
 
-		owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
 		pid_known = !isnull;
 		pid = isnull ? 0 : DatumGetInt32(d);
 	}
-	if (owner == NULL || (strcmp(owner, me) != 0 && !superuser_arg(saved.saved_uid)))
+	if (!MayManage(owner, me, &saved))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job run " INT64_FORMAT " does not exist", run),
 				 errhint("mlops.job_runs lists the runs of your jobs.")));
 
+	values[0] = Int64GetDatum(run);
 	if (strcmp(status, "starting") == 0)
 	{
 		values[1] = CStringGetTextDatum(psprintf("canceled by %s before it started", me));
