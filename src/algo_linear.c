@@ -289,6 +289,28 @@ MlopsExplainRowInit(MlopsExplainRow *row, const char *term)
 }
 
 /*
+ * Turn n class scores (log-probabilities up to a constant) into
+ * probabilities in place: exponentiate after subtracting the largest, so
+ * that nothing overflows, then divide by the sum.
+ */
+void
+MlopsSoftmaxInPlace(double *v, int n)
+{
+	double		mx = -INFINITY;
+	double		denom = 0.0;
+
+	for (int k = 0; k < n; k++)
+		mx = Max(mx, v[k]);
+	for (int k = 0; k < n; k++)
+	{
+		v[k] = exp(v[k] - mx);
+		denom += v[k];
+	}
+	for (int k = 0; k < n; k++)
+		v[k] /= denom;
+}
+
+/*
  * explain() of a linear model: per term the coefficient, its standard
  * error, t statistic and two-sided p-value on df = n - rank - 1 degrees of
  * freedom; importance is |coefficient| times the column's standard

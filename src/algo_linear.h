@@ -33,5 +33,6 @@ extern int	MlopsPenalizedExplain(const MlopsModel *model,
 extern double MlopsMeanOf(const double *v, int64 n);
 extern double *MlopsStandardisedOffsets(const MlopsModel *model);
 extern void MlopsExplainRowInit(MlopsExplainRow *row, const char *term);
+extern void MlopsSoftmaxInPlace(double *v, int n);
 
 #endif							/* MLOPS_ALGO_LINEAR_H */

@@ -513,8 +513,6 @@ LogisticPredict(const MlopsModel *model, const double *x, double *out)
 	int			p = model->ncols;
 	int			P = p + 1;
 	const double *beta = model->params;
-	double		mx = 0.0;
-	double		denom = 0.0;
 
 	out[0] = 0.0;
 	for (int k = 1; k < K; k++)
@@ -525,15 +523,8 @@ LogisticPredict(const MlopsModel *model, const double *x, double *out)
 		for (int j = 0; j < p; j++)
 			eta += b[j + 1] * x[j];
 		out[k] = eta;
-		mx = Max(mx, eta);
 	}
-	for (int k = 0; k < K; k++)
-	{
-		out[k] = exp(out[k] - mx);
-		denom += out[k];
-	}
-	for (int k = 0; k < K; k++)
-		out[k] /= denom;
+	MlopsSoftmaxInPlace(out, K);
 }
 
 /*

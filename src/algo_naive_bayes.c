@@ -289,8 +289,6 @@ NaiveBayesPredict(const MlopsModel *model, const double *x, double *out)
 {
 	int			K = model->nclasses;
 	const double *params = model->params;
-	double		mx = -INFINITY;
-	double		denom = 0.0;
 
 	for (int k = 0; k < K; k++)
 		out[k] = params[k];
@@ -327,15 +325,7 @@ NaiveBayesPredict(const MlopsModel *model, const double *x, double *out)
 		}
 	}
 
-	for (int k = 0; k < K; k++)
-		mx = Max(mx, out[k]);
-	for (int k = 0; k < K; k++)
-	{
-		out[k] = exp(out[k] - mx);
-		denom += out[k];
-	}
-	for (int k = 0; k < K; k++)
-		out[k] /= denom;
+	MlopsSoftmaxInPlace(out, K);
 }
 
 /*
