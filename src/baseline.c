@@ -60,9 +60,12 @@ MlopsSortDoubles(double *values, size_t n)
 	mlops_sort_doubles(values, n);
 }
 
-/* Append a double as JSON: shortest exact decimal, null when not finite */
-static void
-AppendJsonDouble(StringInfo buf, double v)
+/*
+ * Append a double as JSON: shortest exact decimal, null when not finite
+ * (the baselines here and the drift reports of drift.c)
+ */
+void
+MlopsAppendJsonDouble(StringInfo buf, double v)
 {
 	char		tmp[DOUBLE_SHORTEST_DECIMAL_LEN];
 
@@ -99,7 +102,7 @@ AppendColumnHead(StringInfo buf, const MlopsColumnData *col, const char *kind,
 	appendStringInfo(buf, ", \"kind\": \"%s\", \"rows\": " INT64_FORMAT
 					 ", \"nulls\": " INT64_FORMAT ", \"null_share\": ",
 					 kind, nrows, col->nnull);
-	AppendJsonDouble(buf, nrows > 0 ? (double) col->nnull / nrows : 0.0);
+	MlopsAppendJsonDouble(buf, nrows > 0 ? (double) col->nnull / nrows : 0.0);
 }
 
 /*
@@ -195,33 +198,33 @@ BaselineNumeric(StringInfo buf, const MlopsColumnData *col, int64 nrows)
 	var = n > 1 ? Max(s2 - s1 * s1 / n, 0.0) / (n - 1) : 0.0;
 
 	appendStringInfoString(buf, ", \"min\": ");
-	AppendJsonDouble(buf, min);
+	MlopsAppendJsonDouble(buf, min);
 	appendStringInfoString(buf, ", \"max\": ");
-	AppendJsonDouble(buf, max);
+	MlopsAppendJsonDouble(buf, max);
 	appendStringInfoString(buf, ", \"mean\": ");
-	AppendJsonDouble(buf, mean);
+	MlopsAppendJsonDouble(buf, mean);
 	appendStringInfoString(buf, ", \"std\": ");
-	AppendJsonDouble(buf, sqrt(var));
+	MlopsAppendJsonDouble(buf, sqrt(var));
 	appendStringInfo(buf, ", \"quantile_sample\": " INT64_FORMAT ", \"edges\": [", nq);
 	for (int k = 0; k < MLOPS_BASELINE_NEDGES; k++)
 	{
 		if (k > 0)
 			appendStringInfoString(buf, ", ");
-		AppendJsonDouble(buf, edges[k]);
+		MlopsAppendJsonDouble(buf, edges[k]);
 	}
 	appendStringInfoString(buf, "], \"bins\": [");
 	for (int k = 0; k < MLOPS_BASELINE_NBINS; k++)
 	{
 		if (k > 0)
 			appendStringInfoString(buf, ", ");
-		AppendJsonDouble(buf, (double) bins[k] / n);
+		MlopsAppendJsonDouble(buf, (double) bins[k] / n);
 	}
 	appendStringInfoString(buf, "], \"sample\": [");
 	for (int k = 0; k < nsample; k++)
 	{
 		if (k > 0)
 			appendStringInfoString(buf, ", ");
-		AppendJsonDouble(buf, sample[k]);
+		MlopsAppendJsonDouble(buf, sample[k]);
 	}
 	appendStringInfoString(buf, "]}");
 	pfree(qsample);
@@ -272,13 +275,13 @@ AppendFrequencies(StringInfo buf, const MlopsColumnData *col, int64 nonnull,
 		escape_json(buf, col->code_text[c]);
 		appendStringInfo(buf, ", \"count\": " INT64_FORMAT ", \"share\": ",
 						 col->code_count[c]);
-		AppendJsonDouble(buf, nonnull > 0 ? (double) col->code_count[c] / nonnull : 0.0);
+		MlopsAppendJsonDouble(buf, nonnull > 0 ? (double) col->code_count[c] / nonnull : 0.0);
 		appendStringInfoChar(buf, '}');
 		intop += col->code_count[c];
 	}
 	appendStringInfo(buf, "], \"other_count\": " INT64_FORMAT ", \"other_share\": ",
 					 nonnull - intop);
-	AppendJsonDouble(buf, nonnull > 0 ? (double) (nonnull - intop) / nonnull : 0.0);
+	MlopsAppendJsonDouble(buf, nonnull > 0 ? (double) (nonnull - intop) / nonnull : 0.0);
 
 	/* the most frequent values, sorted by text for binary search */
 	vocab = palloc(Max(nvocab, 1) * sizeof(int));
@@ -411,7 +414,7 @@ MlopsBaselineBuild(const MlopsTrainData *data, int nfeatures,
 	else
 		appendStringInfoString(&buf, "null");
 	appendStringInfoString(&buf, ", \"key_metric_value\": ");
-	AppendJsonDouble(&buf, key_metric_value);
+	MlopsAppendJsonDouble(&buf, key_metric_value);
 	appendStringInfoChar(&buf, '}');
 
 	result = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));

@@ -12,6 +12,7 @@
 #ifndef MLOPS_BASELINE_H
 #define MLOPS_BASELINE_H
 
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
 #include "train.h"
@@ -79,5 +80,6 @@ extern Jsonb *MlopsBaselineBuild(const MlopsTrainData *data, int nfeatures,
 								 double key_metric_value);
 extern MlopsBaseline *MlopsBaselineParse(Jsonb *jb);
 extern void MlopsSortDoubles(double *values, size_t n);
+extern void MlopsAppendJsonDouble(StringInfo buf, double v);
 
 #endif							/* MLOPS_BASELINE_H */

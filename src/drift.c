@@ -36,7 +36,6 @@
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
-#include "common/shortest_dec.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -472,27 +471,12 @@ MlopsDriftThresholdsApply(MlopsDriftThresholds *t, Jsonb *overrides)
 						t->psi_warning, t->psi_drift)));
 }
 
-/* Append a double as JSON: shortest exact decimal, null when not finite */
-static void
-AppendJsonDouble(StringInfo buf, double v)
-{
-	char		tmp[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	if (!isfinite(v))
-	{
-		appendStringInfoString(buf, "null");
-		return;
-	}
-	double_to_shortest_decimal_buf(v, tmp);
-	appendStringInfoString(buf, tmp);
-}
-
 /* Append  "key": number  (with a leading comma) */
 static void
 AppendKeyDouble(StringInfo buf, const char *key, double v)
 {
 	appendStringInfo(buf, ", \"%s\": ", key);
-	AppendJsonDouble(buf, v);
+	MlopsAppendJsonDouble(buf, v);
 }
 
 /* The thresholds as a jsonb-ready text object */
@@ -503,7 +487,7 @@ AppendThresholds(StringInfo buf, const MlopsDriftThresholds *t)
 	for (int i = 0; i < (int) NTHRESHOLDS; i++)
 	{
 		appendStringInfo(buf, "%s\"%s\": ", i ? ", " : "", threshold_defs[i].name);
-		AppendJsonDouble(buf, THRESHOLD(t, i));
+		MlopsAppendJsonDouble(buf, THRESHOLD(t, i));
 	}
 	appendStringInfoChar(buf, '}');
 }
@@ -738,7 +722,7 @@ CompareNumeric(ColumnFinding *f, const MlopsBaselineColumn *b,
 		{
 			if (k > 0)
 				appendStringInfoString(&f->json, ", ");
-			AppendJsonDouble(&f->json, n > 0 ? counts[k] / n : 0.0);
+			MlopsAppendJsonDouble(&f->json, n > 0 ? counts[k] / n : 0.0);
 		}
 		appendStringInfoChar(&f->json, ']');
 	}
@@ -1418,7 +1402,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 	INSTR_TIME_SUBTRACT(t_concept, t_stats);
 	INSTR_TIME_SUBTRACT(t_stats, t_load);
 	INSTR_TIME_SUBTRACT(t_load, start);
-	AppendJsonDouble(&summary, INSTR_TIME_GET_MILLISEC(t_load));
+	MlopsAppendJsonDouble(&summary, INSTR_TIME_GET_MILLISEC(t_load));
 	AppendKeyDouble(&summary, "statistics", INSTR_TIME_GET_MILLISEC(t_stats));
 	AppendKeyDouble(&summary, "concept", INSTR_TIME_GET_MILLISEC(t_concept));
 	appendStringInfoChar(&summary, '}');
