@@ -21,6 +21,25 @@
 #define STATS_TINY		1e-300
 #define STATS_MAXITER	1000
 
+/*
+ * One step of the modified Lentz evaluation of a continued fraction
+ * b0 + a1/(b1 + a2/(b2 + ...)): folds in the term an/bn, updating the
+ * running c and d (kept away from zero), and returns the factor by which
+ * the fraction's value changes.
+ */
+static inline double
+LentzStep(double an, double bn, double *c, double *d)
+{
+	*d = an * *d + bn;
+	if (fabs(*d) < STATS_TINY)
+		*d = STATS_TINY;
+	*c = bn + an / *c;
+	if (fabs(*c) < STATS_TINY)
+		*c = STATS_TINY;
+	*d = 1.0 / *d;
+	return *d * *c;
+}
+
 /* Standard normal cumulative distribution function */
 double
 MlopsNormalCdf(double z)
@@ -82,14 +101,7 @@ MlopsRegIncGammaP(double a, double x)
 			double		del;
 
 			b += 2.0;
-			d = an * d + b;
-			if (fabs(d) < STATS_TINY)
-				d = STATS_TINY;
-			c = b + an / c;
-			if (fabs(c) < STATS_TINY)
-				c = STATS_TINY;
-			d = 1.0 / d;
-			del = d * c;
+			del = LentzStep(an, b, &c, &d);
 			h *= del;
 			if (fabs(del - 1.0) < STATS_EPS)
 				break;
@@ -119,23 +131,9 @@ IncBetaFraction(double a, double b, double x)
 		double		aa = m * (b - m) * x / ((qam + m2) * (a + m2));
 		double		del;
 
-		d = 1.0 + aa * d;
-		if (fabs(d) < STATS_TINY)
-			d = STATS_TINY;
-		c = 1.0 + aa / c;
-		if (fabs(c) < STATS_TINY)
-			c = STATS_TINY;
-		d = 1.0 / d;
-		h *= d * c;
+		h *= LentzStep(aa, 1.0, &c, &d);
 		aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2));
-		d = 1.0 + aa * d;
-		if (fabs(d) < STATS_TINY)
-			d = STATS_TINY;
-		c = 1.0 + aa / c;
-		if (fabs(c) < STATS_TINY)
-			c = STATS_TINY;
-		d = 1.0 / d;
-		del = d * c;
+		del = LentzStep(aa, 1.0, &c, &d);
 		h *= del;
 		if (fabs(del - 1.0) < STATS_EPS)
 			break;
