@@ -24,17 +24,6 @@
 PG_FUNCTION_INFO_V1(mlops_evaluate);
 PG_FUNCTION_INFO_V1(mlops_explain);
 
-static int
-NamePosition(List *names, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, names)
-		if (strcmp(lfirst(lc), name) == 0)
-			return foreach_current_index(lc);
-	return -1;
-}
-
 /*
  * Load from relid the columns model needs (features, then the target when
  * target is not NULL), checking that they exist with compatible types.
@@ -54,7 +43,7 @@ MlopsLoadForModel(const MlopsModel *model, Oid relid, const char *target,
 	for (int i = 0; i < model->nfeatures; i++)
 	{
 		const MlopsFeature *f = &model->features[i];
-		int			pos = NamePosition(names, f->name);
+		int			pos = MlopsNamePosition(names, f->name);
 		MlopsFeatureKind kind;
 
 		if (pos < 0)
@@ -76,7 +65,7 @@ MlopsLoadForModel(const MlopsModel *model, Oid relid, const char *target,
 	}
 	if (target)
 	{
-		int			pos = NamePosition(names, target);
+		int			pos = MlopsNamePosition(names, target);
 		MlopsFeatureKind kind;
 
 		if (pos < 0)

@@ -542,3 +542,15 @@ MlopsRelationColumns(Oid relid, List **names, List **types)
 	}
 	relation_close(rel, NoLock);
 }
+
+/* Position of name in a List of C strings, or -1 */
+int
+MlopsNamePosition(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			return foreach_current_index(lc);
+	return -1;
+}

@@ -765,17 +765,6 @@ ArgText(FunctionCallInfo fcinfo, int n)
 	return PG_ARGISNULL(n) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(n));
 }
 
-static int
-ListPosition(List *names, const char *name)
-{
-	ListCell   *lc;
-
-	foreach(lc, names)
-		if (strcmp(lfirst(lc), name) == 0)
-			return foreach_current_index(lc);
-	return -1;
-}
-
 /*
  * mlops.train(project, relation, target, task, algorithm, hyperparams,
  *			   features, test_size, search, deploy)
@@ -889,11 +878,11 @@ mlops_train(PG_FUNCTION_ARGS)
 				 errmsg("a target column is required"),
 				 errhint("Name the column to predict: mlops.train('%s', '%s', 'column').",
 						 spec.project_name, spec.relation_text)));
-	if (ListPosition(relcols, spec.target) < 0)
+	if (MlopsNamePosition(relcols, spec.target) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("column \"%s\" does not exist in relation %s", spec.target, spec.relation_text)));
-	spec.target_typid = list_nth_oid(reltypes, ListPosition(relcols, spec.target));
+	spec.target_typid = list_nth_oid(reltypes, MlopsNamePosition(relcols, spec.target));
 
 	if (PG_ARGISNULL(6))
 	{
@@ -925,7 +914,7 @@ mlops_train(PG_FUNCTION_ARGS)
 						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 						 errmsg("feature names must not be NULL")));
 			name = TextDatumGetCString(elems[i]);
-			pos = ListPosition(relcols, name);
+			pos = MlopsNamePosition(relcols, name);
 			if (pos < 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_COLUMN),
@@ -934,7 +923,7 @@ mlops_train(PG_FUNCTION_ARGS)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("the target column \"%s\" cannot also be a feature", name)));
-			if (ListPosition(spec.features, name) >= 0)
+			if (MlopsNamePosition(spec.features, name) >= 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("feature \"%s\" is listed twice", name)));

@@ -66,6 +66,7 @@ extern int	MlopsDataColumn(const MlopsTrainData *data, const char *name);
 extern char *MlopsQualifiedRelname(Oid relid);
 extern char *MlopsSelectColumnsSQL(Oid relid, List *colnames);
 extern void MlopsRelationColumns(Oid relid, List **names, List **types);
+extern int	MlopsNamePosition(List *names, const char *name);
 
 /* evaluate.c */
 struct MlopsModel;
