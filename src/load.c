@@ -57,6 +57,8 @@ typedef struct LoadReceiver
 	Datum	   *hvalues;
 	bool	   *hnulls;
 	double	   *rows;			/* row-major staging: nspecs values a row */
+	MlopsRowSink sink;			/* optional: sees every row and its hash */
+	void	   *sink_arg;
 	int64		capacity;
 	MemoryContext datacxt;		/* holds the loaded data */
 	MemoryContext rowcxt;		/* reset per row */
@@ -290,6 +292,8 @@ load_receive(TupleTableSlot *slot, DestReceiver *self)
 
 		data->rowhash[row] = h;
 		data->content_hash += h;
+		if (r->sink)
+			r->sink(r->sink_arg, h, r->hvalues, r->hnulls);
 	}
 
 	MemoryContextSwitchTo(old);
@@ -424,12 +428,23 @@ MlopsTrainData *
 MlopsLoadQuery(const char *sql, int nspecs, const MlopsLoadSpec *specs,
 			   const char *what, int flags)
 {
+	return MlopsLoadQuerySink(sql, nspecs, specs, what, flags, NULL, NULL);
+}
+
+/*
+ * MlopsLoadQuery, also handing every row (its values in spec order and its
+ * hash) to sink as it is read.  Implies MLOPS_LOAD_HASH.
+ */
+MlopsTrainData *
+MlopsLoadQuerySink(const char *sql, int nspecs, const MlopsLoadSpec *specs,
+				   const char *what, int flags, MlopsRowSink sink, void *sink_arg)
+{
 	MlopsTrainData *data = palloc0(sizeof(MlopsTrainData));
 	LoadReceiver r;
 	SPIExecuteOptions options;
 	int			ret;
 
-	if (flags & MLOPS_LOAD_SORT)
+	if ((flags & MLOPS_LOAD_SORT) || sink)
 		flags |= MLOPS_LOAD_HASH;
 
 	data->ncolumns = nspecs;
@@ -446,6 +461,8 @@ MlopsLoadQuery(const char *sql, int nspecs, const MlopsLoadSpec *specs,
 	r.specs = specs;
 	r.what = what;
 	r.flags = flags;
+	r.sink = sink;
+	r.sink_arg = sink_arg;
 	r.datacxt = CurrentMemoryContext;
 	r.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "mlops load row",
 									 ALLOCSET_SMALL_SIZES);

@@ -21,6 +21,7 @@
 #include "utils/syscache.h"
 
 #include "mlops.h"
+#include "scheduler.h"
 
 PG_MODULE_MAGIC;
 
@@ -35,8 +36,6 @@ char	   *mlops_database = NULL;
 int			mlops_max_training_memory = 4 * 1024 * 1024;	/* 4 GB, in kB */
 bool		mlops_preloaded = false;
 
-/* scheduler.c registers the launcher when it exists in this build */
-extern void MlopsRegisterLauncher(void) __attribute__((weak));
 
 void		_PG_init(void);
 
@@ -109,8 +108,7 @@ _PG_init(void)
 	if (process_shared_preload_libraries_in_progress)
 	{
 		mlops_preloaded = true;
-		if (MlopsRegisterLauncher)
-			MlopsRegisterLauncher();
+		MlopsRegisterLauncher();
 	}
 }
 

@@ -41,15 +41,9 @@
 #include "mlops.h"
 #include "registry.h"
 #include "rowhash.h"
+#include "baseline.h"
+#include "snapshot.h"
 #include "train.h"
-
-/* Optional modules: present when their files are part of the build */
-extern int64 MlopsSnapshotForTraining(Oid relid, List *colnames, uint64 content_hash,
-									  int64 nrows) __attribute__((weak));
-extern char *MlopsSnapshotSelectSQL(int64 snapshot_id) __attribute__((weak));
-extern Jsonb *MlopsBaselineBuild(const MlopsTrainData *data, int nfeatures,
-								 const char *target, const char *key_metric,
-								 double key_metric_value) __attribute__((weak));
 
 PG_FUNCTION_INFO_V1(mlops_train);
 PG_FUNCTION_INFO_V1(mlops_reproduce);
@@ -90,7 +84,15 @@ typedef struct TrainResult
 	bool	   *heldout;		/* the rows the metrics are computed on */
 	List	   *colnames;		/* features then target, as loaded */
 	Jsonb	   *baseline;
+	MlopsSnapshotBuilder *snapshot;	/* first snapshot, fed by the load */
 } TrainResult;
+
+/* MlopsRowSink feeding a first snapshot from training's own read */
+static void
+SnapshotSink(void *arg, uint64 rowhash, const Datum *values, const bool *isnull)
+{
+	MlopsSnapshotAddRow((MlopsSnapshotBuilder *) arg, rowhash, values, isnull);
+}
 
 /* ---------------------------------------------------------------------------
  * Arguments and hyperparameters
@@ -494,7 +496,11 @@ TrainCore(TrainSpec *spec)
 	}
 
 	sql = OidIsValid(spec->relid) ? MlopsSelectColumnsSQL(spec->relid, res->colnames) : spec->source_sql;
-	data = MlopsLoadQuery(sql, ncolumns, lspecs, "training data", MLOPS_LOAD_SORT);
+	/* a relation's first snapshot is taken from this same read */
+	if (OidIsValid(spec->relid))
+		res->snapshot = MlopsSnapshotBeginFirst(spec->relid, res->colnames);
+	data = MlopsLoadQuerySink(sql, ncolumns, lspecs, "training data", MLOPS_LOAD_SORT,
+							  res->snapshot ? SnapshotSink : NULL, res->snapshot);
 	res->data = data;
 	if (spec->target && !OidIsValid(spec->target_typid))
 	{
@@ -726,8 +732,7 @@ TrainCore(TrainSpec *spec)
 	res->hyper_json = HyperJson(model, max_categories);
 	res->ntrain = ntrain;
 	res->ntest = ntest;
-	if (MlopsBaselineBuild)
-		res->baseline = MlopsBaselineBuild(data, nf, spec->target, res->key_metric, res->key_value);
+	res->baseline = MlopsBaselineBuild(data, nf, spec->target, res->key_metric, res->key_value);
 	return res;
 }
 
@@ -952,7 +957,9 @@ mlops_train(PG_FUNCTION_ARGS)
 			champ_score = MlopsJsonbGetFloat(champ_info->metrics, res->key_metric);
 	}
 
-	if (MlopsSnapshotForTraining && OidIsValid(spec.relid))
+	if (res->snapshot)
+		snapshot = MlopsSnapshotFinish(res->snapshot);
+	else if (OidIsValid(spec.relid))
 		snapshot = MlopsSnapshotForTraining(spec.relid, res->colnames,
 											res->data->content_hash, res->data->nrows);
 
@@ -1169,10 +1176,6 @@ mlops_reproduce(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("version %d of project \"%s\" has no snapshot of its training data",
 						version, project_name)));
-	if (MlopsSnapshotSelectSQL == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("this build of mlops has no snapshot support")));
 	memset(&spec, 0, sizeof(spec));
 	spec.project_name = project_name;
 	spec.project = project;
@@ -1188,7 +1191,6 @@ mlops_reproduce(PG_FUNCTION_ARGS)
 	{
 		Oid			argtypes[2] = {TEXTOID, INT4OID};
 		Datum		args[2];
-
 		args[0] = CStringGetTextDatum(project_name);
 		args[1] = Int32GetDatum(version);
 		if (SPI_execute_with_args("SELECT f ->> 'name' FROM mlops.model_versions v, "

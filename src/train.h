@@ -58,10 +58,18 @@ typedef struct MlopsLoadSpec
 #define MLOPS_LOAD_HASH		0x01	/* compute rowhash and content_hash */
 #define MLOPS_LOAD_SORT		0x02	/* sort rows by rowhash (implies HASH) */
 
+/* Receives each loaded row: its hash, and its values in spec order */
+typedef void (*MlopsRowSink) (void *arg, uint64 rowhash,
+							  const Datum *values, const bool *isnull);
+
 /* load.c */
 extern MlopsTrainData *MlopsLoadQuery(const char *sql, int nspecs,
 									  const MlopsLoadSpec *specs,
 									  const char *what, int flags);
+extern MlopsTrainData *MlopsLoadQuerySink(const char *sql, int nspecs,
+										  const MlopsLoadSpec *specs,
+										  const char *what, int flags,
+										  MlopsRowSink sink, void *sink_arg);
 extern int	MlopsDataColumn(const MlopsTrainData *data, const char *name);
 extern char *MlopsQualifiedRelname(Oid relid);
 extern char *MlopsSelectColumnsSQL(Oid relid, List *colnames);
