@@ -31,28 +31,6 @@ typedef struct FeatureMap
 	int		   *code_to_vocab;	/* categorical only */
 } FeatureMap;
 
-/* Position of s in f's vocabulary, or f->nvocab for other */
-static int
-VocabPosition(const MlopsFeature *f, const char *s)
-{
-	int			lo = 0;
-	int			hi = f->nvocab - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		int			cmp = strcmp(s, f->vocab[f->vocab_sorted[mid]]);
-
-		if (cmp == 0)
-			return f->vocab_sorted[mid];
-		if (cmp < 0)
-			hi = mid - 1;
-		else
-			lo = mid + 1;
-	}
-	return f->nvocab;
-}
-
 static FeatureMap *
 BuildFeatureMaps(const MlopsModel *model, const MlopsTrainData *data, const int *featcol)
 {
@@ -74,7 +52,7 @@ BuildFeatureMaps(const MlopsModel *model, const MlopsTrainData *data, const int 
 		{
 			maps[i].code_to_vocab = palloc(sizeof(int) * Max(col->ncodes, 1));
 			for (int c = 0; c < col->ncodes; c++)
-				maps[i].code_to_vocab[c] = VocabPosition(f, col->code_text[c]);
+				maps[i].code_to_vocab[c] = MlopsVocabPosition(f, col->code_text[c]);
 		}
 	}
 	return maps;

@@ -420,36 +420,38 @@ MlopsEncodeFeatureNumber(const MlopsFeature *f, double v, bool isnull, double *x
 }
 
 /*
- * Encode a categorical value (NULL for SQL NULL): one-hot over the
- * vocabulary, unseen values and NULL in the last, "other", column.
+ * Column of s in a categorical feature's one-hot block: its vocabulary
+ * position, or nvocab ("other") for NULL and values not seen in training.
  */
-void
-MlopsEncodeFeatureText(const MlopsFeature *f, const char *s, double *x)
+int
+MlopsVocabPosition(const MlopsFeature *f, const char *s)
 {
 	int			lo = 0;
 	int			hi = f->nvocab - 1;
-	int			hit = f->nvocab;	/* other */
 
-	memset(&x[f->offset], 0, sizeof(double) * f->width);
-	if (s != NULL)
+	if (s == NULL)
+		return f->nvocab;
+	while (lo <= hi)
 	{
-		while (lo <= hi)
-		{
-			int			mid = (lo + hi) / 2;
-			int			cmp = strcmp(s, f->vocab[f->vocab_sorted[mid]]);
+		int			mid = (lo + hi) / 2;
+		int			cmp = strcmp(s, f->vocab[f->vocab_sorted[mid]]);
 
-			if (cmp == 0)
-			{
-				hit = f->vocab_sorted[mid];
-				break;
-			}
-			if (cmp < 0)
-				hi = mid - 1;
-			else
-				lo = mid + 1;
-		}
+		if (cmp == 0)
+			return f->vocab_sorted[mid];
+		if (cmp < 0)
+			hi = mid - 1;
+		else
+			lo = mid + 1;
 	}
-	x[f->offset + hit] = 1.0;
+	return f->nvocab;
+}
+
+/* Encode a categorical value (NULL for SQL NULL) as its one-hot block. */
+void
+MlopsEncodeFeatureText(const MlopsFeature *f, const char *s, double *x)
+{
+	memset(&x[f->offset], 0, sizeof(double) * f->width);
+	x[f->offset + MlopsVocabPosition(f, s)] = 1.0;
 }
 
 /*

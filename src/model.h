@@ -69,6 +69,7 @@ extern MlopsModel *MlopsModelDeserialize(const bytea *bytes);
 extern void MlopsModelPrepare(MlopsModel *model);
 extern int	MlopsModelOutputs(const MlopsModel *model);
 extern void MlopsEncodeFeatureNumber(const MlopsFeature *f, double v, bool isnull, double *x);
+extern int	MlopsVocabPosition(const MlopsFeature *f, const char *s);
 extern void MlopsEncodeFeatureText(const MlopsFeature *f, const char *s, double *x);
 extern void MlopsModelPredictDesign(const MlopsModel *model, double *x, double *out);
 extern const char *MlopsTaskName(MlopsTask task);

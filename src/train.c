@@ -94,6 +94,12 @@ SnapshotSink(void *arg, uint64 rowhash, const Datum *values, const bool *isnull)
 	MlopsSnapshotAddRow((MlopsSnapshotBuilder *) arg, rowhash, values, isnull);
 }
 
+static bool
+IsIntegerType(Oid base)
+{
+	return base == INT2OID || base == INT4OID || base == INT8OID;
+}
+
 /* ---------------------------------------------------------------------------
  * Arguments and hyperparameters
  * ---------------------------------------------------------------------------
@@ -469,14 +475,13 @@ TrainCore(TrainSpec *spec)
 	{
 		Oid			base = OidIsValid(spec->target_typid) ? getBaseType(spec->target_typid) : InvalidOid;
 		bool		numeric_type = (base == FLOAT4OID || base == FLOAT8OID || base == NUMERICOID ||
-									base == INT2OID || base == INT4OID || base == INT8OID);
+									IsIntegerType(base));
 
-		int_target = (base == INT2OID || base == INT4OID || base == INT8OID);
 		if (task == 0)
 		{
 			if (!OidIsValid(base))
 				elog(ERROR, "task must be known when the target type is not");
-			if (int_target)
+			if (IsIntegerType(base))
 				task = 0;		/* decided from the data below */
 			else if (numeric_type)
 				task = MLOPS_TASK_REGRESSION;
@@ -502,13 +507,8 @@ TrainCore(TrainSpec *spec)
 	data = MlopsLoadQuerySink(sql, ncolumns, lspecs, "training data", MLOPS_LOAD_SORT,
 							  res->snapshot ? SnapshotSink : NULL, res->snapshot);
 	res->data = data;
-	if (spec->target && !OidIsValid(spec->target_typid))
-	{
-		/* reading a snapshot: the loaded column tells the target's type */
-		Oid			base = getBaseType(data->columns[nf].typid);
-
-		int_target = (base == INT2OID || base == INT4OID || base == INT8OID);
-	}
+	/* integer labels sort as numbers; the loaded column (of a relation or a snapshot) tells */
+	int_target = spec->target && IsIntegerType(getBaseType(data->columns[nf].typid));
 
 	if (data->nrows == 0)
 		ereport(ERROR,
@@ -633,15 +633,7 @@ TrainCore(TrainSpec *spec)
 			memset(base, 0, sizeof(double) * (Size) ntrain * f->width);
 
 			for (int c = 0; c < col->ncodes; c++)
-			{
-				pos[c] = f->nvocab;
-				for (int v = 0; v < f->nvocab; v++)
-					if (strcmp(f->vocab[v], col->code_text[c]) == 0)
-					{
-						pos[c] = v;
-						break;
-					}
-			}
+				pos[c] = MlopsVocabPosition(f, col->code_text[c]);
 			for (r = 0; r < data->nrows; r++)
 			{
 				int32		code;
