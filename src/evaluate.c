@@ -28,8 +28,8 @@ PG_FUNCTION_INFO_V1(mlops_explain);
  * Load from relid the columns model needs (features, then the target when
  * target is not NULL), checking that they exist with compatible types.
  */
-MlopsTrainData *
-MlopsLoadForModel(const MlopsModel *model, Oid relid, const char *target,
+static MlopsTrainData *
+LoadForModel(const MlopsModel *model, Oid relid, const char *target,
 				  const char *what, int version, const char *project)
 {
 	List	   *names;
@@ -113,7 +113,7 @@ mlops_evaluate(PG_FUNCTION_ARGS)
 	SPI_connect();
 	project = MlopsGetProject(project_name, false);
 	model = MlopsFetchModel(project_name, version, &info);
-	data = MlopsLoadForModel(model, relid, project->target, "evaluation data",
+	data = LoadForModel(model, relid, project->target, "evaluation data",
 							 info->version, project_name);
 	if (data->nrows == 0)
 		ereport(ERROR,

@@ -80,23 +80,6 @@ EncodeMapped(const MlopsModel *model, const MlopsTrainData *data,
 	}
 }
 
-/* Encode one loaded row (slower than the mapped path; for occasional use) */
-void
-MlopsEncodeDataRow(const MlopsModel *model, const MlopsTrainData *data,
-				   const int *featcol, int64 row, double *x)
-{
-	for (int i = 0; i < model->nfeatures; i++)
-	{
-		const MlopsFeature *f = &model->features[i];
-		const MlopsColumnData *col = &data->columns[featcol[i]];
-
-		if (f->kind == MLOPS_KIND_CATEGORICAL)
-			MlopsEncodeFeatureText(f, col->code[row] < 0 ? NULL : col->code_text[col->code[row]], x);
-		else
-			MlopsEncodeFeatureNumber(f, col->num[row], false, x);
-	}
-}
-
 /* add "key": value to a jsonb object under construction */
 static void
 PushNumber(JsonbParseState **state, const char *key, double v)

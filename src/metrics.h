@@ -26,10 +26,6 @@ extern Jsonb *MlopsEvaluateData(const MlopsModel *model, const MlopsTrainData *d
 								const int *featcol, int targetcol,
 								const bool *rowmask);
 
-/* Encode row i of data into the design row x (ncols), for model */
-extern void MlopsEncodeDataRow(const MlopsModel *model, const MlopsTrainData *data,
-							   const int *featcol, int64 row, double *x);
-
 /* A numeric field of a jsonb object, or NaN when absent */
 extern double MlopsJsonbGetFloat(Jsonb *j, const char *key);
 

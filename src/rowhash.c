@@ -26,20 +26,6 @@
 
 #define NULL_HASH	UINT64CONST(0x9e3779b97f4a7c15)
 
-/* Resolve type facts for every attribute of desc, in order. */
-void
-MlopsHashColumnsInit(MlopsHashColumn *cols, TupleDesc desc)
-{
-	for (int i = 0; i < desc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
-
-		cols[i].typid = att->atttypid;
-		cols[i].typlen = att->attlen;
-		cols[i].typbyval = att->attbyval;
-	}
-}
-
 /* SplitMix64 finaliser: spreads the bits of an already hashed value. */
 static inline uint64
 Mix64(uint64 h)

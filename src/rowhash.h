@@ -18,7 +18,6 @@ typedef struct MlopsHashColumn
 	bool		typbyval;
 } MlopsHashColumn;
 
-extern void MlopsHashColumnsInit(MlopsHashColumn *cols, TupleDesc desc);
 extern uint64 MlopsRowHash(const MlopsHashColumn *cols, int ncols,
 						   const Datum *values, const bool *isnull);
 extern uint64 MlopsHashMix(uint64 h);

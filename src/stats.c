@@ -40,13 +40,6 @@ LentzStep(double an, double bn, double *c, double *d)
 	return *d * *c;
 }
 
-/* Standard normal cumulative distribution function */
-double
-MlopsNormalCdf(double z)
-{
-	return 0.5 * erfc(-z / M_SQRT2);
-}
-
 /* P(|Z| >= |z|) for a standard normal Z */
 double
 MlopsNormalTwoSidedP(double z)

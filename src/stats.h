@@ -9,7 +9,6 @@
 #ifndef MLOPS_STATS_H
 #define MLOPS_STATS_H
 
-extern double MlopsNormalCdf(double z);
 extern double MlopsNormalTwoSidedP(double z);
 extern double MlopsStudentTTwoSidedP(double t, double df);
 extern double MlopsChiSquareSf(double x, double df);

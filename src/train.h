@@ -76,10 +76,4 @@ extern char *MlopsSelectColumnsSQL(Oid relid, List *colnames);
 extern void MlopsRelationColumns(Oid relid, List **names, List **types);
 extern int	MlopsNamePosition(List *names, const char *name);
 
-/* evaluate.c */
-struct MlopsModel;
-extern MlopsTrainData *MlopsLoadForModel(const struct MlopsModel *model, Oid relid,
-										 const char *target, const char *what,
-										 int version, const char *project);
-
 #endif							/* MLOPS_TRAIN_H */
