@@ -358,8 +358,8 @@ MlopsModelDeserialize(const bytea *bytes)
 						(size_t) (r.end - r.p))));
 
 	MlopsModelPrepare(model);
-	if (model->ncols != 0 && model->features[model->nfeatures - 1].offset +
-		model->features[model->nfeatures - 1].width != model->ncols)
+	if ((model->nfeatures == 0 ? 0 : model->features[model->nfeatures - 1].offset +
+		 model->features[model->nfeatures - 1].width) != model->ncols)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("model bytes are corrupted: features do not add up to %d columns",
@@ -368,13 +368,12 @@ MlopsModelDeserialize(const bytea *bytes)
 }
 
 /* sort support for the vocabulary index */
-static const MlopsFeature *sort_feature;
-
 static int
-VocabIndexCmp(const void *a, const void *b)
+VocabIndexCmp(const void *a, const void *b, void *arg)
 {
-	return strcmp(sort_feature->vocab[*(const int *) a],
-				  sort_feature->vocab[*(const int *) b]);
+	const MlopsFeature *f = (const MlopsFeature *) arg;
+
+	return strcmp(f->vocab[*(const int *) a], f->vocab[*(const int *) b]);
 }
 
 /*
@@ -398,9 +397,7 @@ MlopsModelPrepare(MlopsModel *model)
 			f->vocab_sorted = palloc(sizeof(int) * Max(f->nvocab, 1));
 			for (int v = 0; v < f->nvocab; v++)
 				f->vocab_sorted[v] = v;
-			sort_feature = f;
-			qsort(f->vocab_sorted, f->nvocab, sizeof(int), VocabIndexCmp);
-			sort_feature = NULL;
+			qsort_arg(f->vocab_sorted, f->nvocab, sizeof(int), VocabIndexCmp, f);
 		}
 	}
 }
