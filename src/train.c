@@ -94,6 +94,20 @@ SnapshotSink(void *arg, uint64 rowhash, const Datum *values, const bool *isnull)
 	MlopsSnapshotAddRow((MlopsSnapshotBuilder *) arg, rowhash, values, isnull);
 }
 
+/*
+ * A project name as mlops.projects' CHECK accepts it: a letter or "_", then
+ * letters, digits, "_", "." or "-", at most 63 in all.
+ */
+static bool
+ValidProjectName(const char *name)
+{
+	size_t		len = strlen(name);
+
+	return len > 0 && len < 64 &&
+		(isalpha((unsigned char) name[0]) || name[0] == '_') &&
+		strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == len;
+}
+
 static bool
 IsIntegerType(Oid base)
 {
@@ -857,10 +871,7 @@ mlops_train(PG_FUNCTION_ARGS)
 							spec.project_name, spec.project->target, spec.target),
 					 errhint("Use a new project name for a different target.")));
 	}
-	else if (!(strlen(spec.project_name) > 0 && strlen(spec.project_name) < 64 &&
-			   strspn(spec.project_name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == strlen(spec.project_name) &&
-			   !isdigit((unsigned char) spec.project_name[0]) && spec.project_name[0] != '.' &&
-			   spec.project_name[0] != '-'))
+	else if (!ValidProjectName(spec.project_name))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
 				 errmsg("invalid project name \"%s\"", spec.project_name),
