@@ -578,6 +578,17 @@ mlops_predict_array(PG_FUNCTION_ARGS)
 	PG_RETURN_FLOAT8(PredictionValue(cc));
 }
 
+/* ERROR unless the call site's model is a classifier */
+static void
+RequireClassification(const CallCache *cc)
+{
+	if (cc->model->task != MLOPS_TASK_CLASSIFICATION)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("project \"%s\" is not a classification project", cc->project),
+				 errhint("Use mlops.predict for %s.", MlopsTaskName(cc->model->task))));
+}
+
 /* mlops.predict_proba(project text, row record [, version int]) */
 Datum
 mlops_predict_proba_row(PG_FUNCTION_ARGS)
@@ -586,11 +597,7 @@ mlops_predict_proba_row(PG_FUNCTION_ARGS)
 	const MlopsModel *m = cc->model;
 	Datum	   *d;
 
-	if (m->task != MLOPS_TASK_CLASSIFICATION)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("project \"%s\" is not a classification project", cc->project),
-				 errhint("Use mlops.predict for %s.", MlopsTaskName(m->task))));
+	RequireClassification(cc);
 	PredictRecord(fcinfo, cc, PG_GETARG_HEAPTUPLEHEADER(1));
 	d = palloc(sizeof(Datum) * m->nclasses);
 	for (int k = 0; k < m->nclasses; k++)
@@ -606,11 +613,7 @@ mlops_predict_label_row(PG_FUNCTION_ARGS)
 	CallCache  *cc = GetCallCache(fcinfo, PG_GETARG_TEXT_PP(0), PinnedVersion(fcinfo, 2));
 	const MlopsModel *m = cc->model;
 
-	if (m->task != MLOPS_TASK_CLASSIFICATION)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("project \"%s\" is not a classification project", cc->project),
-				 errhint("Use mlops.predict for %s.", MlopsTaskName(m->task))));
+	RequireClassification(cc);
 	PredictRecord(fcinfo, cc, PG_GETARG_HEAPTUPLEHEADER(1));
 	PG_RETURN_TEXT_P(cstring_to_text(m->classes[(int) PredictionValue(cc)]));
 }
