@@ -223,12 +223,11 @@ MlopsFetchModel(const char *project, int version, MlopsVersion **info)
  * right, and return the deployment row.
  */
 static Datum
-CallDeploy(FunctionCallInfo fcinfo, const char *project, Datum version,
-		   bool version_null, const char *strategy, const char *reason)
+CallDeploy(const char *project, Datum version, bool version_null, const char *strategy)
 {
 	Oid			argtypes[5] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, NAMEOID};
 	Datum		args[5];
-	char		nulls[5] = {' ', version_null ? 'n' : ' ', ' ', reason ? ' ' : 'n', ' '};
+	char		nulls[5] = {' ', version_null ? 'n' : ' ', ' ', 'n', ' '};	/* reason: _deploy's own */
 	MlopsProject *p;
 	MlopsUserSwitch sw;
 	Datum		result;
@@ -242,7 +241,7 @@ CallDeploy(FunctionCallInfo fcinfo, const char *project, Datum version,
 	args[0] = CStringGetTextDatum(project);
 	args[1] = version;
 	args[2] = CStringGetTextDatum(strategy);
-	args[3] = reason ? CStringGetTextDatum(reason) : (Datum) 0;
+	args[3] = (Datum) 0;
 	args[4] = DirectFunctionCall1(namein, CStringGetDatum(me));
 
 	MlopsBecomeRegistryOwner(&sw);
@@ -268,7 +267,7 @@ mlops_deploy_version(PG_FUNCTION_ARGS)
 {
 	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	PG_RETURN_DATUM(CallDeploy(fcinfo, project, PG_GETARG_DATUM(1), false, "manual", NULL));
+	PG_RETURN_DATUM(CallDeploy(project, PG_GETARG_DATUM(1), false, "manual"));
 }
 
 /* mlops.deploy(project text, strategy text): best, latest, rollback */
@@ -284,5 +283,5 @@ mlops_deploy_strategy(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown deployment strategy \"%s\"", strategy),
 				 errhint("Valid strategies are best, latest and rollback, or pass a version number.")));
-	PG_RETURN_DATUM(CallDeploy(fcinfo, project, (Datum) 0, true, strategy, NULL));
+	PG_RETURN_DATUM(CallDeploy(project, (Datum) 0, true, strategy));
 }
