@@ -32,6 +32,14 @@
 #include "rowhash.h"
 #include "train.h"
 
+/* rows ahead of the hash-order gather whose cache lines are prefetched */
+#define UNSTAGE_PREFETCH	16
+#if defined(__GNUC__)
+#define PREFETCH(p)		__builtin_prefetch(p)
+#else
+#define PREFETCH(p)		((void) (p))
+#endif
+
 /* Open-addressing dictionary from text to code, one per categorical column */
 typedef struct CodeDict
 {
@@ -405,6 +413,14 @@ Unstage(MlopsTrainData *data, double *rows, const int64 *idx)
 
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
+		/* in hash order the reads are random: ask for rows well ahead */
+		if (idx && i + UNSTAGE_PREFETCH < n)
+		{
+			const double *ahead = rows + idx[i + UNSTAGE_PREFETCH] * nc;
+
+			PREFETCH(ahead);
+			PREFETCH(ahead + nc - 1);
+		}
 		for (int c = 0; c < nc; c++)
 		{
 			MlopsColumnData *col = &data->columns[c];

@@ -302,12 +302,12 @@ CodeByValueCmp(const void *a, const void *b, void *arg)
 }
 
 /*
- * Learn feature i's encoding from the training rows; ERROR for a feature
- * that is NULL everywhere or constant.
+ * Learn feature i's encoding from the training rows (the positions in
+ * trainrow); ERROR for a feature that is NULL everywhere or constant.
  */
 static void
-FitFeature(MlopsFeature *f, const MlopsColumnData *col, const bool *train,
-		   int64 nrows, int max_categories)
+FitFeature(MlopsFeature *f, const MlopsColumnData *col, const int64 *trainrow,
+		   int64 ntrain, int max_categories)
 {
 	f->name = col->name;
 	f->type_name = col->type_name;
@@ -320,11 +320,11 @@ FitFeature(MlopsFeature *f, const MlopsColumnData *col, const bool *train,
 					max = -INFINITY;
 		int64		n = 0;
 
-		for (int64 i = 0; i < nrows; i++)
+		for (int64 k = 0; k < ntrain; k++)
 		{
-			double		v = col->num[i];
+			double		v = col->num[trainrow[k]];
 
-			if (!train[i] || isnan(v))
+			if (isnan(v))
 				continue;
 			sum += v;
 			min = Min(min, v);
@@ -354,14 +354,14 @@ FitFeature(MlopsFeature *f, const MlopsColumnData *col, const bool *train,
 		int64		nnull = 0;
 		CodeOrder	o = {col, count};
 
-		for (int64 i = 0; i < nrows; i++)
+		for (int64 k = 0; k < ntrain; k++)
 		{
-			if (!train[i])
-				continue;
-			if (col->code[i] < 0)
+			int32		code = col->code[trainrow[k]];
+
+			if (code < 0)
 				nnull++;
 			else
-				count[col->code[i]]++;
+				count[code]++;
 		}
 		for (int c = 0; c < col->ncodes; c++)
 			if (count[c] > 0)
@@ -455,6 +455,7 @@ TrainCore(TrainSpec *spec)
 	bool		int_target = false;
 	bool	   *train;
 	bool	   *test;
+	int64	   *trainrow;
 	int64		ntrain = 0,
 				ntest = 0,
 				nusable = 0;
@@ -572,6 +573,17 @@ TrainCore(TrainSpec *spec)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("target column \"%s\" is NULL in every row", spec->target)));
+	/* the training rows' positions, so that loops over them do not branch */
+	trainrow = palloc_extended(sizeof(int64) * Max(ntrain, 1), MCXT_ALLOC_HUGE);
+	{
+		int64		k = 0;
+
+		for (r = 0; r < data->nrows; r++)
+		{
+			trainrow[k] = r;
+			k += train[r];
+		}
+	}
 	if (ntrain < 2)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -587,7 +599,7 @@ TrainCore(TrainSpec *spec)
 	model->nfeatures = nf;
 	model->features = palloc0(sizeof(MlopsFeature) * Max(nf, 1));
 	for (i = 0; i < nf; i++)
-		FitFeature(&model->features[i], &data->columns[i], train, data->nrows, max_categories);
+		FitFeature(&model->features[i], &data->columns[i], trainrow, ntrain, max_categories);
 	MlopsModelPrepare(model);
 	ncols = 0;
 	for (i = 0; i < nf; i++)
@@ -601,9 +613,8 @@ TrainCore(TrainSpec *spec)
 		int			nseen = 0;
 		CodeOrder	o = {tcol, int_target ? NULL : seen};
 
-		for (r = 0; r < data->nrows; r++)
-			if (train[r])
-				seen[tcol->code[r]]++;
+		for (int64 k = 0; k < ntrain; k++)
+			seen[tcol->code[trainrow[k]]]++;
 		for (int c = 0; c < tcol->ncodes; c++)
 			if (seen[c] > 0)
 				order[nseen++] = c;
@@ -636,7 +647,7 @@ TrainCore(TrainSpec *spec)
 	{
 		const MlopsFeature *f = &model->features[i];
 		const MlopsColumnData *col = &data->columns[i];
-		int64		row = 0;
+		int64		row;
 
 		CHECK_FOR_INTERRUPTS();
 		if (f->kind == MLOPS_KIND_CATEGORICAL)
@@ -648,41 +659,31 @@ TrainCore(TrainSpec *spec)
 
 			for (int c = 0; c < col->ncodes; c++)
 				pos[c] = MlopsVocabPosition(f, col->code_text[c]);
-			for (r = 0; r < data->nrows; r++)
+			for (row = 0; row < ntrain; row++)
 			{
-				int32		code;
+				int32		code = col->code[trainrow[row]];
 
-				if (!train[r])
-					continue;
-				code = col->code[r];
 				base[(Size) (code < 0 ? f->nvocab : pos[code]) * ntrain + row] = 1.0;
-				row++;
 			}
 		}
 		else
 		{
 			double	   *dst = X + (Size) f->offset * ntrain;
 
-			for (r = 0; r < data->nrows; r++)
+			for (row = 0; row < ntrain; row++)
 			{
-				double		v;
+				double		v = col->num[trainrow[row]];
 
-				if (!train[r])
-					continue;
-				v = col->num[r];
-				dst[row++] = isnan(v) ? f->impute : v;
+				dst[row] = isnan(v) ? f->impute : v;
 			}
 		}
 	}
 	if (tcol)
 	{
-		int64		row = 0;
-
-		for (r = 0; r < data->nrows; r++)
+		for (int64 row = 0; row < ntrain; row++)
 		{
-			if (!train[r])
-				continue;
-			y[row++] = task == MLOPS_TASK_CLASSIFICATION ? (double) class_of_code[tcol->code[r]]
+			r = trainrow[row];
+			y[row] = task == MLOPS_TASK_CLASSIFICATION ? (double) class_of_code[tcol->code[r]]
 				: tcol->num[r];
 		}
 	}
