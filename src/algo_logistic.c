@@ -22,7 +22,10 @@
  * each block of the Hessian X^T diag(w) X with dsyrk on sqrt(|w|)-scaled
  * rows (w = p_a (1 - p_a) on the diagonal blocks, -p_a p_c off it), so
  * the work per row is level-3 BLAS.  Standard errors come from the inverse
- * Hessian of the last iterate, whose final Newton step is tiny.
+ * Hessian of the last iterate, whose final Newton step is tiny.  On large
+ * training sets the iterations start from the solution on an eighth of the
+ * rows (a uniform sample, the rows being in content-hash order), which
+ * saves about half of the full passes.
  *
  *-------------------------------------------------------------------------
  */
@@ -56,6 +59,14 @@ static const MlopsHyperparam logistic_hyper[] = {
  */
 #define LOGIT_NPARAMS(D)	(3 * (D))
 
+/*
+ * Warm start (LogisticFit): from this many training rows, first solve on
+ * the leading 1/LOGIT_WARM_FRACTION of them, in at most so many iterations.
+ */
+#define LOGIT_WARM_MIN_ROWS		100000
+#define LOGIT_WARM_FRACTION		8
+#define LOGIT_WARM_MAX_ITER		25
+
 /* The largest Hessian the Newton solver accepts (D x D doubles) */
 #define LOGIT_MAX_DIM		3000
 
@@ -64,7 +75,8 @@ typedef struct LogitState
 {
 	const double *X;
 	const double *y;
-	int64		n;
+	int64		n;				/* rows taken: the first n */
+	int64		ld;				/* rows of X (its leading dimension) */
 	int			p;				/* design columns */
 	int			P;				/* parameters per block, p + 1 */
 	int			B;				/* blocks, nclasses - 1 */
@@ -116,7 +128,7 @@ LogitEvaluate(LogitState *s, const double *beta, double *grad, double *H)
 		for (int b = 0; b < B; b++)
 			for (int i = 0; i < m; i++)
 				s->eta[b * m + i] = beta[b * P];
-		MlopsGemm(false, false, m, B, p, 1.0, Xb, (int) n, beta + 1, P,
+		MlopsGemm(false, false, m, B, p, 1.0, Xb, (int) s->ld, beta + 1, P,
 				  1.0, s->eta, m);
 
 		/* softmax against the reference class, and the log loss */
@@ -167,7 +179,7 @@ LogitEvaluate(LogitState *s, const double *beta, double *grad, double *H)
 					sum += s->resid[b * m + i];
 				grad[b * P] += sum;
 			}
-			MlopsGemm(true, false, p, B, m, 1.0, Xb, (int) n, s->resid, m,
+			MlopsGemm(true, false, p, B, m, 1.0, Xb, (int) s->ld, s->resid, m,
 					  1.0, s->gslope, p);
 
 			/* Hessian blocks: [1 X]^T diag(w) [1 X] via sqrt(|w|) rows */
@@ -187,7 +199,7 @@ LogitEvaluate(LogitState *s, const double *beta, double *grad, double *H)
 					}
 					for (int j = 0; j < p; j++)
 					{
-						const double *xj = Xb + (int64) j * n;
+						const double *xj = Xb + (int64) j * s->ld;
 						double	   *zj = s->Z + (int64) (j + 1) * m;
 
 						for (int i = 0; i < m; i++)
@@ -246,11 +258,106 @@ LogitEvaluate(LogitState *s, const double *beta, double *grad, double *H)
 	return loss / (double) n + 0.5 * s->alpha * penalty;
 }
 
+/* The buffers a Newton run swaps between iterations */
+typedef struct NewtonBuffers
+{
+	double	   *beta;			/* D: in the start, out the solution */
+	double	   *trial;
+	double	   *grad;
+	double	   *grad_t;
+	double	   *H;				/* D x D */
+	double	   *H_t;
+	double	   *step;
+} NewtonBuffers;
+
 /*
- * Fit by Newton's method from the intercept-only model (log prior odds).
- * Each iteration factorises the Hessian (rank-revealing Cholesky), stops
- * when half the Newton decrement g^T H^-1 g is at most tol, otherwise
- * steps along the Newton direction with Armijo backtracking.
+ * Newton's method on the first s->n rows from nb->beta.  Each iteration
+ * factorises the Hessian (rank-revealing Cholesky), stops when half the
+ * Newton decrement g^T H^-1 g is at most tol, otherwise steps along the
+ * Newton direction with Armijo backtracking.  Returns whether it converged
+ * within max_iter; *chol is the factorisation of the last Hessian and
+ * s->max_abs_eta is that of the last accepted iterate.
+ */
+static bool
+Newton(LogitState *s, NewtonBuffers *nb, const bool *force, int max_iter,
+	   double tol, MlopsCholesky **chol)
+{
+	int			D = s->D;
+	double		f;
+	double		max_abs_eta;
+
+	f = LogitEvaluate(s, nb->beta, nb->grad, nb->H);
+	max_abs_eta = s->max_abs_eta;
+	for (int iter = 0;; iter++)
+	{
+		double		decrement;
+		double		t = 1.0;
+		double		ft = 0.0;
+		bool		accepted = false;
+		double	   *swap;
+
+		*chol = MlopsCholeskyAliased(nb->H, D, force, MLOPS_ALIAS_TOL);
+		MlopsCholeskySolve(*chol, nb->grad, nb->step);
+		decrement = MlopsDot(D, nb->grad, nb->step);
+
+		if (!(decrement > 2.0 * tol))
+		{
+			/*
+			 * Converged.  The last Newton step is already computed and tiny
+			 * (its H-norm is the decrement); convergence being quadratic it
+			 * squares the remaining error, so take it.
+			 */
+			for (int k = 0; k < D; k++)
+				nb->beta[k] -= nb->step[k];
+			s->max_abs_eta = max_abs_eta;
+			return true;
+		}
+		if (iter >= max_iter)
+			break;
+
+		/*
+		 * Armijo backtracking along -step.  Trials are evaluated in full:
+		 * the first is nearly always accepted, and its gradient and Hessian
+		 * are then those of the next iteration, one pass over the rows per
+		 * iteration.
+		 */
+		for (int ls = 0; ls < 40; ls++)
+		{
+			for (int k = 0; k < D; k++)
+				nb->trial[k] = nb->beta[k] - t * nb->step[k];
+			ft = LogitEvaluate(s, nb->trial, nb->grad_t, nb->H_t);
+			if (isfinite(ft) && ft <= f - 1e-4 * t * decrement)
+			{
+				accepted = true;
+				break;
+			}
+			t *= 0.5;
+		}
+		if (!accepted)
+		{
+			/* no decrease left at this precision: beta is the optimum */
+			s->max_abs_eta = max_abs_eta;
+			return true;
+		}
+		swap = nb->beta;
+		nb->beta = nb->trial;
+		nb->trial = swap;
+		swap = nb->grad;
+		nb->grad = nb->grad_t;
+		nb->grad_t = swap;
+		swap = nb->H;
+		nb->H = nb->H_t;
+		nb->H_t = swap;
+		f = ft;
+		max_abs_eta = s->max_abs_eta;
+	}
+	s->max_abs_eta = max_abs_eta;
+	return false;
+}
+
+/*
+ * Fit by Newton's method from the intercept-only model (log prior odds),
+ * warm-started on a sample when the training set is large.
  */
 static void
 LogisticFit(MlopsModel *model, const MlopsDesign *train)
@@ -264,12 +371,7 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	int			max_iter = (int) model->hyper[1];
 	double		tol = model->hyper[2];
 	double	   *beta;
-	double	   *trial;
-	double	   *grad;
-	double	   *grad_t;
-	double	   *H;
-	double	   *H_t;
-	double	   *step;
+	NewtonBuffers buf;
 	double		max_abs_eta;
 	double	   *params;
 	double	   *xmean;
@@ -280,8 +382,7 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	bool	   *force;
 	int64	   *count;
 	MlopsCholesky *chol = NULL;
-	bool		converged = false;
-	double		f;
+	bool		converged;
 
 	if (K < 2)
 		ereport(ERROR,
@@ -307,6 +408,7 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	s.X = train->X;
 	s.y = train->y;
 	s.n = train->nrows;
+	s.ld = train->nrows;
 	s.p = p;
 	s.P = P;
 	s.B = B;
@@ -321,13 +423,13 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	s.gslope = palloc(sizeof(double) * Max(p * B, 1));
 	s.hpair = palloc(sizeof(double) * (Size) (B * (B + 1) / 2) * P * P);
 
-	beta = palloc0(sizeof(double) * D);
-	trial = palloc(sizeof(double) * D);
-	grad = palloc(sizeof(double) * D);
-	grad_t = palloc(sizeof(double) * D);
-	step = palloc(sizeof(double) * D);
-	H = palloc(sizeof(double) * (Size) D * D);
-	H_t = palloc(sizeof(double) * (Size) D * D);
+	buf.beta = palloc0(sizeof(double) * D);
+	buf.trial = palloc(sizeof(double) * D);
+	buf.grad = palloc(sizeof(double) * D);
+	buf.grad_t = palloc(sizeof(double) * D);
+	buf.step = palloc(sizeof(double) * D);
+	buf.H = palloc(sizeof(double) * (Size) D * D);
+	buf.H_t = palloc(sizeof(double) * (Size) D * D);
 
 	/* constant columns (judged by their original values) are aliased */
 	xmean = palloc(sizeof(double) * Max(p, 1));
@@ -353,73 +455,33 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 		count[yi]++;
 	}
 	for (int b = 0; b < B; b++)
-		beta[b * P] = log((count[b + 1] + 0.5) / (count[0] + 0.5));
+		buf.beta[b * P] = log((count[b + 1] + 0.5) / (count[0] + 0.5));
 
-	f = LogitEvaluate(&s, beta, grad, H);
-	max_abs_eta = s.max_abs_eta;
-	for (int iter = 0;; iter++)
+	/*
+	 * Warm start: on a large training set, first solve on its leading rows.
+	 * They are in content-hash order, so a uniform sample, and its optimum
+	 * is within sampling error of the full one, from where Newton's method
+	 * needs about two full passes instead of five or more.
+	 */
+	if (train->nrows >= LOGIT_WARM_MIN_ROWS)
 	{
-		double		decrement;
-		double		t = 1.0;
-		double		ft = 0.0;
-		bool		accepted = false;
-		double	   *swap;
-
-		chol = MlopsCholeskyAliased(H, D, force, MLOPS_ALIAS_TOL);
-		MlopsCholeskySolve(chol, grad, step);
-		decrement = MlopsDot(D, grad, step);
-
-		if (!(decrement > 2.0 * tol))
-		{
-			/*
-			 * Converged.  The last Newton step is already computed and tiny
-			 * (its H-norm is the decrement); convergence being quadratic it
-			 * squares the remaining error, so take it.
-			 */
-			for (int k = 0; k < D; k++)
-				beta[k] -= step[k];
-			converged = true;
-			break;
-		}
-		if (iter >= max_iter)
-			break;
-
-		/*
-		 * Armijo backtracking along -step.  Trials are evaluated in full:
-		 * the first is nearly always accepted, and its gradient and Hessian
-		 * are then those of the next iteration, one pass over the rows per
-		 * iteration.
-		 */
-		for (int ls = 0; ls < 40; ls++)
-		{
-			for (int k = 0; k < D; k++)
-				trial[k] = beta[k] - t * step[k];
-			ft = LogitEvaluate(&s, trial, grad_t, H_t);
-			if (isfinite(ft) && ft <= f - 1e-4 * t * decrement)
+		s.n = train->nrows / LOGIT_WARM_FRACTION;
+		(void) Newton(&s, &buf, force, LOGIT_WARM_MAX_ITER, tol, &chol);
+		s.n = train->nrows;
+	s.ld = train->nrows;
+		for (int k = 0; k < D; k++)
+			if (!isfinite(buf.beta[k]))
 			{
-				accepted = true;
+				/* a sample the fit went astray on: start afresh */
+				memset(buf.beta, 0, sizeof(double) * D);
+				for (int b = 0; b < B; b++)
+					buf.beta[b * P] = log((count[b + 1] + 0.5) / (count[0] + 0.5));
 				break;
 			}
-			t *= 0.5;
-		}
-		if (!accepted)
-		{
-			/* no decrease left at this precision: beta is the optimum */
-			converged = true;
-			break;
-		}
-		swap = beta;
-		beta = trial;
-		trial = swap;
-		swap = grad;
-		grad = grad_t;
-		grad_t = swap;
-		swap = H;
-		H = H_t;
-		H_t = swap;
-		f = ft;
-		max_abs_eta = s.max_abs_eta;
 	}
+	converged = Newton(&s, &buf, force, max_iter, tol, &chol);
+	beta = buf.beta;
+	max_abs_eta = s.max_abs_eta;
 
 	if (!converged)
 		ereport(WARNING,
@@ -495,10 +557,10 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	pfree(s.sw);
 	pfree(s.gslope);
 	pfree(s.hpair);
-	pfree(H);
-	pfree(H_t);
-	pfree(grad);
-	pfree(grad_t);
+	pfree(buf.H);
+	pfree(buf.H_t);
+	pfree(buf.grad);
+	pfree(buf.grad_t);
 	pfree(inv);
 }
 

@@ -48,6 +48,7 @@ typedef struct CodeDict
 	int32	   *slots;			/* code, or -1 when empty */
 	uint32	   *hashes;			/* hash of each code's text */
 	int			capacity;		/* of code_text / code_count */
+	int32		boolcode[2];	/* codes of false and true, -1 until seen */
 } CodeDict;
 
 typedef struct LoadReceiver
@@ -77,6 +78,7 @@ DictInit(CodeDict *d)
 {
 	d->size = 64;
 	d->used = 0;
+	d->boolcode[0] = d->boolcode[1] = -1;
 	d->slots = palloc(sizeof(int32) * d->size);
 	memset(d->slots, -1, sizeof(int32) * d->size);
 	d->capacity = 16;
@@ -254,7 +256,22 @@ load_receive(TupleTableSlot *slot, DestReceiver *self)
 		{
 			int32		code = -1;
 
-			if (!isnull)
+			if (!isnull && r->readers[i].typid == BOOLOID)
+			{
+				/* two possible values: look each up once */
+				int			b = DatumGetBool(value) ? 1 : 0;
+
+				code = r->dicts[i].boolcode[b];
+				if (code < 0)
+				{
+					MemoryContextSwitchTo(r->datacxt);
+					code = r->dicts[i].boolcode[b] =
+						DictLookup(&r->dicts[i], col, b ? "true" : "false");
+					MemoryContextSwitchTo(r->rowcxt);
+				}
+				col->code_count[code]++;
+			}
+			else if (!isnull)
 			{
 				char	   *s = MlopsReadText(&r->readers[i], value);
 
