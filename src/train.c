@@ -574,10 +574,11 @@ TrainCore(TrainSpec *spec)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("target column \"%s\" is NULL in every row", spec->target)));
 	/* the training rows' positions, so that loops over them do not branch */
-	trainrow = palloc_extended(sizeof(int64) * Max(ntrain, 1), MCXT_ALLOC_HUGE);
+	trainrow = palloc_extended(sizeof(int64) * (ntrain + 1), MCXT_ALLOC_HUGE);
 	{
 		int64		k = 0;
 
+		/* written for every row, kept for training rows: one slot spare */
 		for (r = 0; r < data->nrows; r++)
 		{
 			trainrow[k] = r;

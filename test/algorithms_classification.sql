@@ -9,7 +9,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = error;
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 
 -- standard normal from two uniforms (Box-Muller)
 CREATE FUNCTION pg_temp.gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
@@ -56,6 +56,22 @@ SELECT ok((SELECT abs(sum(r)) / count(*) < 1e-8 AND abs(sum(r * x1)) / count(*) 
              FROM (SELECT x1, x2, x3, (mlops.predict_proba('lg0', t))[2] - label::int AS r
                      FROM alg_bin t) s),
           'at alpha 0 the fitted probabilities satisfy X^T (p - y) = 0');
+
+-- From 100,000 training rows Newton's method starts from the solution on
+-- an eighth of them; it must still end at the optimum of all of them.
+CREATE TABLE alg_big AS
+SELECT x1, x2, random() < 1 / (1 + exp(-(0.3 + x1 - 0.5 * x2))) AS label
+  FROM (SELECT pg_temp.gauss() AS x1, pg_temp.gauss() AS x2
+          FROM generate_series(1, 120000)) s;
+CREATE TEMP TABLE lgbig AS
+SELECT * FROM mlops.train('lgbig', 'alg_big', 'label', algorithm => 'logistic',
+                          hyperparams => '{"alpha": 0}', features => ARRAY['x1', 'x2'],
+                          test_size => 1e-9);
+SELECT ok((SELECT abs(sum(r)) / count(*) < 1e-8 AND abs(sum(r * x1)) / count(*) < 1e-8
+                  AND abs(sum(r * x2)) / count(*) < 1e-8 AND count(*) = 120000
+             FROM (SELECT x1, x2, (mlops.predict_proba('lgbig', t))[2] - label::int AS r
+                     FROM alg_big t) s),
+          'warm-started on a sample, the fit still solves the score equations of every row');
 
 -- one feature at alpha 0: standard errors are those of the inverse Fisher
 -- information [sum w, sum w x; sum w x, sum w x^2]^-1, w = p (1 - p), up to
