@@ -32,14 +32,6 @@
 #include "rowhash.h"
 #include "train.h"
 
-/* rows ahead of the hash-order gather whose cache lines are prefetched */
-#define UNSTAGE_PREFETCH	16
-#if defined(__GNUC__)
-#define PREFETCH(p)		__builtin_prefetch(p)
-#else
-#define PREFETCH(p)		((void) (p))
-#endif
-
 /* Open-addressing dictionary from text to code, one per categorical column */
 typedef struct CodeDict
 {
@@ -65,7 +57,6 @@ typedef struct LoadReceiver
 	MlopsHashColumn *hashcols;
 	Datum	   *hvalues;
 	bool	   *hnulls;
-	double	   *rows;			/* row-major staging: nspecs values a row */
 	MlopsRowSink sink;			/* optional: sees every row and its hash */
 	void	   *sink_arg;
 	int64		capacity;
@@ -147,23 +138,35 @@ DictLookup(CodeDict *d, MlopsColumnData *col, const char *s)
 }
 
 /*
- * Make room for more rows.  Rows are staged row-major (one double per
- * column: the value, or the category code) so that receiving a row writes
- * one contiguous run and the later reordering reads each row once.
+ * Make room for more rows: each column, and the row hashes, grow by
+ * doubling (repalloc of a huge chunk moves pages, not bytes).  Rows land in
+ * the columns in load order; MlopsLoadQuerySink then permutes each column
+ * into hash order, one column at a time so that the gather stays within
+ * the cache.
  */
 static void
-GrowRows(LoadReceiver *r)
+GrowColumns(LoadReceiver *r)
 {
 	MlopsTrainData *data = r->data;
 	int64		newcap = r->capacity == 0 ? 16384 : r->capacity * 2;
 	Size		rowbytes = sizeof(uint64) + sizeof(double) * r->nspecs;
 
-	/* staging and columns coexist while the columns are filled */
-	MlopsCheckMemory(newcap * rowbytes * 2, r->what);
+	/* the columns, and one more while they are put in hash order */
+	MlopsCheckMemory(newcap * (rowbytes + sizeof(double)), r->what);
 
-	r->rows = r->capacity == 0
-		? MemoryContextAllocHuge(r->datacxt, newcap * sizeof(double) * Max(r->nspecs, 1))
-		: repalloc_huge(r->rows, newcap * sizeof(double) * Max(r->nspecs, 1));
+	for (int i = 0; i < r->nspecs; i++)
+	{
+		MlopsColumnData *col = &data->columns[i];
+
+		if (col->kind == MLOPS_KIND_CATEGORICAL)
+			col->code = r->capacity == 0
+				? MemoryContextAllocHuge(r->datacxt, newcap * sizeof(int32))
+				: repalloc_huge(col->code, newcap * sizeof(int32));
+		else
+			col->num = r->capacity == 0
+				? MemoryContextAllocHuge(r->datacxt, newcap * sizeof(double))
+				: repalloc_huge(col->num, newcap * sizeof(double));
+	}
 	if (r->flags & MLOPS_LOAD_HASH)
 		data->rowhash = r->capacity == 0 ? MemoryContextAllocHuge(r->datacxt, newcap * sizeof(uint64))
 			: repalloc_huge(data->rowhash, newcap * sizeof(uint64));
@@ -230,14 +233,12 @@ load_receive(TupleTableSlot *slot, DestReceiver *self)
 	LoadReceiver *r = (LoadReceiver *) self;
 	MlopsTrainData *data = r->data;
 	int64		row = data->nrows;
-	double	   *dst;
 	MemoryContext old;
 
 	CHECK_FOR_INTERRUPTS();
 
 	if (row >= r->capacity)
-		GrowRows(r);
-	dst = r->rows + row * r->nspecs;
+		GrowColumns(r);
 
 	slot_getallattrs(slot);
 	old = MemoryContextSwitchTo(r->rowcxt);
@@ -282,7 +283,7 @@ load_receive(TupleTableSlot *slot, DestReceiver *self)
 			}
 			else
 				col->nnull++;
-			dst[i] = (double) code;
+			col->code[row] = code;
 		}
 		else
 		{
@@ -307,7 +308,7 @@ load_receive(TupleTableSlot *slot, DestReceiver *self)
 			}
 			else
 				col->nnull++;
-			dst[i] = v;
+			col->num[row] = v;
 		}
 	}
 
@@ -406,50 +407,51 @@ SortByHash(MlopsTrainData *data)
 }
 
 /*
- * Move the staged rows into column arrays, in the order given by idx (NULL:
- * load order), then free the staging buffer.
+ * Put every column in the order given by idx (from SortByHash): each is
+ * gathered into a spare array, which then takes the place of the column,
+ * the column's old array becoming the spare for the next.  One column of
+ * doubles is 8 MB a million rows, so the random reads of the gather stay
+ * within the cache.
  */
 static void
-Unstage(MlopsTrainData *data, double *rows, const int64 *idx)
+Reorder(MlopsTrainData *data, const int64 *idx)
 {
 	int64		n = data->nrows;
-	int			nc = data->ncolumns;
+	double	   *spare_num = NULL;
+	int32	   *spare_code = NULL;
 
-	for (int c = 0; c < nc; c++)
+	for (int c = 0; c < data->ncolumns; c++)
 	{
 		MlopsColumnData *col = &data->columns[c];
 
+		CHECK_FOR_INTERRUPTS();
 		if (col->kind == MLOPS_KIND_CATEGORICAL)
-			col->code = palloc_extended(Max(n, 1) * sizeof(int32), MCXT_ALLOC_HUGE);
+		{
+			int32	   *old = col->code;
+
+			if (spare_code == NULL)
+				spare_code = palloc_extended(Max(n, 1) * sizeof(int32), MCXT_ALLOC_HUGE);
+			for (int64 i = 0; i < n; i++)
+				spare_code[i] = old[idx[i]];
+			col->code = spare_code;
+			spare_code = old;
+		}
 		else
-			col->num = palloc_extended(Max(n, 1) * sizeof(double), MCXT_ALLOC_HUGE);
-	}
-	for (int64 i = 0; i < n; i++)
-	{
-		const double *src = rows + (idx ? idx[i] : i) * nc;
-
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		/* in hash order the reads are random: ask for rows well ahead */
-		if (idx && i + UNSTAGE_PREFETCH < n)
 		{
-			const double *ahead = rows + idx[i + UNSTAGE_PREFETCH] * nc;
+			double	   *old = col->num;
 
-			PREFETCH(ahead);
-			PREFETCH(ahead + nc - 1);
-		}
-		for (int c = 0; c < nc; c++)
-		{
-			MlopsColumnData *col = &data->columns[c];
-
-			if (col->kind == MLOPS_KIND_CATEGORICAL)
-				col->code[i] = (int32) src[c];
-			else
-				col->num[i] = src[c];
+			if (spare_num == NULL)
+				spare_num = palloc_extended(Max(n, 1) * sizeof(double), MCXT_ALLOC_HUGE);
+			for (int64 i = 0; i < n; i++)
+				spare_num[i] = old[idx[i]];
+			col->num = spare_num;
+			spare_num = old;
 		}
 	}
-	if (rows)
-		pfree(rows);
+	if (spare_num)
+		pfree(spare_num);
+	if (spare_code)
+		pfree(spare_code);
 }
 
 /*
@@ -513,15 +515,16 @@ MlopsLoadQuerySink(const char *sql, int nspecs, const MlopsLoadSpec *specs,
 
 	MemoryContextDelete(r.rowcxt);
 
+	/* columns exist even for no rows */
+	if (r.capacity == 0)
+		GrowColumns(&r);
 	if (flags & MLOPS_LOAD_SORT)
 	{
 		int64	   *idx = SortByHash(data);
 
-		Unstage(data, r.rows, idx);
+		Reorder(data, idx);
 		pfree(idx);
 	}
-	else
-		Unstage(data, r.rows, NULL);
 	return data;
 }
 
