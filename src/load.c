@@ -417,41 +417,36 @@ static void
 Reorder(MlopsTrainData *data, const int64 *idx)
 {
 	int64		n = data->nrows;
-	double	   *spare_num = NULL;
-	int32	   *spare_code = NULL;
+	void	   *spare[2] = {NULL, NULL};	/* for doubles, for codes */
 
 	for (int c = 0; c < data->ncolumns; c++)
 	{
 		MlopsColumnData *col = &data->columns[c];
+		bool		codes = col->kind == MLOPS_KIND_CATEGORICAL;
+		void	   *old = codes ? (void *) col->code : (void *) col->num;
+		void	   *into = spare[codes];
 
 		CHECK_FOR_INTERRUPTS();
-		if (col->kind == MLOPS_KIND_CATEGORICAL)
+		if (into == NULL)
+			into = palloc_extended(Max(n, 1) * (codes ? sizeof(int32) : sizeof(double)),
+								   MCXT_ALLOC_HUGE);
+		if (codes)
 		{
-			int32	   *old = col->code;
-
-			if (spare_code == NULL)
-				spare_code = palloc_extended(Max(n, 1) * sizeof(int32), MCXT_ALLOC_HUGE);
 			for (int64 i = 0; i < n; i++)
-				spare_code[i] = old[idx[i]];
-			col->code = spare_code;
-			spare_code = old;
+				((int32 *) into)[i] = ((const int32 *) old)[idx[i]];
+			col->code = into;
 		}
 		else
 		{
-			double	   *old = col->num;
-
-			if (spare_num == NULL)
-				spare_num = palloc_extended(Max(n, 1) * sizeof(double), MCXT_ALLOC_HUGE);
 			for (int64 i = 0; i < n; i++)
-				spare_num[i] = old[idx[i]];
-			col->num = spare_num;
-			spare_num = old;
+				((double *) into)[i] = ((const double *) old)[idx[i]];
+			col->num = into;
 		}
+		spare[codes] = old;
 	}
-	if (spare_num)
-		pfree(spare_num);
-	if (spare_code)
-		pfree(spare_code);
+	for (int k = 0; k < 2; k++)
+		if (spare[k])
+			pfree(spare[k]);
 }
 
 /*
