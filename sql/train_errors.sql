@@ -96,6 +96,15 @@ DROP OWNED BY mlops_intruder;
 DROP ROLE mlops_intruder;
 SELECT count(*) AS versions FROM mlops.model_versions;
 
+-- beyond mlops.max_training_memory, training refuses and says how much it needs
+CREATE TABLE te_big AS
+SELECT i::float8 AS x1, (i % 7)::float8 AS x2, (i % 13)::float8 AS y FROM generate_series(1, 40000) i;
+SET mlops.max_training_memory = '1MB';
+SELECT version FROM mlops.train('big', 'te_big', 'y');
+RESET mlops.max_training_memory;
+SELECT count(*) AS projects FROM mlops.projects WHERE name = 'big';
+DROP TABLE te_big;
+
 -- clean up
 DELETE FROM mlops.deployments;
 DELETE FROM mlops.model_versions;

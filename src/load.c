@@ -151,8 +151,8 @@ GrowColumns(LoadReceiver *r)
 	int64		newcap = r->capacity == 0 ? 16384 : r->capacity * 2;
 	Size		rowbytes = sizeof(uint64) + sizeof(double) * r->nspecs;
 
-	/* the columns, and one more while they are put in hash order */
-	MlopsCheckMemory(newcap * (rowbytes + sizeof(double)), r->what);
+	/* the columns, and while they are put in hash order an index and a spare column */
+	MlopsCheckMemory(newcap * (rowbytes + sizeof(int64) + sizeof(double)), r->what);
 
 	for (int i = 0; i < r->nspecs; i++)
 	{

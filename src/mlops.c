@@ -159,7 +159,7 @@ MlopsCheckMemory(Size bytes, const char *what)
 	if (bytes / 1024 > (Size) mlops_max_training_memory)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s needs %zu MB, more than mlops.max_training_memory (%d MB)",
-						what, bytes / (1024 * 1024), mlops_max_training_memory / 1024),
+				 errmsg("%s needs %.1f MB, more than mlops.max_training_memory (%.1f MB)",
+						what, bytes / (1024.0 * 1024.0), mlops_max_training_memory / 1024.0),
 				 errhint("Raise mlops.max_training_memory, or train on fewer rows or features.")));
 }
