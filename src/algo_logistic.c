@@ -468,7 +468,6 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 		s.n = train->nrows / LOGIT_WARM_FRACTION;
 		(void) Newton(&s, &buf, force, LOGIT_WARM_MAX_ITER, tol, &chol);
 		s.n = train->nrows;
-	s.ld = train->nrows;
 		for (int k = 0; k < D; k++)
 			if (!isfinite(buf.beta[k]))
 			{
