@@ -696,6 +696,7 @@ mlops_predict_support(PG_FUNCTION_ARGS)
 	Datum	   *names;
 	int			nnames = 0;
 	Oid			target;
+	static const Oid predict_columns_argtypes[] = {TEXTOID, TEXTARRAYOID, ANYOID};
 	ArrayType  *arr;
 
 	if (!IsA(rawreq, SupportRequestSimplify))
@@ -708,8 +709,9 @@ mlops_predict_support(PG_FUNCTION_ARGS)
 	if (row->varattno != 0 || row->vartype == RECORDOID || row->varlevelsup != 0)
 		PG_RETURN_POINTER(NULL);
 
+	/* by its exact signature (a NULL list of argument types asserts in PostgreSQL) */
 	target = LookupFuncName(list_make2(makeString("mlops"), makeString("_predict_columns")),
-							-1, NULL, true);
+							lengthof(predict_columns_argtypes), predict_columns_argtypes, true);
 	if (!OidIsValid(target))
 		PG_RETURN_POINTER(NULL);
 
