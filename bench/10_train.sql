@@ -22,9 +22,34 @@ $$;
 CREATE TEMP TABLE scan AS SELECT bench_ms(
   'SELECT sum(f1), sum(f2), sum(f3), sum(f4), sum(f5), sum(f6), sum(f7), sum(f8), sum(f9), sum(f10), sum(y) FROM bench_t') AS ms;
 
--- first training snapshots the data; later ones reuse the snapshot
-SELECT bench_ms($$SELECT mlops.train('bench_lin', 'bench_t', 'y', algorithm => 'linear',
-                  features => ARRAY['f1','f2','f3','f4','f5','f6','f7','f8','f9','f10'], deploy => 'always')$$, 1) AS first_train_ms \gset
+-- The first training snapshots the data; later ones reuse the snapshot.
+-- Best of two first trainings: between them the project and its snapshot
+-- are removed (untimed), so that the second is a first training again.
+CREATE OR REPLACE FUNCTION bench_first_train() RETURNS float8
+LANGUAGE plpgsql AS $$
+DECLARE
+    t0 timestamptz;
+    best float8 := 'Infinity';
+    snap bigint;
+BEGIN
+    FOR k IN 1..2 LOOP
+        IF k > 1 THEN
+            SELECT snapshot INTO snap FROM mlops.model_versions WHERE project = 'bench_lin';
+            DELETE FROM mlops.deployments WHERE project = 'bench_lin';
+            DELETE FROM mlops.model_versions WHERE project = 'bench_lin';
+            DELETE FROM mlops.projects WHERE name = 'bench_lin';
+            PERFORM mlops.drop_snapshot(snap);
+        END IF;
+        t0 := clock_timestamp();
+        PERFORM mlops.train('bench_lin', 'bench_t', 'y', algorithm => 'linear',
+                            features => ARRAY['f1','f2','f3','f4','f5','f6','f7','f8','f9','f10'],
+                            deploy => 'always');
+        best := least(best, extract(epoch FROM clock_timestamp() - t0) * 1000);
+    END LOOP;
+    RETURN best;
+END;
+$$;
+SELECT bench_first_train() AS first_train_ms \gset
 INSERT INTO bench_results (area, what, ms, reference, reference_ms, budget)
 SELECT 'train', 'linear, retrain on unchanged rows',
        bench_ms($$SELECT mlops.train('bench_lin', 'bench_t', 'y', algorithm => 'linear',
