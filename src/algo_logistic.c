@@ -465,18 +465,23 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	 */
 	if (train->nrows >= LOGIT_WARM_MIN_ROWS)
 	{
+		double	   *cold = palloc(sizeof(double) * D);
+		double		f_warm;
+
+		memcpy(cold, buf.beta, sizeof(double) * D);
 		s.n = train->nrows / LOGIT_WARM_FRACTION;
 		(void) Newton(&s, &buf, force, LOGIT_WARM_MAX_ITER, tol, &chol);
 		s.n = train->nrows;
-		for (int k = 0; k < D; k++)
-			if (!isfinite(buf.beta[k]))
-			{
-				/* a sample the fit went astray on: start afresh */
-				memset(buf.beta, 0, sizeof(double) * D);
-				for (int b = 0; b < B; b++)
-					buf.beta[b * P] = log((count[b + 1] + 0.5) / (count[0] + 0.5));
-				break;
-			}
+
+		/*
+		 * Keep the sample's solution only if it is a better start on all
+		 * the rows: a sample can go astray (say, a rare class it lacks
+		 * drifting off without a penalty).
+		 */
+		f_warm = LogitEvaluate(&s, buf.beta, NULL, NULL);
+		if (!(f_warm <= LogitEvaluate(&s, cold, NULL, NULL)))
+			memcpy(buf.beta, cold, sizeof(double) * D);
+		pfree(cold);
 	}
 	converged = Newton(&s, &buf, force, max_iter, tol, &chol);
 	beta = buf.beta;
