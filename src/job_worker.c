@@ -178,12 +178,11 @@ WorkerRun(void)
 	values[0] = Int64GetDatum(ws.run);
 	values[1] = Int32GetDatum(MyProcPid);
 	MlopsBecomeRegistryOwner(&saved);
-	if (SPI_execute_with_args("UPDATE mlops.job_runs"
-							  "   SET status = 'running', pid = $2, started_at = now()"
-							  " WHERE id = $1 AND status = 'starting'"
-							  " RETURNING project, relation, retrain",
-							  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-		elog(ERROR, "mlops: could not take job run " INT64_FORMAT, ws.run);
+	MlopsExecOrError("UPDATE mlops.job_runs"
+					 "   SET status = 'running', pid = $2, started_at = now()"
+					 " WHERE id = $1 AND status = 'starting'"
+					 " RETURNING project, relation, retrain",
+					 2, argtypes, values, NULL, SPI_OK_UPDATE_RETURNING);
 	MlopsRestoreUser(&saved);
 	if (SPI_processed == 0)
 	{
@@ -219,9 +218,8 @@ WorkerRun(void)
 	argtypes[1] = REGCLASSOID;
 	values[0] = CStringGetTextDatum(ws.project);
 	values[1] = ObjectIdGetDatum(relid);
-	if (SPI_execute_with_args("SELECT id, verdict FROM mlops.check_drift($1, $2)",
-							  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "mlops: mlops.check_drift did not return its report");
+	MlopsExecOrError("SELECT id, verdict FROM mlops.check_drift($1, $2)",
+					 2, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 	{
 		ws.report = pg_strtoint64(CopyValue(1));
@@ -243,11 +241,10 @@ WorkerRun(void)
 		argtypes[1] = INT8OID;
 		values[0] = CStringGetTextDatum(ws.project);
 		nulls[1] = 'n';
-		if (SPI_execute_with_args("SELECT CASE WHEN EXISTS (SELECT 1 FROM mlops.retrain_queue"
-								  "                          WHERE project = $1 AND status = 'queued')"
-								  "       THEN mlops.retrain_claim($1, $2) END",
-								  2, argtypes, values, nulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "mlops: mlops.retrain_claim failed");
+		MlopsExecOrError("SELECT CASE WHEN EXISTS (SELECT 1 FROM mlops.retrain_queue"
+						 "                          WHERE project = $1 AND status = 'queued')"
+						 "       THEN mlops.retrain_claim($1, $2) END",
+						 2, argtypes, values, nulls, SPI_OK_SELECT);
 		{
 			char	   *claimed = CopyValue(1);
 
@@ -259,11 +256,9 @@ WorkerRun(void)
 				values[1] = Int64GetDatum(ws.request);
 				nulls[1] = ' ';
 				MlopsBecomeRegistryOwner(&saved);
-				if (SPI_execute_with_args("UPDATE mlops.job_runs SET retrain_request = $2"
-										  " WHERE id = $1",
-										  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
-					elog(ERROR, "mlops: could not record the retrain of job run " INT64_FORMAT,
-						 ws.run);
+				MlopsExecOrError("UPDATE mlops.job_runs SET retrain_request = $2"
+								 " WHERE id = $1",
+								 2, argtypes, values, NULL, SPI_OK_UPDATE);
 				MlopsRestoreUser(&saved);
 			}
 		}
@@ -282,9 +277,9 @@ WorkerRun(void)
 		argtypes[1] = INT8OID;
 		values[0] = CStringGetTextDatum(ws.project);
 		values[1] = Int64GetDatum(ws.request);
-		if (SPI_execute_with_args("SELECT status, outcome FROM mlops.retrain($1, $2)",
-								  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT ||
-			SPI_processed != 1)
+		MlopsExecOrError("SELECT status, outcome FROM mlops.retrain($1, $2)",
+						 2, argtypes, values, NULL, SPI_OK_SELECT);
+		if (SPI_processed != 1)
 			elog(ERROR, "mlops: mlops.retrain returned no row");
 		rstatus = CopyValue(1);
 		routcome = CopyValue(2);
@@ -379,21 +374,19 @@ WorkerRecordEnd(const char *status, const char *outcome, const char *error)
 		nulls[4] = 'n';
 
 	MlopsBecomeRegistryOwner(&saved);
-	if (SPI_execute_with_args("UPDATE mlops.job_runs"
-							  "   SET status = $2, finished_at = clock_timestamp(), outcome = $3,"
-							  "       error = $4, drift_report = $5"
-							  " WHERE id = $1 AND status = 'running'",
-							  5, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "mlops: could not record the end of job run " INT64_FORMAT, ws.run);
+	MlopsExecOrError("UPDATE mlops.job_runs"
+					 "   SET status = $2, finished_at = clock_timestamp(), outcome = $3,"
+					 "       error = $4, drift_report = $5"
+					 " WHERE id = $1 AND status = 'running'",
+					 5, argtypes, values, nulls, SPI_OK_UPDATE);
 	if (ws.request != 0 && strcmp(status, "succeeded") != 0)
 	{
 		values[0] = Int64GetDatum(ws.request);
-		if (SPI_execute_with_args("UPDATE mlops.retrain_queue"
-								  "   SET status = $2, finished_at = clock_timestamp(),"
-								  "       outcome = coalesce($4, $2)"
-								  " WHERE id = $1 AND status = 'running'",
-								  4, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "mlops: could not record the end of retrain " INT64_FORMAT, ws.request);
+		MlopsExecOrError("UPDATE mlops.retrain_queue"
+						 "   SET status = $2, finished_at = clock_timestamp(),"
+						 "       outcome = coalesce($4, $2)"
+						 " WHERE id = $1 AND status = 'running'",
+						 4, argtypes, values, nulls, SPI_OK_UPDATE);
 	}
 	MlopsRestoreUser(&saved);
 
@@ -463,9 +456,8 @@ ClaimLockProject(const char *project)
 	Datum		values[1];
 
 	values[0] = CStringGetTextDatum(project);
-	if (SPI_execute_with_args("SELECT 1 FROM mlops.projects WHERE name = $1 FOR UPDATE",
-							  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "mlops: could not lock project \"%s\"", project);
+	MlopsExecOrError("SELECT 1 FROM mlops.projects WHERE name = $1 FOR UPDATE",
+					 1, argtypes, values, NULL, SPI_OK_SELECT);
 }
 
 /*
@@ -501,24 +493,22 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(1))
 	{
 		ClaimLockProject(project);
-		if (SPI_execute_with_args("SELECT 1 FROM mlops.retrain_queue"
-								  " WHERE project = $1 AND status = 'running'",
-								  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "mlops: could not read mlops.retrain_queue");
+		MlopsExecOrError("SELECT 1 FROM mlops.retrain_queue"
+						 " WHERE project = $1 AND status = 'running'",
+						 1, argtypes, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed > 0)
 			ereport(NOTICE,
 					(errmsg("a retrain of project \"%s\" is already running", project)));
 		else
 		{
-			if (SPI_execute_with_args("UPDATE mlops.retrain_queue"
-									  "   SET status = 'running', started_at = now()"
-									  " WHERE id = (SELECT id FROM mlops.retrain_queue"
-									  "              WHERE project = $1 AND status = 'queued'"
-									  "              ORDER BY id LIMIT 1"
-									  "              FOR UPDATE SKIP LOCKED)"
-									  " RETURNING id",
-									  1, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE_RETURNING)
-				elog(ERROR, "mlops: could not claim a retrain");
+			MlopsExecOrError("UPDATE mlops.retrain_queue"
+							 "   SET status = 'running', started_at = now()"
+							 " WHERE id = (SELECT id FROM mlops.retrain_queue"
+							 "              WHERE project = $1 AND status = 'queued'"
+							 "              ORDER BY id LIMIT 1"
+							 "              FOR UPDATE SKIP LOCKED)"
+							 " RETURNING id",
+							 1, argtypes, values, NULL, SPI_OK_UPDATE_RETURNING);
 			if (SPI_processed == 1)
 				request = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 													  SPI_tuptable->tupdesc, 1, &isnull));
@@ -530,10 +520,9 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 
 		request = PG_GETARG_INT64(1);
 		values[1] = Int64GetDatum(request);
-		if (SPI_execute_with_args("SELECT status FROM mlops.retrain_queue"
-								  " WHERE project = $1 AND id = $2 FOR UPDATE",
-								  2, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "mlops: could not read mlops.retrain_queue");
+		MlopsExecOrError("SELECT status FROM mlops.retrain_queue"
+						 " WHERE project = $1 AND id = $2 FOR UPDATE",
+						 2, argtypes, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -543,20 +532,18 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 		if (strcmp(status, "queued") == 0)
 		{
 			ClaimLockProject(project);
-			if (SPI_execute_with_args("SELECT 1 FROM mlops.retrain_queue"
-									  " WHERE project = $1 AND status = 'running'",
-									  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "mlops: could not read mlops.retrain_queue");
+			MlopsExecOrError("SELECT 1 FROM mlops.retrain_queue"
+							 " WHERE project = $1 AND status = 'running'",
+							 1, argtypes, values, NULL, SPI_OK_SELECT);
 			if (SPI_processed > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 						 errmsg("a retrain of project \"%s\" is already running", project),
 						 errhint("Retry once it has ended.")));
-			if (SPI_execute_with_args("UPDATE mlops.retrain_queue"
-									  "   SET status = 'running', started_at = now()"
-									  " WHERE project = $1 AND id = $2",
-									  2, argtypes, values, NULL, false, 0) != SPI_OK_UPDATE)
-				elog(ERROR, "mlops: could not claim retrain " INT64_FORMAT, request);
+			MlopsExecOrError("UPDATE mlops.retrain_queue"
+							 "   SET status = 'running', started_at = now()"
+							 " WHERE project = $1 AND id = $2",
+							 2, argtypes, values, NULL, SPI_OK_UPDATE);
 		}
 		else if (strcmp(status, "running") == 0)
 		{
@@ -566,11 +553,10 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 			/* only the run of this worker that claimed it may go on with it */
 			ownvalues[0] = Int64GetDatum(request);
 			ownvalues[1] = Int32GetDatum(MyProcPid);
-			if (SPI_execute_with_args("SELECT 1 FROM mlops.job_runs"
-									  " WHERE retrain_request = $1 AND pid = $2"
-									  "   AND status = 'running'",
-									  2, ownargtypes, ownvalues, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "mlops: could not read mlops.job_runs");
+			MlopsExecOrError("SELECT 1 FROM mlops.job_runs"
+							 " WHERE retrain_request = $1 AND pid = $2"
+							 "   AND status = 'running'",
+							 2, ownargtypes, ownvalues, NULL, SPI_OK_SELECT);
 			if (SPI_processed == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -629,9 +615,8 @@ mlops_retrain_finish(PG_FUNCTION_ARGS)
 		Oid			argtypes[1] = {INT8OID};
 		Datum		values[1] = {Int64GetDatum(request)};
 
-		if (SPI_execute_with_args("SELECT project, status FROM mlops.retrain_queue WHERE id = $1",
-								  1, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "mlops: could not read mlops.retrain_queue");
+		MlopsExecOrError("SELECT project, status FROM mlops.retrain_queue WHERE id = $1",
+						 1, argtypes, values, NULL, SPI_OK_SELECT);
 	}
 	if (SPI_processed == 0)
 		ereport(ERROR,
@@ -670,12 +655,11 @@ mlops_retrain_finish(PG_FUNCTION_ARGS)
 		values[0] = CStringGetTextDatum(project);
 		values[1] = Int32GetDatum(chall_version);
 		values[2] = CStringGetTextDatum(proj->key_metric);
-		if (SPI_execute_with_args("SELECT (metrics ->> $3)::float8,"
-								  "       (metrics -> 'champion' ->> 'version')::integer,"
-								  "       (metrics -> 'champion' ->> $3)::float8"
-								  "  FROM mlops.model_versions WHERE project = $1 AND version = $2",
-								  3, argtypes, values, NULL, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "mlops: could not read mlops.model_versions");
+		MlopsExecOrError("SELECT (metrics ->> $3)::float8,"
+						 "       (metrics -> 'champion' ->> 'version')::integer,"
+						 "       (metrics -> 'champion' ->> $3)::float8"
+						 "  FROM mlops.model_versions WHERE project = $1 AND version = $2",
+						 3, argtypes, values, NULL, SPI_OK_SELECT);
 		if (SPI_processed == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -718,9 +702,8 @@ mlops_retrain_finish(PG_FUNCTION_ARGS)
 			dv[4] = DirectFunctionCall1(namein,
 										CStringGetDatum(GetUserNameFromId(GetUserId(), false)));
 			MlopsBecomeRegistryOwner(&saved);
-			if (SPI_execute_with_args("SELECT mlops._deploy($1, $2, $3, $4, $5)",
-									  5, dtypes, dv, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "mlops: could not deploy version %d", chall_version);
+			MlopsExecOrError("SELECT mlops._deploy($1, $2, $3, $4, $5)",
+							 5, dtypes, dv, NULL, SPI_OK_SELECT);
 			MlopsRestoreUser(&saved);
 			status = "deployed";
 		}
@@ -748,14 +731,13 @@ mlops_retrain_finish(PG_FUNCTION_ARGS)
 		nulls[5] = isnan(chall_score) ? 'n' : ' ';
 		values[6] = CStringGetTextDatum(outcome);
 		MlopsBecomeRegistryOwner(&saved);
-		if (SPI_execute_with_args("UPDATE mlops.retrain_queue"
-								  "   SET status = $2, finished_at = clock_timestamp(),"
-								  "       champion_version = $3, challenger_version = $4,"
-								  "       champion_score = $5, challenger_score = $6,"
-								  "       outcome = $7"
-								  " WHERE id = $1",
-								  7, argtypes, values, nulls, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "mlops: could not record retrain " INT64_FORMAT, request);
+		MlopsExecOrError("UPDATE mlops.retrain_queue"
+						 "   SET status = $2, finished_at = clock_timestamp(),"
+						 "       champion_version = $3, challenger_version = $4,"
+						 "       champion_score = $5, challenger_score = $6,"
+						 "       outcome = $7"
+						 " WHERE id = $1",
+						 7, argtypes, values, nulls, SPI_OK_UPDATE);
 		MlopsRestoreUser(&saved);
 	}
 	SPI_finish();

@@ -40,6 +40,22 @@ static MlopsVersion *MlopsGetVersionSnapshot(const char *project, int version,
 											 bool missing_ok, bool read_only);
 
 /*
+ * Run one SPI statement of our own with parameters (not read-only, no row
+ * limit), and turn an unexpected SPI result into an error: a can't-happen
+ * case, so the message names the statement rather than explaining.
+ */
+void
+MlopsExecOrError(const char *sql, int nargs, Oid *argtypes, Datum *values,
+				 const char *nulls, int expected)
+{
+	int			ret;
+
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	if (ret != expected)
+		elog(ERROR, "mlops: SPI_execute_with_args returned %d for \"%s\"", ret, sql);
+}
+
+/*
  * Act as the registry owner until MlopsRestoreUser().  The search_path is
  * pinned to pg_catalog meanwhile: the owner is usually a superuser, and an
  * operator or function found through the caller's search_path would run

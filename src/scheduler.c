@@ -97,8 +97,6 @@ static void LauncherFailRun(int64 run, const char *error);
 static bool LauncherRunIsAlive(int64 run, int pid, bool pid_known,
 							   TimestampTz started_at, bool started_known, Oid role);
 static void LauncherForgetStopped(void);
-static void ExecOrError(const char *sql, int nargs, Oid *argtypes,
-						Datum *values, const char *nulls, int expected);
 static char *LockOwnedRow(const char *sql, int64 id, MlopsUserSwitch *saved);
 static bool MayManage(const char *owner, const char *me, const MlopsUserSwitch *saved);
 
@@ -119,21 +117,6 @@ MlopsDurableCommits(void)
 {
 	if (synchronous_commit == SYNCHRONOUS_COMMIT_OFF)
 		SetConfigOption("synchronous_commit", "local", PGC_USERSET, PGC_S_SESSION);
-}
-
-/*
- * Run one SPI statement with parameters, and turn an unexpected SPI result
- * into an error (a can't-happen case: our own statements).
- */
-static void
-ExecOrError(const char *sql, int nargs, Oid *argtypes, Datum *values,
-			const char *nulls, int expected)
-{
-	int			ret;
-
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
-	if (ret != expected)
-		elog(ERROR, "mlops: SPI_execute_with_args returned %d for \"%s\"", ret, sql);
 }
 
 /* Name of the current user. */
@@ -158,7 +141,7 @@ LockOwnedRow(const char *sql, int64 id, MlopsUserSwitch *saved)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "mlops: SPI_connect failed");
 	MlopsBecomeRegistryOwner(saved);
-	ExecOrError(sql, 1, argtypes, values, NULL, SPI_OK_SELECT);
+	MlopsExecOrError(sql, 1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
 		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	return NULL;
@@ -408,7 +391,7 @@ LauncherReapRuns(void)
 	int			n,
 				i;
 
-	ExecOrError("SELECT r.id, r.pid, r.status = 'starting', r.started_at,"
+	MlopsExecOrError("SELECT r.id, r.pid, r.status = 'starting', r.started_at,"
 				"       (SELECT a.oid FROM pg_catalog.pg_authid a WHERE a.rolname = r.owner)"
 				"  FROM mlops.job_runs r"
 				" WHERE r.status IN ('starting', 'running') ORDER BY r.id",
@@ -459,13 +442,13 @@ LauncherReapRuns(void)
 		values[1] = CStringGetTextDatum(error);
 
 		/* the worker may have recorded its outcome since we looked */
-		ExecOrError("UPDATE mlops.job_runs"
+		MlopsExecOrError("UPDATE mlops.job_runs"
 					"   SET status = 'failed', finished_at = clock_timestamp(), error = $2"
 					" WHERE id = $1 AND status IN ('starting', 'running')",
 					2, argtypes, values, NULL, SPI_OK_UPDATE);
 		if (SPI_processed == 0)
 			continue;
-		ExecOrError("UPDATE mlops.retrain_queue q"
+		MlopsExecOrError("UPDATE mlops.retrain_queue q"
 					"   SET status = 'failed', finished_at = clock_timestamp(),"
 					"       outcome = 'retrain interrupted: ' || $2"
 					"  FROM mlops.job_runs r"
@@ -487,7 +470,7 @@ LauncherPruneHistory(void)
 	if (mlops_history_days <= 0)
 		return;
 	values[0] = Int32GetDatum(mlops_history_days);
-	ExecOrError("DELETE FROM mlops.job_runs"
+	MlopsExecOrError("DELETE FROM mlops.job_runs"
 				" WHERE finished_at < now() - make_interval(days => $1)",
 				1, argtypes, values, NULL, SPI_OK_DELETE);
 }
@@ -514,13 +497,13 @@ LauncherCreateDueRuns(void)
 	bool	   *busy;
 	bool	   *issuper;
 
-	ExecOrError("SELECT count(*) FROM mlops.job_runs"
+	MlopsExecOrError("SELECT count(*) FROM mlops.job_runs"
 				" WHERE status IN ('starting', 'running')",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);
 	in_flight = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 1, &isnull));
 
-	ExecOrError("SELECT j.id, j.owner::text, a.oid, a.rolcanlogin,"
+	MlopsExecOrError("SELECT j.id, j.owner::text, a.oid, a.rolcanlogin,"
 				"       EXISTS (SELECT 1 FROM mlops.job_runs r"
 				"                WHERE r.job = j.id"
 				"                  AND r.status IN ('starting', 'running')),"
@@ -568,7 +551,7 @@ LauncherCreateDueRuns(void)
 		if (busy[i])
 		{
 			/* the previous run is still going: skip this tick */
-			ExecOrError("UPDATE mlops.jobs SET next_run_at = now() + every"
+			MlopsExecOrError("UPDATE mlops.jobs SET next_run_at = now() + every"
 						" WHERE id = $1",
 						1, argtypes, values, NULL, SPI_OK_UPDATE);
 			elog(DEBUG1, "mlops job " INT64_FORMAT " skipped: its previous run is still going",
@@ -578,7 +561,7 @@ LauncherCreateDueRuns(void)
 		if (in_flight >= mlops_max_workers)
 			continue;			/* stays due until a worker is free */
 
-		ExecOrError("WITH j AS (UPDATE mlops.jobs"
+		MlopsExecOrError("WITH j AS (UPDATE mlops.jobs"
 					"              SET next_run_at = now() + every, last_run_at = now()"
 					"            WHERE id = $1"
 					"        RETURNING id, project, relation, retrain, owner)"
@@ -605,7 +588,7 @@ LauncherCreateDueRuns(void)
 		{
 			values[0] = Int64GetDatum(run);
 			values[1] = CStringGetTextDatum(error);
-			ExecOrError("UPDATE mlops.job_runs"
+			MlopsExecOrError("UPDATE mlops.job_runs"
 						"   SET status = 'failed', finished_at = clock_timestamp(), error = $2"
 						" WHERE id = $1",
 						2, argtypes, values, NULL, SPI_OK_UPDATE);
@@ -690,7 +673,7 @@ LauncherFailRun(int64 run, const char *error)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	values[0] = Int64GetDatum(run);
 	values[1] = CStringGetTextDatum(error);
-	ExecOrError("UPDATE mlops.job_runs"
+	MlopsExecOrError("UPDATE mlops.job_runs"
 				"   SET status = 'failed', finished_at = clock_timestamp(), error = $2"
 				" WHERE id = $1 AND status IN ('starting', 'running')",
 				2, argtypes, values, NULL, SPI_OK_UPDATE);
@@ -826,7 +809,7 @@ mlops_schedule_drift_check(PG_FUNCTION_ARGS)
 	values[4] = DirectFunctionCall1(namein, CStringGetDatum(owner));
 	values[5] = DirectFunctionCall1(namein, CStringGetDatum(me));
 	MlopsBecomeRegistryOwner(&saved);
-	ExecOrError("INSERT INTO mlops.jobs (project, relation, every, retrain, owner, created_by)"
+	MlopsExecOrError("INSERT INTO mlops.jobs (project, relation, every, retrain, owner, created_by)"
 				" VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
 				6, argtypes, values, NULL, SPI_OK_INSERT_RETURNING);
 	MlopsRestoreUser(&saved);
@@ -876,7 +859,7 @@ mlops_unschedule(PG_FUNCTION_ARGS)
 				 errmsg("job " INT64_FORMAT " does not exist", job),
 				 errhint("mlops.jobs lists your jobs.")));
 	values[0] = Int64GetDatum(job);
-	ExecOrError("DELETE FROM mlops.jobs WHERE id = $1",
+	MlopsExecOrError("DELETE FROM mlops.jobs WHERE id = $1",
 				1, argtypes, values, NULL, SPI_OK_DELETE);
 	MlopsRestoreUser(&saved);
 	SPI_finish();
@@ -927,7 +910,7 @@ mlops_cancel_run(PG_FUNCTION_ARGS)
 	if (strcmp(status, "starting") == 0)
 	{
 		values[1] = CStringGetTextDatum(psprintf("canceled by %s before it started", me));
-		ExecOrError("UPDATE mlops.job_runs"
+		MlopsExecOrError("UPDATE mlops.job_runs"
 					"   SET status = 'canceled', finished_at = clock_timestamp(), error = $2"
 					" WHERE id = $1",
 					2, argtypes, values, NULL, SPI_OK_UPDATE);

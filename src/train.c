@@ -986,14 +986,12 @@ mlops_train(PG_FUNCTION_ARGS)
 		args[3] = CStringGetTextDatum(res->key_metric);
 		args[4] = CStringGetTextDatum(spec.relation_text);
 		args[5] = me_name;
-		if (SPI_execute_with_args("INSERT INTO mlops.projects (name, task, target, key_metric, relation, owner) "
-								  "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
-								  6, argtypes, args, nulls, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not record project");
+		MlopsExecOrError("INSERT INTO mlops.projects (name, task, target, key_metric, relation, owner) "
+						 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
+						 6, argtypes, args, nulls, SPI_OK_INSERT);
 		/* lock the project: versions and deployments of it serialise here */
-		if (SPI_execute_with_args("SELECT 1 FROM mlops.projects WHERE name = $1 FOR UPDATE",
-								  1, argtypes, args, nulls, false, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not lock project");
+		MlopsExecOrError("SELECT 1 FROM mlops.projects WHERE name = $1 FOR UPDATE",
+						 1, argtypes, args, nulls, SPI_OK_SELECT);
 		locked = MlopsGetProject(spec.project_name, false);
 		/* the project may have been created by another role meanwhile */
 		if (!superuser_arg(sw.saved_uid) &&
@@ -1008,9 +1006,8 @@ mlops_train(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("project \"%s\" was created concurrently with another task or target",
 							spec.project_name)));
-		if (SPI_execute_with_args("UPDATE mlops.projects SET relation = $5 WHERE name = $1",
-								  5, argtypes, args, nulls, false, 0) != SPI_OK_UPDATE)
-			elog(ERROR, "could not update project");
+		MlopsExecOrError("UPDATE mlops.projects SET relation = $5 WHERE name = $1",
+						 5, argtypes, args, nulls, SPI_OK_UPDATE);
 
 		/* a production version deployed meanwhile is compared by its stored metric */
 		{
@@ -1071,18 +1068,16 @@ mlops_train(PG_FUNCTION_ARGS)
 			v[18] = Float8GetDatum(champ_score);
 			vn[18] = (champ_version && !isnan(champ_score)) ? ' ' : 'n';
 
-			if (SPI_execute_with_args(
-									  "INSERT INTO mlops.model_versions (project, version, algorithm, hyperparams, "
-									  "  features, target, classes, metrics, relation, snapshot, train_rows, test_rows, "
-									  "  test_size, seed, training_seconds, trained_by, extension_version, baseline, "
-									  "  model, model_sha256) "
-									  "SELECT $1, coalesce(max(version), 0) + 1, $2, $3::jsonb, $4::jsonb, $5, $6, "
-									  "  CASE WHEN $18 IS NULL THEN $7 ELSE $7 || jsonb_build_object('champion', "
-									  "    jsonb_build_object('version', $18, (SELECT key_metric FROM mlops.projects WHERE name = $1), $19)) END, "
-									  "  $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, sha256($17) "
-									  "FROM mlops.model_versions WHERE project = $1 RETURNING version",
-									  19, vtypes, v, vn, false, 0) != SPI_OK_INSERT_RETURNING)
-				elog(ERROR, "could not record model version");
+			MlopsExecOrError("INSERT INTO mlops.model_versions (project, version, algorithm, hyperparams, "
+							 "  features, target, classes, metrics, relation, snapshot, train_rows, test_rows, "
+							 "  test_size, seed, training_seconds, trained_by, extension_version, baseline, "
+							 "  model, model_sha256) "
+							 "SELECT $1, coalesce(max(version), 0) + 1, $2, $3::jsonb, $4::jsonb, $5, $6, "
+							 "  CASE WHEN $18 IS NULL THEN $7 ELSE $7 || jsonb_build_object('champion', "
+							 "    jsonb_build_object('version', $18, (SELECT key_metric FROM mlops.projects WHERE name = $1), $19)) END, "
+							 "  $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, sha256($17) "
+							 "FROM mlops.model_versions WHERE project = $1 RETURNING version",
+							 19, vtypes, v, vn, SPI_OK_INSERT_RETURNING);
 			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 			version = DatumGetInt32(d);
 		}
@@ -1123,9 +1118,8 @@ mlops_train(PG_FUNCTION_ARGS)
 			dv[2] = CStringGetTextDatum(strcmp(deploy, "always") == 0 ? "always" : "if_better");
 			dv[3] = CStringGetTextDatum(reason);
 			dv[4] = me_name;
-			if (SPI_execute_with_args("SELECT mlops._deploy($1, $2, $3, $4, $5)",
-									  5, dtypes, dv, NULL, false, 0) != SPI_OK_SELECT)
-				elog(ERROR, "could not deploy version %d", version);
+			MlopsExecOrError("SELECT mlops._deploy($1, $2, $3, $4, $5)",
+							 5, dtypes, dv, NULL, SPI_OK_SELECT);
 		}
 
 		/* the row to return */
