@@ -356,6 +356,21 @@ DiffContents(const SnapInfo *a, const SnapInfo *b, int64 *added, int64 *removed,
 }
 
 /*
+ * The two snapshots a diff compares, after connecting SPI: both must
+ * exist and be readable by the caller.
+ */
+static void
+OpenDiffPair(int64 ida, int64 idb, SnapInfo **a, SnapInfo **b)
+{
+	SnapSPIConnect();
+	SnapReadLatest(false);
+	*a = SnapLookup(ida, false);
+	*b = SnapLookup(idb, false);
+	SnapCheckRead(*a);
+	SnapCheckRead(*b);
+}
+
+/*
  * mlops.snapshot_diff(a bigint, b bigint, OUT added, OUT removed,
  * OUT unchanged) RETURNS record
  */
@@ -375,12 +390,7 @@ mlops_snapshot_diff(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	SnapSPIConnect();
-	SnapReadLatest(false);
-	a = SnapLookup(PG_GETARG_INT64(0), false);
-	b = SnapLookup(PG_GETARG_INT64(1), false);
-	SnapCheckRead(a);
-	SnapCheckRead(b);
+	OpenDiffPair(PG_GETARG_INT64(0), PG_GETARG_INT64(1), &a, &b);
 	DiffContents(a, b, &added, &removed, &unchanged, NULL, NULL);
 	SPI_finish();
 
@@ -436,12 +446,7 @@ mlops_snapshot_diff_rows(PG_FUNCTION_ARGS)
 	EmitState	es;
 
 	InitMaterializedSRF(fcinfo, 0);
-	SnapSPIConnect();
-	SnapReadLatest(false);
-	a = SnapLookup(PG_GETARG_INT64(0), false);
-	b = SnapLookup(PG_GETARG_INT64(1), false);
-	SnapCheckRead(a);
-	SnapCheckRead(b);
+	OpenDiffPair(PG_GETARG_INT64(0), PG_GETARG_INT64(1), &a, &b);
 	DiffContents(a, b, &added, &removed, &unchanged, &want_added, &want_removed);
 
 	memset(&es, 0, sizeof(es));
