@@ -11,7 +11,7 @@ EXTENSION   = mlops
 EXTVERSION  = 0.1
 
 MODULE_big  = mlops
-OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+OBJS        = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 
 # The install script is assembled from the commented pieces in src/sql/, in
 # file-name order, so that each feature keeps its SQL beside its C code.

@@ -21,7 +21,7 @@
 #include "utils/syscache.h"
 
 #include "mlops.h"
-#include "scheduler.h"
+#include "jobs/scheduler.h"
 
 PG_MODULE_MAGIC;
 

@@ -1,0 +1,402 @@
+/*-------------------------------------------------------------------------
+ *
+ * algo_linear.c
+ *	  Ordinary least squares ("linear") and ridge regression, both solved
+ *	  through the normal equations on the centred Gram matrix, and the
+ *	  prediction and explain() code the penalised linear models share.
+ *
+ * Both centre the design themselves before forming X^T X (the intercept is
+ * then the mean of y minus the means times the coefficients), so columns
+ * with large means lose no accuracy.  Rank deficiency, which one-hot
+ * encoding plus an intercept produces as a matter of course, is handled by
+ * the column-ordered rank-revealing Cholesky of linalg.c: a column that is
+ * a linear combination of earlier columns is "aliased", gets coefficient
+ * zero in the model and NaN statistics in explain(), as R's lm() does.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "algorithms/algo_linear.h"
+#include "core/linalg.h"
+#include "mlops.h"
+#include "core/stats.h"
+
+/*
+ * Layout of a linear model's params, p = ncols:
+ *	[0 .. p]			intercept, coefficients (0 for aliased columns)
+ *	[p+1 .. 2p+1]		their standard errors (NaN when not defined)
+ *	[2p+2]				residual degrees of freedom, n - rank - 1
+ *	[2p+3]				residual standard error
+ *	[2p+4 .. 3p+3]		standard deviation of each design column
+ *	[3p+4 .. 4p+3]		1 for an aliased column, else 0
+ */
+#define LIN_COEF(p)		0
+#define LIN_SE(p)		((p) + 1)
+#define LIN_DF(p)		(2 * (p) + 2)
+#define LIN_SIGMA(p)	(2 * (p) + 3)
+#define LIN_SD(p)		(2 * (p) + 4)
+#define LIN_ALIASED(p)	(3 * (p) + 4)
+#define LIN_NPARAMS(p)	(4 * (p) + 4)
+
+static const MlopsHyperparam ridge_hyper[] = {
+	{"alpha", 1.0, 0.0, 1e12, false,
+	"L2 penalty on the standardised coefficients (0 gives ordinary least squares)"},
+};
+
+/* Mean of n values (0 for none) */
+double
+MlopsMeanOf(const double *v, int64 n)
+{
+	double		sum = 0.0;
+
+	for (int64 i = 0; i < n; i++)
+		sum += v[i];
+	return n > 0 ? sum / (double) n : 0.0;
+}
+
+/*
+ * Least squares with an L2 penalty from centred moments: minimise
+ * |y - b0 - X b|^2 + penalty |b|^2 given n, the column means xmean, the
+ * centred Gram matrix G (not modified) and centred X^T y.  Fills beta
+ * (ncols, 0 for aliased columns) and *intercept and returns the
+ * factorisation (for standard errors).  offset judges constant columns by
+ * their original values (see MlopsConstantColumns); NULL for raw inputs.
+ */
+static MlopsCholesky *
+SolveMoments(int64 n, int p, const double *xmean, double ymean,
+			 const double *G, const double *Xty, double penalty,
+			 const double *offset, double *beta, double *intercept)
+{
+	double	   *A = palloc(sizeof(double) * Max((Size) p * p, 1));
+	double	   *css = palloc(sizeof(double) * Max(p, 1));
+	bool	   *constant = palloc(sizeof(bool) * Max(p, 1));
+	MlopsCholesky *chol;
+
+	memcpy(A, G, sizeof(double) * (Size) p * p);
+	for (int j = 0; j < p; j++)
+		css[j] = G[(Size) j * p + j];
+	MlopsConstantColumns(n, p, xmean, css, offset, constant);
+	for (int j = 0; j < p; j++)
+		A[(Size) j * p + j] += penalty;
+
+	chol = MlopsCholeskyAliased(A, p, constant, MLOPS_ALIAS_TOL);
+	MlopsCholeskySolve(chol, Xty, beta);
+	*intercept = ymean - MlopsDot(p, xmean, beta);
+
+	pfree(A);
+	pfree(css);
+	pfree(constant);
+	return chol;
+}
+
+/*
+ * Centred moments of the training design: column means, the centred Gram
+ * matrix (palloc'd into *G) and X^T y, the mean and centred sum of squares
+ * of y.
+ */
+static void
+DesignMoments(const MlopsDesign *train, double *xmean, double **G,
+			  double *Xty, double *ymean, double *yss)
+{
+	int			p = train->ncols;
+
+	MlopsCheckMemory(sizeof(double) * 3 * (Size) p * p, "the Gram matrix");
+	*G = palloc(sizeof(double) * Max((Size) p * p, 1));
+	MlopsColumnMeans(train->X, train->nrows, p, xmean);
+	*ymean = MlopsMeanOf(train->y, train->nrows);
+	MlopsCenteredGram(train->X, train->nrows, p, train->y, xmean, *ymean,
+					  *G, Xty, yss);
+}
+
+/*
+ * center[j] / scale[j] for each design column (NULL without a transform):
+ * added to a standardised column it gives the original values over the
+ * scale, which is how constant columns are recognised.
+ */
+double *
+MlopsStandardisedOffsets(const MlopsModel *model)
+{
+	double	   *offset;
+
+	if (model->center == NULL || model->scale == NULL)
+		return NULL;
+	offset = palloc(sizeof(double) * Max(model->ncols, 1));
+	for (int j = 0; j < model->ncols; j++)
+		offset[j] = model->center[j] / model->scale[j];
+	return offset;
+}
+
+/*
+ * The params of a fitted linear model: the coefficients and what explain()
+ * needs for inference, standard errors from sigma^2 (X_c^T X_c)^-1 and,
+ * for the intercept, sigma^2 (1/n + xmean^T (X_c^T X_c)^-1 xmean), with
+ * sigma^2 = RSS / df and df = n - rank - 1.
+ */
+static void
+LinearFinish(MlopsModel *model, int64 n, const MlopsCholesky *chol,
+			 const double *xmean, const double *G, double *params, double rss)
+{
+	int			p = model->ncols;
+	double		df = (double) (n - chol->rank - 1);
+	double		sigma2 = df > 0 ? rss / df : NAN;
+	double	   *inv = MlopsCholeskyInverse(chol);
+	double		q = 0.0;
+
+	params[LIN_DF(p)] = df;
+	params[LIN_SIGMA(p)] = sqrt(sigma2);
+	for (int j = 0; j < p; j++)
+	{
+		double		css = G[(Size) j * p + j];
+
+		params[LIN_SE(p) + 1 + j] = chol->aliased[j] ? NAN :
+			sqrt(sigma2 * inv[(Size) j * p + j]);
+		params[LIN_SD(p) + j] = n > 1 ? sqrt(css / (double) (n - 1)) : 0.0;
+		params[LIN_ALIASED(p) + j] = chol->aliased[j] ? 1.0 : 0.0;
+	}
+	for (int a = 0; a < chol->rank; a++)
+		for (int b = 0; b < chol->rank; b++)
+		{
+			int			ja = chol->kept[a];
+			int			jb = chol->kept[b];
+
+			q += xmean[ja] * inv[(Size) jb * p + ja] * xmean[jb];
+		}
+	params[LIN_SE(p)] = sqrt(sigma2 * (1.0 / (double) n + q));
+
+	model->nparams = LIN_NPARAMS(p);
+	model->params = params;
+	pfree(inv);
+}
+
+/*
+ * Fit ordinary least squares with an intercept.  The residual sum of
+ * squares comes from a pass over the rows, not from the moments, so that
+ * it keeps its accuracy when the fit is nearly perfect.
+ */
+static void
+LinearFit(MlopsModel *model, const MlopsDesign *train)
+{
+	int			p = train->ncols;
+	int64		n = train->nrows;
+	double	   *params = palloc0(sizeof(double) * LIN_NPARAMS(p));
+	double	   *xmean = palloc(sizeof(double) * Max(p, 1));
+	double	   *Xty = palloc(sizeof(double) * Max(p, 1));
+	double	   *beta = params + LIN_COEF(p) + 1;
+	double	   *G;
+	double		ymean;
+	double		yss;
+	double		rss;
+	MlopsCholesky *chol;
+
+	if (n < 1)
+		elog(ERROR, "linear regression needs at least one row");
+
+	DesignMoments(train, xmean, &G, Xty, &ymean, &yss);
+	chol = SolveMoments(n, p, xmean, ymean, G, Xty, 0.0,
+						MlopsStandardisedOffsets(model), beta, &params[LIN_COEF(p)]);
+	rss = MlopsResidualSS(train->X, n, p, train->y, params[LIN_COEF(p)], beta);
+	LinearFinish(model, n, chol, xmean, G, params, rss);
+	pfree(G);
+	pfree(Xty);
+	pfree(xmean);
+}
+
+/*
+ * Fit ordinary least squares from centred moments instead of rows, for a
+ * driver that accumulates them in an aggregate (parallel and distributed
+ * scans): n rows, column means xmean (ncols), their centred Gram matrix G
+ * (ncols x ncols, full), centred X^T y, the mean of y and its centred sum
+ * of squares yss.  model->ncols must be set.  The model is the one
+ * LinearFit would give, except that the residual sum of squares is
+ * yss - b^T X^T y, which loses relative accuracy when R^2 is within about
+ * 1e-8 of 1.
+ */
+void
+MlopsLinearFitMoments(MlopsModel *model, int64 n, const double *xmean,
+					  double ymean, const double *G, const double *Xty,
+					  double yss)
+{
+	int			p = model->ncols;
+	double	   *params = palloc0(sizeof(double) * LIN_NPARAMS(p));
+	double	   *beta = params + LIN_COEF(p) + 1;
+	MlopsCholesky *chol;
+
+	if (n < 1)
+		elog(ERROR, "linear regression needs at least one row");
+	chol = SolveMoments(n, p, xmean, ymean, G, Xty, 0.0,
+						MlopsStandardisedOffsets(model), beta, &params[LIN_COEF(p)]);
+	LinearFinish(model, n, chol, xmean, G, params,
+				 Max(yss - MlopsDot(p, beta, Xty), 0.0));
+}
+
+/*
+ * Fit ridge regression on the standardised design: minimise
+ * |y - b0 - X b|^2 + alpha |b|^2, the intercept unpenalised.
+ */
+static void
+RidgeFit(MlopsModel *model, const MlopsDesign *train)
+{
+	int			p = train->ncols;
+	double	   *params = palloc0(sizeof(double) * MLOPS_PENALIZED_NPARAMS(p));
+	double	   *xmean = palloc(sizeof(double) * Max(p, 1));
+	double	   *Xty = palloc(sizeof(double) * Max(p, 1));
+	double	   *G;
+	double		ymean;
+	double		yss;
+
+	if (train->nrows < 1)
+		elog(ERROR, "ridge regression needs at least one row");
+
+	DesignMoments(train, xmean, &G, Xty, &ymean, &yss);
+	(void) SolveMoments(train->nrows, p, xmean, ymean, G, Xty, model->hyper[0],
+						MlopsStandardisedOffsets(model), params + 1, &params[0]);
+	model->nparams = MLOPS_PENALIZED_NPARAMS(p);
+	model->params = params;
+	pfree(G);
+	pfree(Xty);
+	pfree(xmean);
+}
+
+/*
+ * Prediction of every linear model: intercept + coefficients . x, where x
+ * is the design row as the model was fitted on it.
+ */
+void
+MlopsLinearPredict(const MlopsModel *model, const double *x, double *out)
+{
+	const double *b = model->params;
+	double		s = b[0];
+
+	for (int j = 0; j < model->ncols; j++)
+		s += b[j + 1] * x[j];
+	out[0] = s;
+}
+
+/* An explain row for term with every number undefined (NaN) */
+void
+MlopsExplainRowInit(MlopsExplainRow *row, const char *term)
+{
+	row->term = term;
+	row->class_label = NULL;
+	row->coefficient = NAN;
+	row->std_error = NAN;
+	row->statistic = NAN;
+	row->p_value = NAN;
+	row->importance = NAN;
+}
+
+/*
+ * Turn n class scores (log-probabilities up to a constant) into
+ * probabilities in place: exponentiate after subtracting the largest, so
+ * that nothing overflows, then divide by the sum.
+ */
+void
+MlopsSoftmaxInPlace(double *v, int n)
+{
+	double		mx = -INFINITY;
+	double		denom = 0.0;
+
+	for (int k = 0; k < n; k++)
+		mx = Max(mx, v[k]);
+	for (int k = 0; k < n; k++)
+	{
+		v[k] = exp(v[k] - mx);
+		denom += v[k];
+	}
+	for (int k = 0; k < n; k++)
+		v[k] /= denom;
+}
+
+/*
+ * explain() of a linear model: per term the coefficient, its standard
+ * error, t statistic and two-sided p-value on df = n - rank - 1 degrees of
+ * freedom; importance is |coefficient| times the column's standard
+ * deviation (the standardised effect).  Aliased terms are NaN throughout.
+ */
+static int
+LinearExplain(const MlopsModel *model, MlopsExplainRow **rows)
+{
+	int			p = model->ncols;
+	const double *params = model->params;
+	double		df = params[LIN_DF(p)];
+	MlopsExplainRow *r = palloc(sizeof(MlopsExplainRow) * (p + 1));
+
+	for (int k = 0; k <= p; k++)
+	{
+		bool		aliased = k > 0 && params[LIN_ALIASED(p) + k - 1] != 0.0;
+
+		MlopsExplainRowInit(&r[k], k == 0 ? "intercept" :
+					   MlopsDesignColumnName(model, k - 1));
+		if (aliased)
+			continue;
+		r[k].coefficient = params[LIN_COEF(p) + k];
+		r[k].std_error = params[LIN_SE(p) + k];
+		if (!isnan(r[k].std_error) && r[k].std_error > 0.0)
+		{
+			r[k].statistic = r[k].coefficient / r[k].std_error;
+			r[k].p_value = MlopsStudentTTwoSidedP(r[k].statistic, df);
+		}
+		if (k > 0)
+			r[k].importance = fabs(r[k].coefficient) * params[LIN_SD(p) + k - 1];
+	}
+	*rows = r;
+	return p + 1;
+}
+
+/*
+ * explain() of a penalised linear model fitted on standardised inputs:
+ * the coefficients brought back to the original scale of the encoded
+ * input (b_j / scale_j, intercept b0 - sum b_j center_j / scale_j);
+ * importance is |b_j|, the effect of one standard deviation.  Penalised
+ * estimates have no classical standard errors: those are NaN.
+ */
+int
+MlopsPenalizedExplain(const MlopsModel *model, MlopsExplainRow **rows)
+{
+	int			p = model->ncols;
+	const double *b = model->params;
+	MlopsExplainRow *r = palloc(sizeof(MlopsExplainRow) * (p + 1));
+	double		intercept = b[0];
+
+	for (int j = 0; j < p; j++)
+	{
+		double		center = model->center ? model->center[j] : 0.0;
+		double		scale = model->scale ? model->scale[j] : 1.0;
+
+		MlopsExplainRowInit(&r[j + 1], MlopsDesignColumnName(model, j));
+		r[j + 1].coefficient = b[j + 1] / scale;
+		r[j + 1].importance = fabs(b[j + 1]);
+		intercept -= b[j + 1] * center / scale;
+	}
+	MlopsExplainRowInit(&r[0], "intercept");
+	r[0].coefficient = intercept;
+	*rows = r;
+	return p + 1;
+}
+
+const MlopsAlgorithm mlops_algo_linear = {
+	.name = "linear",
+	.id = 1,
+	.tasks = MLOPS_SUPPORTS(MLOPS_TASK_REGRESSION),
+	.standardize = false,
+	.nhyper = 0,
+	.hyper = NULL,
+	.fit = LinearFit,
+	.predict = MlopsLinearPredict,
+	.explain = LinearExplain,
+};
+
+const MlopsAlgorithm mlops_algo_ridge = {
+	.name = "ridge",
+	.id = 2,
+	.tasks = MLOPS_SUPPORTS(MLOPS_TASK_REGRESSION),
+	.standardize = true,
+	.nhyper = lengthof(ridge_hyper),
+	.hyper = ridge_hyper,
+	.fit = RidgeFit,
+	.predict = MlopsLinearPredict,
+	.explain = MlopsPenalizedExplain,
+};

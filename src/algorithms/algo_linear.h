@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * algo_linear.h
+ *	  What the linear-model algorithms share (algo_linear.c): the layout of
+ *	  an intercept-plus-coefficients model fitted on standardised inputs,
+ *	  its prediction and its explain() rows on the original scale, used by
+ *	  ridge (algo_linear.c), lasso and elastic_net (algo_elastic_net.c);
+ *	  ordinary least squares from centred moments, for a driver that
+ *	  accumulates them in an aggregate; and small helpers every algorithm
+ *	  uses.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MLOPS_ALGO_LINEAR_H
+#define MLOPS_ALGO_LINEAR_H
+
+#include "algorithms/algorithm.h"
+
+/*
+ * A penalised linear model's params: [0] the intercept, [1 .. ncols] the
+ * coefficients, both on the standardised scale the model was fitted on.
+ */
+#define MLOPS_PENALIZED_NPARAMS(ncols)	((ncols) + 1)
+
+extern void MlopsLinearFitMoments(MlopsModel *model, int64 n,
+								  const double *xmean, double ymean,
+								  const double *G, const double *Xty,
+								  double yss);
+extern void MlopsLinearPredict(const MlopsModel *model, const double *x,
+							   double *out);
+extern int	MlopsPenalizedExplain(const MlopsModel *model,
+								  MlopsExplainRow **rows);
+extern double MlopsMeanOf(const double *v, int64 n);
+extern double *MlopsStandardisedOffsets(const MlopsModel *model);
+extern void MlopsExplainRowInit(MlopsExplainRow *row, const char *term);
+extern void MlopsSoftmaxInPlace(double *v, int n);
+
+#endif							/* MLOPS_ALGO_LINEAR_H */

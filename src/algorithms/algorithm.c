@@ -1,0 +1,156 @@
+/*-------------------------------------------------------------------------
+ *
+ * algorithm.c
+ *	  The table of training algorithms and the lookups the training driver,
+ *	  the model reader and explain() make in it: by name for a task, by the
+ *	  id stored in model bytes, the default per task, and the names of the
+ *	  design-matrix columns that explain() reports.
+ *
+ * Ids are written into every serialised model, so an id is never reused
+ * nor renumbered: 1 linear, 2 ridge, 3 lasso, 4 elastic_net, 5 logistic,
+ * 6 naive_bayes.  The next algorithm takes 7.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+
+#include "algorithms/algorithm.h"
+
+static const MlopsAlgorithm *const mlops_algorithms[] = {
+	&mlops_algo_linear,
+	&mlops_algo_ridge,
+	&mlops_algo_lasso,
+	&mlops_algo_elastic_net,
+	&mlops_algo_logistic,
+	&mlops_algo_naive_bayes,
+};
+
+#define MLOPS_NALGORITHMS	((int) lengthof(mlops_algorithms))
+
+/* "a, b, c": the algorithms that support task, for error hints */
+static char *
+AlgorithmListForTask(MlopsTask task)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	for (int i = 0; i < MLOPS_NALGORITHMS; i++)
+	{
+		if (!(mlops_algorithms[i]->tasks & MLOPS_SUPPORTS(task)))
+			continue;
+		if (buf.len > 0)
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, mlops_algorithms[i]->name);
+	}
+	return buf.data;
+}
+
+/*
+ * The algorithm called name (case-insensitively) that supports task.  An
+ * unknown name, or one that does not do this task, is the user's error:
+ * the hint lists what would have worked.
+ */
+const MlopsAlgorithm *
+MlopsAlgorithmByName(const char *name, MlopsTask task)
+{
+	const MlopsAlgorithm *found = NULL;
+	char	   *valid;
+
+	for (int i = 0; i < MLOPS_NALGORITHMS; i++)
+	{
+		if (pg_strcasecmp(mlops_algorithms[i]->name, name) == 0)
+		{
+			found = mlops_algorithms[i];
+			break;
+		}
+	}
+	if (found && (found->tasks & MLOPS_SUPPORTS(task)))
+		return found;
+
+	valid = AlgorithmListForTask(task);
+	if (found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("algorithm \"%s\" does not support %s",
+						found->name, MlopsTaskName(task)),
+				 valid[0] ?
+				 errhint("Valid algorithms for %s are: %s.",
+						 MlopsTaskName(task), valid) :
+				 errhint("No algorithm supports %s yet.",
+						 MlopsTaskName(task))));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown algorithm \"%s\"", name),
+			 valid[0] ?
+			 errhint("Valid algorithms for %s are: %s.",
+					 MlopsTaskName(task), valid) :
+			 errhint("No algorithm supports %s yet.",
+					 MlopsTaskName(task))));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * The algorithm with this id, as stored in model bytes.  An unknown id
+ * means the model was written by a newer release (or is corrupt).
+ */
+const MlopsAlgorithm *
+MlopsAlgorithmById(uint16 id)
+{
+	for (int i = 0; i < MLOPS_NALGORITHMS; i++)
+		if (mlops_algorithms[i]->id == id)
+			return mlops_algorithms[i];
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("model uses unknown algorithm id %u", (unsigned) id),
+			 errhint("The model may have been trained by a newer version of mlops.")));
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * The algorithm used when the caller names none.  kmeans is the default
+ * for clustering although it is not in the table yet: the driver reports
+ * that clustering is not available.
+ */
+const char *
+MlopsDefaultAlgorithm(MlopsTask task)
+{
+	switch (task)
+	{
+		case MLOPS_TASK_REGRESSION:
+			return "linear";
+		case MLOPS_TASK_CLASSIFICATION:
+			return "logistic";
+		case MLOPS_TASK_CLUSTERING:
+			return "kmeans";
+	}
+	elog(ERROR, "unrecognized task %d", (int) task);
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * The name of design column col, as explain() shows it: the feature name
+ * for numeric and boolean features, "feature=value" for the one-hot
+ * columns of a categorical feature and "feature=<other>" for its last
+ * column, which takes values not seen at training.  The intercept is not a
+ * design column; callers name it themselves.
+ */
+char *
+MlopsDesignColumnName(const MlopsModel *model, int col)
+{
+	for (int f = 0; f < model->nfeatures; f++)
+	{
+		const MlopsFeature *feat = &model->features[f];
+
+		if (col < feat->offset || col >= feat->offset + feat->width)
+			continue;
+		if (feat->kind != MLOPS_KIND_CATEGORICAL)
+			return pstrdup(feat->name);
+		if (col - feat->offset < feat->nvocab)
+			return psprintf("%s=%s", feat->name, feat->vocab[col - feat->offset]);
+		return psprintf("%s=<other>", feat->name);
+	}
+	elog(ERROR, "design column %d is not part of any feature", col);
+	return NULL;				/* keep compiler quiet */
+}

@@ -1,0 +1,97 @@
+/*-------------------------------------------------------------------------
+ *
+ * algorithm.h
+ *	  The interface every training algorithm implements, and the table of
+ *	  algorithms (algorithm.c).  Adding an algorithm is one new file
+ *	  algo_<name>.c defining a const MlopsAlgorithm, plus one line in the
+ *	  table in algorithm.c.
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MLOPS_ALGORITHM_H
+#define MLOPS_ALGORITHM_H
+
+#include "model/model.h"
+
+/* Tasks an algorithm supports, as a bit mask */
+#define MLOPS_SUPPORTS(task)	(1u << (task))
+
+/* A hyperparameter: every one is a number, validated against its range */
+typedef struct MlopsHyperparam
+{
+	const char *name;
+	double		defval;
+	double		min;			/* inclusive */
+	double		max;			/* inclusive */
+	bool		integer;
+	const char *doc;
+} MlopsHyperparam;
+
+/*
+ * Training data as the algorithm sees it: the design matrix already encoded
+ * and, when the algorithm asks for it, standardised (model->center/scale).
+ */
+typedef struct MlopsDesign
+{
+	int64		nrows;
+	int			ncols;
+	const double *X;			/* column-major: X[j * nrows + i] */
+	const double *y;			/* regression: value; classification: class index */
+	int			nclasses;
+} MlopsDesign;
+
+/* One row of mlops.explain() */
+typedef struct MlopsExplainRow
+{
+	const char *term;			/* "intercept", a feature, or "feature=value" */
+	const char *class_label;	/* NULL unless per-class */
+	double		coefficient;	/* on the original scale of the encoded input */
+	double		std_error;		/* NaN when not defined */
+	double		statistic;		/* t or z; NaN when not defined */
+	double		p_value;		/* NaN when not defined */
+	double		importance;		/* NaN when not defined */
+} MlopsExplainRow;
+
+typedef struct MlopsAlgorithm
+{
+	const char *name;
+	uint16		id;				/* stored in the model bytes: never reuse one */
+	uint32		tasks;			/* MLOPS_SUPPORTS(...) | ... */
+	bool		standardize;	/* wants centred and scaled inputs */
+	int			nhyper;
+	const MlopsHyperparam *hyper;
+
+	/*
+	 * Fit on the training design.  Sets model->nparams and model->params
+	 * (palloc'd in the current memory context).  Coefficients are kept on the
+	 * standardised scale; predict() applies model->center/scale itself via
+	 * the x it is given (already standardised by the caller).
+	 */
+	void		(*fit) (MlopsModel *model, const MlopsDesign *train);
+
+	/*
+	 * Predict one row; x is the standardised design row (ncols).  out gets
+	 * one value for regression and clustering (prediction, cluster), or
+	 * nclasses probabilities for classification.
+	 */
+	void		(*predict) (const MlopsModel *model, const double *x, double *out);
+
+	/* Rows for mlops.explain(); returns the count, *rows palloc'd */
+	int			(*explain) (const MlopsModel *model, MlopsExplainRow **rows);
+} MlopsAlgorithm;
+
+/* algorithm.c */
+extern const MlopsAlgorithm *MlopsAlgorithmByName(const char *name, MlopsTask task);
+extern const MlopsAlgorithm *MlopsAlgorithmById(uint16 id);
+extern const char *MlopsDefaultAlgorithm(MlopsTask task);
+extern char *MlopsDesignColumnName(const MlopsModel *model, int col);
+
+/* The algorithms (one file each) */
+extern const MlopsAlgorithm mlops_algo_linear;
+extern const MlopsAlgorithm mlops_algo_ridge;
+extern const MlopsAlgorithm mlops_algo_lasso;
+extern const MlopsAlgorithm mlops_algo_elastic_net;
+extern const MlopsAlgorithm mlops_algo_logistic;
+extern const MlopsAlgorithm mlops_algo_naive_bayes;
+
+#endif							/* MLOPS_ALGORITHM_H */

@@ -1,0 +1,303 @@
+/*-------------------------------------------------------------------------
+ *
+ * registry.c
+ *	  Reading the model registry, acting as its owner for writes, and the
+ *	  SQL-callable deployment functions.
+ *
+ * PUBLIC may read the registry; nobody but its owner may write it.  A
+ * function that changes it first checks that the caller owns the project
+ * (or is a member of the owning role, or a superuser), then switches to
+ * the registry owner for the write only.  User data is never read while
+ * switched.  The deployment logic itself is the PL/pgSQL function
+ * mlops._deploy (src/sql/20_deploy.sql), so that every path (manual
+ * deploy, training, the retrain loop) records history the same way.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "mlops.h"
+#include "registry/registry.h"
+
+PG_FUNCTION_INFO_V1(mlops_deploy_version);
+PG_FUNCTION_INFO_V1(mlops_deploy_strategy);
+
+static MlopsVersion *MlopsGetVersionSnapshot(const char *project, int version,
+											 bool missing_ok, bool read_only);
+
+/*
+ * Run one SPI statement of our own with parameters (not read-only, no row
+ * limit), and turn an unexpected SPI result into an error: a can't-happen
+ * case, so the message names the statement rather than explaining.
+ */
+void
+MlopsExecOrError(const char *sql, int nargs, Oid *argtypes, Datum *values,
+				 const char *nulls, int expected)
+{
+	int			ret;
+
+	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
+	if (ret != expected)
+		elog(ERROR, "mlops: SPI_execute_with_args returned %d for \"%s\"", ret, sql);
+}
+
+/*
+ * Act as the registry owner until MlopsRestoreUser().  The search_path is
+ * pinned to pg_catalog meanwhile: the owner is usually a superuser, and an
+ * operator or function found through the caller's search_path would run
+ * with its rights.
+ */
+void
+MlopsBecomeRegistryOwner(MlopsUserSwitch *sw)
+{
+	Oid			owner = MlopsRegistryOwner();
+
+	GetUserIdAndSecContext(&sw->saved_uid, &sw->saved_sec);
+	sw->guc_nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SetUserIdAndSecContext(owner, sw->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+/* Back to the caller's identity and search_path. */
+void
+MlopsRestoreUser(const MlopsUserSwitch *sw)
+{
+	SetUserIdAndSecContext(sw->saved_uid, sw->saved_sec);
+	AtEOXact_GUC(false, sw->guc_nest);
+}
+
+static char *
+GetText(HeapTuple tup, TupleDesc desc, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+
+	return isnull ? NULL : TextDatumGetCString(d);
+}
+
+/* The project row, or NULL (missing_ok) / ERROR when there is none. */
+MlopsProject *
+MlopsGetProject(const char *name, bool missing_ok)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		args[1];
+	MlopsProject *p;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Name		owner;
+
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_execute_with_args("SELECT name, task, target, key_metric, relation, owner "
+							  "FROM mlops.projects WHERE name = $1",
+							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mlops.projects");
+	if (SPI_processed == 0)
+	{
+		if (missing_ok)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" does not exist", name),
+				 errhint("Train a first model with mlops.train('%s', ...).", name)));
+	}
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	p = palloc0(sizeof(MlopsProject));
+	p->name = GetText(tup, desc, 1);
+	p->task = GetText(tup, desc, 2);
+	p->target = GetText(tup, desc, 3);
+	p->key_metric = GetText(tup, desc, 4);
+	p->relation = GetText(tup, desc, 5);
+	owner = DatumGetName(SPI_getbinval(tup, desc, 6, &isnull));
+	p->owner = get_role_oid(NameStr(*owner), true);
+	return p;
+}
+
+/*
+ * ERROR unless the current user may change this project: a member of the
+ * role that owns it, or a superuser.
+ */
+void
+MlopsCheckProjectWriter(const MlopsProject *project)
+{
+	Oid			me = GetUserId();
+
+	if (superuser_arg(me))
+		return;
+	if (OidIsValid(project->owner) && has_privs_of_role(me, project->owner))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for project \"%s\"", project->name),
+			 errdetail("Only the project's owner, members of its role and superusers may train or deploy it.")));
+}
+
+/*
+ * A version of a project: version > 0 that one, 0 the production version.
+ */
+MlopsVersion *
+MlopsGetVersion(const char *project, int version, bool missing_ok)
+{
+	return MlopsGetVersionSnapshot(project, version, missing_ok, true);
+}
+
+/*
+ * The same with a new snapshot, to see what other transactions committed
+ * since the statement started (after taking a lock, say).
+ */
+MlopsVersion *
+MlopsGetVersionFresh(const char *project, int version, bool missing_ok)
+{
+	return MlopsGetVersionSnapshot(project, version, missing_ok, false);
+}
+
+static MlopsVersion *
+MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool read_only)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
+	MlopsVersion *v;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		d;
+	const char *sql;
+
+	args[0] = CStringGetTextDatum(project);
+	args[1] = Int32GetDatum(version);
+	sql = version > 0
+		? "SELECT version, algorithm, status, model, metrics, hyperparams, snapshot, "
+		"test_size FROM mlops.model_versions WHERE project = $1 AND version = $2"
+		: "SELECT version, algorithm, status, model, metrics, hyperparams, snapshot, "
+		"test_size FROM mlops.model_versions WHERE project = $1 "
+		"AND status = 'production' AND $2 = 0";
+	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, read_only, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mlops.model_versions");
+	if (SPI_processed == 0)
+	{
+		if (missing_ok)
+			return NULL;
+		/* say whether the project itself is missing */
+		(void) MlopsGetProject(project, false);
+		if (version > 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("version %d of project \"%s\" does not exist", version, project)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" has no deployed version", project),
+				 errhint("Deploy one with mlops.deploy('%s', version), or pass a version.", project)));
+	}
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	v = palloc0(sizeof(MlopsVersion));
+	v->version = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
+	v->algorithm = GetText(tup, desc, 2);
+	v->status = GetText(tup, desc, 3);
+	d = SPI_getbinval(tup, desc, 4, &isnull);
+	v->model = (bytea *) PG_DETOAST_DATUM_COPY(d);
+	d = SPI_getbinval(tup, desc, 5, &isnull);
+	v->metrics = isnull ? NULL : DatumGetJsonbPCopy(d);
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	v->hyperparams = isnull ? NULL : DatumGetJsonbPCopy(d);
+	d = SPI_getbinval(tup, desc, 7, &isnull);
+	v->snapshot = isnull ? 0 : DatumGetInt64(d);
+	v->test_size = DatumGetFloat8(SPI_getbinval(tup, desc, 8, &isnull));
+	return v;
+}
+
+/* The model of a version (0 = production), deserialised */
+MlopsModel *
+MlopsFetchModel(const char *project, int version, MlopsVersion **info)
+{
+	MlopsVersion *v = MlopsGetVersion(project, version, false);
+
+	if (info)
+		*info = v;
+	return MlopsModelDeserialize(v->model);
+}
+
+/*
+ * Run mlops._deploy as the registry owner after checking the caller's
+ * right, and return the deployment row.
+ */
+static Datum
+CallDeploy(const char *project, Datum version, bool version_null, const char *strategy)
+{
+	Oid			argtypes[5] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, NAMEOID};
+	Datum		args[5];
+	char		nulls[5] = {' ', version_null ? 'n' : ' ', ' ', 'n', ' '};	/* reason: _deploy's own */
+	MlopsProject *p;
+	MlopsUserSwitch sw;
+	Datum		result;
+	char	   *me;
+
+	me = GetUserNameFromId(GetUserId(), false);
+	SPI_connect();
+	p = MlopsGetProject(project, false);
+	MlopsCheckProjectWriter(p);
+
+	args[0] = CStringGetTextDatum(project);
+	args[1] = version;
+	args[2] = CStringGetTextDatum(strategy);
+	args[3] = (Datum) 0;
+	args[4] = DirectFunctionCall1(namein, CStringGetDatum(me));
+
+	MlopsBecomeRegistryOwner(&sw);
+	if (SPI_execute_with_args("SELECT d FROM mlops._deploy($1, $2, $3, $4, $5) d",
+							  5, argtypes, args, nulls, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "mlops._deploy returned no row");
+	MlopsRestoreUser(&sw);
+
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		result = SPI_datumTransfer(d, false, -1);
+	}
+	SPI_finish();
+	return result;
+}
+
+/* mlops.deploy(project text, version int) */
+Datum
+mlops_deploy_version(PG_FUNCTION_ARGS)
+{
+	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_DATUM(CallDeploy(project, PG_GETARG_DATUM(1), false, "manual"));
+}
+
+/* mlops.deploy(project text, strategy text): best, latest, rollback */
+Datum
+mlops_deploy_strategy(PG_FUNCTION_ARGS)
+{
+	char	   *project = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *strategy = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+	if (strcmp(strategy, "best") != 0 && strcmp(strategy, "latest") != 0 &&
+		strcmp(strategy, "rollback") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown deployment strategy \"%s\"", strategy),
+				 errhint("Valid strategies are best, latest and rollback, or pass a version number.")));
+	PG_RETURN_DATUM(CallDeploy(project, (Datum) 0, true, strategy));
+}

@@ -1,0 +1,674 @@
+/*-------------------------------------------------------------------------
+ *
+ * snapshot_catalog.c
+ *	  The registry rows of snapshots: mlops.snapshot_stores,
+ *	  mlops.snapshot_contents and mlops.snapshot_catalog.
+ *
+ * Every query here runs under SPI as the registry owner (the caller of the
+ * snapshot function has been authorised before).  Functions that change
+ * snapshots switch to "latest" reads once they hold the store's lock, so
+ * that they see every committed content whatever the isolation level;
+ * functions that only read use the calling statement's snapshot, the same
+ * one their scans of the store use.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_authid.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+#include "mlops.h"
+#include "registry/registry.h"
+#include "snapshot/snapshot_int.h"
+
+/* read registry rows with the latest snapshot (after taking a store lock) */
+static bool snap_read_latest = false;
+
+/* Choose how the following registry reads see concurrent commits. */
+void
+SnapReadLatest(bool on)
+{
+	snap_read_latest = on;
+}
+
+/* SPI_connect, or a can't-happen error. */
+void
+SnapSPIConnect(void)
+{
+	int			ret = SPI_connect();
+
+	if (ret != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed: %s", SPI_result_code_string(ret));
+}
+
+/*
+ * Run one registry statement as the registry owner.  Reads use the latest
+ * snapshot or the active one (see the header comment); writes are ordinary.
+ */
+static int
+SnapExec(const char *sql, int nargs, Oid *types, Datum *values,
+		 const char *nulls, bool write)
+{
+	MlopsUserSwitch sw;
+	int			ret;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	MlopsBecomeRegistryOwner(&sw);
+	if (!write && snap_read_latest)
+	{
+		PushActiveSnapshot(GetLatestSnapshot());
+		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0);
+		PopActiveSnapshot();
+	}
+	else
+		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, !write, 0);
+	MlopsRestoreUser(&sw);
+	/* SPI leaves its procedure context current: keep the caller's */
+	MemoryContextSwitchTo(cxt);
+	if (ret < 0)
+		elog(ERROR, "snapshot registry statement failed: %s: %s",
+			 SPI_result_code_string(ret), sql);
+	return ret;
+}
+
+/* A text[] datum from C strings. */
+static Datum
+CStringsToTextArray(int n, char **strings)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		elems[i] = CStringGetTextDatum(strings[i]);
+	return PointerGetDatum(construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* C strings from a text[] datum without NULLs. */
+static char **
+TextArrayToCStrings(Datum d, int *n)
+{
+	ArrayType  *arr = DatumGetArrayTypeP(d);
+	Datum	   *elems;
+	bool	   *nulls;
+	char	  **out;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, n);
+	out = palloc(sizeof(char *) * Max(*n, 1));
+	for (int i = 0; i < *n; i++)
+		out[i] = nulls[i] ? pstrdup("") : TextDatumGetCString(elems[i]);
+	return out;
+}
+
+/* int8 value of column col of result row row (NULL gives 0). */
+static int64
+ResultInt64(int row, int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+								  col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
+/*
+ * Run one registry statement (as SnapExec) and return the int8 in the first
+ * column of its first row, 0 when it returns no row or NULL.
+ */
+static int64
+SnapExecInt64(const char *sql, int nargs, Oid *types, Datum *values,
+			  const char *nulls, bool write)
+{
+	int64		result = 0;
+
+	SnapExec(sql, nargs, types, values, nulls, write);
+	if (SPI_processed > 0)
+		result = ResultInt64(0, 1);
+	SPI_freetuptable(SPI_tuptable);
+	return result;
+}
+
+/*
+ * Run one registry read whose rows have a single int8 column; returns the
+ * values as a List of palloc'd int64, in the rows' order.
+ */
+static List *
+SnapExecInt64List(const char *sql, int nargs, Oid *types, Datum *values)
+{
+	List	   *ids = NIL;
+
+	SnapExec(sql, nargs, types, values, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		int64	   *id = palloc(sizeof(int64));
+
+		*id = ResultInt64(i, 1);
+		ids = lappend(ids, id);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return ids;
+}
+
+/*
+ * The names and the type texts of columns as two text[] datums, the way
+ * mlops.snapshot_catalog stores them in columns and column_types.
+ */
+static void
+SnapColumnArrays(int ncols, const SnapColumn *cols, Datum *names_array,
+				 Datum *types_array)
+{
+	char	  **names = palloc(sizeof(char *) * Max(ncols, 1));
+	char	  **typetexts = palloc(sizeof(char *) * Max(ncols, 1));
+
+	for (int i = 0; i < ncols; i++)
+	{
+		names[i] = cols[i].name;
+		typetexts[i] = cols[i].type_text;
+	}
+	*names_array = CStringsToTextArray(ncols, names);
+	*types_array = CStringsToTextArray(ncols, typetexts);
+}
+
+/*
+ * A snapshot and its content, or an error when there is no such snapshot.
+ * With lock_for_update the catalog row is locked against concurrent use
+ * (drop_snapshot).
+ */
+SnapInfo *
+SnapLookup(int64 id, bool lock_for_update)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	SnapInfo   *info;
+	HeapTuple	tup;
+	TupleDesc	desc;
+	bool		isnull;
+	int			n;
+
+	SnapExec(lock_for_update
+			 ? "SELECT s.relation, s.columns, s.column_types, s.created_by::text, s.content,"
+			 "       c.store, c.row_count, c.distinct_rows, c.content_hash"
+			 "  FROM mlops.snapshot_catalog s JOIN mlops.snapshot_contents c ON c.id = s.content"
+			 " WHERE s.id = $1 FOR UPDATE OF s"
+			 : "SELECT s.relation, s.columns, s.column_types, s.created_by::text, s.content,"
+			 "       c.store, c.row_count, c.distinct_rows, c.content_hash"
+			 "  FROM mlops.snapshot_catalog s JOIN mlops.snapshot_contents c ON c.id = s.content"
+			 " WHERE s.id = $1",
+			 1, types, values, NULL, lock_for_update);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("snapshot " INT64_FORMAT " does not exist", id),
+				 errhint("The snapshots are listed in mlops.snapshots.")));
+
+	tup = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	info = palloc0(sizeof(SnapInfo));
+	info->id = id;
+	info->relation = SPI_getvalue(tup, desc, 1);
+	info->colnames = TextArrayToCStrings(SPI_getbinval(tup, desc, 2, &isnull), &info->ncols);
+	info->coltypes = TextArrayToCStrings(SPI_getbinval(tup, desc, 3, &isnull), &n);
+	if (n != info->ncols)
+		elog(ERROR, "snapshot " INT64_FORMAT " has %d column names but %d types",
+			 id, info->ncols, n);
+	info->created_by = SPI_getvalue(tup, desc, 4);
+	info->content = ResultInt64(0, 5);
+	info->store = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+	info->row_count = ResultInt64(0, 7);
+	info->distinct_rows = ResultInt64(0, 8);
+	info->content_hash = (uint64) ResultInt64(0, 9);
+	SPI_freetuptable(SPI_tuptable);
+	return info;
+}
+
+/*
+ * Error unless the current user may read the snapshot's rows: superusers,
+ * the role that took it and the members of that role.
+ */
+void
+SnapCheckRead(const SnapInfo *info)
+{
+	Oid			taker = get_role_oid(info->created_by, true);
+
+	if (superuser())
+		return;
+	if (OidIsValid(taker) && has_privs_of_role(GetUserId(), taker))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+			 errmsg("permission denied for snapshot " INT64_FORMAT, info->id),
+			 errdetail("Only role \"%s\", its members and superusers may use the rows of this snapshot.",
+					   info->created_by)));
+}
+
+/* Name of the rows table of a store (in schema mlops). */
+char *
+SnapStoreRelname(int32 store)
+{
+	return psprintf("snapshot_rows_%d", store);
+}
+
+/* OID of the rows table of a store. */
+Oid
+SnapStoreRelid(int32 store, bool missing_ok)
+{
+	char	   *name = SnapStoreRelname(store);
+	Oid			relid = get_relname_relid(name, MlopsSchemaOid());
+
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("snapshot row table mlops.%s is missing", name),
+				 errdetail("The registry lists store %d but its table does not exist.", store)));
+	return relid;
+}
+
+/*
+ * The store for a list of column types, created (with its rows table) when
+ * missing and create is true; 0 when missing and create is false.
+ */
+int32
+SnapFindStore(int ncols, const SnapColumn *cols, bool create, bool *created)
+{
+	const char *find = "SELECT id FROM mlops.snapshot_stores WHERE column_types = $1";
+	char	  **typetexts = palloc(sizeof(char *) * ncols);
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	int32		store = 0;
+	bool		latest = snap_read_latest;
+	bool		isnull;
+
+	*created = false;
+	for (int i = 0; i < ncols; i++)
+		typetexts[i] = cols[i].type_text;
+	values[0] = CStringsToTextArray(ncols, typetexts);
+
+	SnapExec(find, 1, types, values, NULL, false);
+	if (SPI_processed > 0)
+		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										   &isnull));
+	if (!create)
+		return 0;
+
+	/* serialise creators of stores, then look again */
+	LockRelationOid(get_relname_relid("snapshot_stores", MlopsSchemaOid()),
+					ShareRowExclusiveLock);
+	snap_read_latest = true;
+	SnapExec(find, 1, types, values, NULL, false);
+	snap_read_latest = latest;
+	if (SPI_processed > 0)
+		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										   &isnull));
+
+	SnapExec("INSERT INTO mlops.snapshot_stores (column_types) VALUES ($1) RETURNING id",
+			 1, types, values, NULL, true);
+	store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										&isnull));
+	SnapCreateStoreTable(store, ncols, cols);
+	*created = true;
+	return store;
+}
+
+/* Remove an empty store: its rows table and its registry row. */
+void
+SnapDropStore(int32 store)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(store)};
+	MlopsUserSwitch sw;
+	int			ret;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	MlopsBecomeRegistryOwner(&sw);
+	ret = SPI_execute(psprintf("DROP TABLE mlops.%s", SnapStoreRelname(store)), false, 0);
+	MlopsRestoreUser(&sw);
+	MemoryContextSwitchTo(cxt);
+	if (ret != SPI_OK_UTILITY)
+		elog(ERROR, "dropping snapshot store %d failed: %s", store,
+			 SPI_result_code_string(ret));
+	SnapExec("DELETE FROM mlops.snapshot_stores WHERE id = $1", 1, types, values, NULL, true);
+}
+
+/*
+ * Make every store's rows table depend on the extension (see
+ * SnapEnsureDependency): after a restore, the first snapshot taken
+ * re-attaches them all.
+ */
+void
+SnapAttachStores(void)
+{
+	SnapExec("SELECT id FROM mlops.snapshot_stores", 0, NULL, NULL, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		int32		store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
+														SPI_tuptable->tupdesc, 1, &isnull));
+		Oid			relid = SnapStoreRelid(store, true);
+
+		if (OidIsValid(relid))
+			SnapEnsureDependency(relid);
+	}
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/*
+ * The chain of a content: a List of SnapChainLink, the content first and its
+ * base last.
+ */
+List *
+SnapContentChain(int64 content)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(content)};
+	List	   *chain = NIL;
+
+	SnapExec("WITH RECURSIVE chain (id, parent, n_added, n_removed, depth) AS ("
+			 "  SELECT id, parent, n_added, n_removed, 0"
+			 "    FROM mlops.snapshot_contents WHERE id = $1"
+			 "  UNION ALL"
+			 "  SELECT c.id, c.parent, c.n_added, c.n_removed, chain.depth + 1"
+			 "    FROM mlops.snapshot_contents c JOIN chain ON c.id = chain.parent)"
+			 " SELECT id, parent, n_added, n_removed FROM chain ORDER BY depth",
+			 1, types, values, NULL, false);
+	if (SPI_processed == 0)
+		elog(ERROR, "snapshot content " INT64_FORMAT " does not exist", content);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		SnapChainLink *link = palloc(sizeof(SnapChainLink));
+
+		link->id = ResultInt64(i, 1);
+		link->parent = ResultInt64(i, 2);
+		link->n_added = ResultInt64(i, 3);
+		link->n_removed = ResultInt64(i, 4);
+		chain = lappend(chain, link);
+	}
+	if (((SnapChainLink *) llast(chain))->parent != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("snapshot content " INT64_FORMAT " has no base", content)));
+	SPI_freetuptable(SPI_tuptable);
+	return chain;
+}
+
+/* Ids of the contents of a store, oldest first. */
+List *
+SnapStoreContents(int32 store)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(store)};
+
+	return SnapExecInt64List("SELECT id FROM mlops.snapshot_contents"
+							 " WHERE store = $1 ORDER BY id",
+							 1, types, values);
+}
+
+/*
+ * The content to store a new snapshot of relation as a delta of: the latest
+ * content of that relation in the store, else the latest of the store; 0
+ * when the store has none.
+ */
+int64
+SnapParentCandidate(int32 store, const char *relation)
+{
+	Oid			types[2] = {INT4OID, TEXTOID};
+	Datum		values[2] = {Int32GetDatum(store), CStringGetTextDatum(relation)};
+
+	return SnapExecInt64("SELECT s.content FROM mlops.snapshot_catalog s"
+						 "  JOIN mlops.snapshot_contents c ON c.id = s.content"
+						 " WHERE c.store = $1"
+						 " ORDER BY (s.relation = $2) DESC, s.id DESC LIMIT 1",
+						 2, types, values, NULL, false);
+}
+
+/* The latest content of the store with this hash and row count, or 0. */
+int64
+SnapFindContent(int32 store, uint64 content_hash, int64 row_count)
+{
+	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
+	Datum		values[3] = {Int32GetDatum(store), Int64GetDatum((int64) content_hash),
+	Int64GetDatum(row_count)};
+
+	return SnapExecInt64("SELECT id FROM mlops.snapshot_contents"
+						 " WHERE store = $1 AND content_hash = $2 AND row_count = $3"
+						 " ORDER BY id DESC LIMIT 1",
+						 3, types, values, NULL, false);
+}
+
+/*
+ * The latest snapshot taken by the current user of exactly these columns of
+ * relation whose content has this hash and row count, or 0.  The catalog row
+ * is locked (FOR KEY SHARE) so that it cannot be dropped before the caller's
+ * transaction ends.
+ */
+int64
+SnapFindSnapshot(const char *relation, int ncols, const SnapColumn *cols,
+				 uint64 content_hash, int64 row_count)
+{
+	Oid			types[6] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT8OID, TEXTOID};
+	Datum		values[6];
+
+	values[0] = CStringGetTextDatum(relation);
+	SnapColumnArrays(ncols, cols, &values[1], &values[2]);
+	values[3] = Int64GetDatum((int64) content_hash);
+	values[4] = Int64GetDatum(row_count);
+	values[5] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+
+	return SnapExecInt64("SELECT s.id FROM mlops.snapshot_catalog s"
+						 "  JOIN mlops.snapshot_contents c ON c.id = s.content"
+						 " WHERE s.relation = $1 AND s.columns = $2 AND s.column_types = $3"
+						 "   AND c.content_hash = $4 AND c.row_count = $5 AND s.created_by = $6"
+						 " ORDER BY s.id DESC LIMIT 1 FOR KEY SHARE OF s",
+						 6, types, values, NULL, true);
+}
+
+/* Whether some snapshot of exactly these columns of relation exists. */
+bool
+SnapHasSnapshotOf(const char *relation, int ncols, const SnapColumn *cols)
+{
+	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	bool		found;
+
+	values[0] = CStringGetTextDatum(relation);
+	SnapColumnArrays(ncols, cols, &values[1], &values[2]);
+	SnapExec("SELECT 1 FROM mlops.snapshot_catalog"
+			 " WHERE relation = $1 AND columns = $2 AND column_types = $3 LIMIT 1",
+			 3, types, values, NULL, false);
+	found = SPI_processed > 0;
+	SPI_freetuptable(SPI_tuptable);
+	return found;
+}
+
+/* Store a new content; returns its id. */
+int64
+SnapInsertContent(int32 store, int64 parent, int64 row_count, int64 distinct_rows,
+				  uint64 content_hash, const SnapHashList *added,
+				  const SnapHashList *removed, const char *stats_json)
+{
+	Oid			types[9] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	BYTEAOID, BYTEAOID, TEXTOID, INT8OID};
+	Datum		values[9];
+	char		nulls[9] = "         ";
+	int64		id;
+
+	values[0] = Int32GetDatum(store);
+	values[1] = Int64GetDatum(parent);
+	if (parent == 0)
+		nulls[1] = 'n';
+	values[2] = Int64GetDatum(row_count);
+	values[3] = Int64GetDatum(distinct_rows);
+	values[4] = Int64GetDatum((int64) content_hash);
+	values[5] = PointerGetDatum(SnapListToBytea(added));
+	values[6] = PointerGetDatum(SnapListToBytea(removed));
+	values[7] = CStringGetTextDatum(stats_json);
+	values[8] = Int64GetDatum(added->n);
+
+	id = SnapExecInt64("INSERT INTO mlops.snapshot_contents"
+					   " (store, parent, row_count, distinct_rows, content_hash,"
+					   "  added, removed, statistics, n_added, n_removed)"
+					   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9,"
+					   "         octet_length($7) / 8)"
+					   " RETURNING id",
+					   9, types, values, nulls, true);
+	pfree(DatumGetPointer(values[5]));
+	pfree(DatumGetPointer(values[6]));
+	return id;
+}
+
+/* Rewrite a content as a delta of parent (0: as a base). */
+void
+SnapUpdateContent(int64 content, int64 parent, const SnapHashList *added,
+				  const SnapHashList *removed)
+{
+	Oid			types[4] = {INT8OID, INT8OID, BYTEAOID, BYTEAOID};
+	Datum		values[4];
+	char		nulls[4] = "    ";
+
+	values[0] = Int64GetDatum(content);
+	values[1] = Int64GetDatum(parent);
+	if (parent == 0)
+		nulls[1] = 'n';
+	values[2] = PointerGetDatum(SnapListToBytea(added));
+	values[3] = PointerGetDatum(SnapListToBytea(removed));
+	SnapExec("UPDATE mlops.snapshot_contents"
+			 "   SET parent = $2, added = $3, removed = $4,"
+			 "       n_added = octet_length($3) / 8, n_removed = octet_length($4) / 8"
+			 " WHERE id = $1",
+			 4, types, values, nulls, true);
+}
+
+/* Record a snapshot pointing at content; returns its id. */
+int64
+SnapInsertCatalog(const char *name, const char *relation, int ncols,
+				  const SnapColumn *cols, int64 content, int64 rows_stored,
+				  int64 bytes_added)
+{
+	Oid			types[8] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID,
+	INT8OID, INT8OID, TEXTOID};
+	Datum		values[8];
+	char		nulls[8] = "        ";
+
+	values[0] = name ? CStringGetTextDatum(name) : (Datum) 0;
+	if (name == NULL)
+		nulls[0] = 'n';
+	values[1] = CStringGetTextDatum(relation);
+	SnapColumnArrays(ncols, cols, &values[2], &values[3]);
+	values[4] = Int64GetDatum(content);
+	values[5] = Int64GetDatum(rows_stored);
+	values[6] = Int64GetDatum(bytes_added);
+	/* the caller, before becoming the registry owner */
+	values[7] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+
+	return SnapExecInt64("INSERT INTO mlops.snapshot_catalog"
+						 " (name, relation, columns, column_types, content, rows_stored,"
+						 "  bytes_added, created_by)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::name) RETURNING id",
+						 8, types, values, nulls, true);
+}
+
+/*
+ * The stored lists of a content, detoasted into the current memory context
+ * (they may be large: the tuple table is freed at once).
+ */
+void
+SnapFetchLists(int64 content, bytea **added, bytea **removed)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(content)};
+	bool		isnull;
+
+	SnapExec("SELECT added, removed FROM mlops.snapshot_contents WHERE id = $1",
+			 1, types, values, NULL, false);
+	if (SPI_processed == 0)
+		elog(ERROR, "snapshot content " INT64_FORMAT " does not exist", content);
+	*added = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0],
+											  SPI_tuptable->tupdesc, 1, &isnull));
+	*removed = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 2, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+}
+
+/* Parent of a content (0 for a base). */
+int64
+SnapContentParent(int64 content)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(content)};
+	int64		parent;
+
+	SnapExec("SELECT parent FROM mlops.snapshot_contents WHERE id = $1",
+			 1, types, values, NULL, false);
+	if (SPI_processed == 0)
+		elog(ERROR, "snapshot content " INT64_FORMAT " does not exist", content);
+	parent = ResultInt64(0, 1);
+	SPI_freetuptable(SPI_tuptable);
+	return parent;
+}
+
+/* Ids of the contents that are deltas of content, oldest first. */
+List *
+SnapContentChildren(int64 content)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(content)};
+
+	return SnapExecInt64List("SELECT id FROM mlops.snapshot_contents"
+							 " WHERE parent = $1 ORDER BY id",
+							 1, types, values);
+}
+
+/* Snapshots pointing at a content. */
+int64
+SnapContentRefs(int64 content)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(content)};
+
+	return SnapExecInt64("SELECT count(*) FROM mlops.snapshot_catalog WHERE content = $1",
+						 1, types, values, NULL, false);
+}
+
+/* Delete a catalog row or a content row. */
+void
+SnapDeleteRow(const char *table, int64 id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+
+	SnapExec(psprintf("DELETE FROM mlops.%s WHERE id = $1", table),
+			 1, types, values, NULL, true);
+}
+
+/*
+ * Model versions recorded as trained on a snapshot, as "project/version"
+ * text, at most 10; *total gets their number.
+ */
+char *
+SnapUsedBy(int64 id, int64 *total)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(id)};
+	StringInfoData buf;
+
+	SnapExec("SELECT v.project || '/' || v.version, count(*) OVER ()"
+			 "  FROM mlops.model_versions v WHERE v.snapshot = $1"
+			 " ORDER BY v.project, v.version LIMIT 10",
+			 1, types, values, NULL, false);
+	*total = SPI_processed > 0 ? ResultInt64(0, 2) : 0;
+	initStringInfo(&buf);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "",
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	SPI_freetuptable(SPI_tuptable);
+	return buf.data;
+}
+

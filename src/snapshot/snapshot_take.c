@@ -1,0 +1,903 @@
+/*-------------------------------------------------------------------------
+ *
+ * snapshot_take.c
+ *	  Taking a snapshot: read the relation once, as the caller, and store
+ *	  only what the store does not hold yet.
+ *
+ * The relation's SELECT runs under SPI with a DestReceiver of our own.  For
+ * each row it computes the row hash (rowhash.c, the same hash training
+ * uses), adds the row to the content hash and to the column statistics, and
+ * looks the hash up in the membership map of the parent content (the
+ * previous snapshot of the relation in this store).  A row the parent has
+ * is only counted; a new row goes to the store's rows table through
+ * batched multi-inserts, unless the store already has it.  Rows left over
+ * in the parent's map were removed.  Unchanged data thus costs one read and
+ * no write, and a change costs the changed rows plus two short hash lists.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/detoast.h"
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_namespace.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "port/pg_bswap.h"
+#include "storage/lmgr.h"
+#include "tcop/dest.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+#include "utils/tuplestore.h"
+#include "utils/typcache.h"
+
+#include "mlops.h"
+#include "core/rowhash.h"
+#include "snapshot/snapshot.h"
+#include "snapshot/snapshot_int.h"
+#include "train/train.h"
+
+/*
+ * A new content is stored as a delta of its parent while the deltas from
+ * the base stay short: at most this many links, and at most a quarter as
+ * many hashes as rows.  Otherwise it is stored as a new base.
+ */
+#define SNAP_MAX_CHAIN		64
+#define SNAP_DELTA_SHARE	4
+
+/* State of one snapshot being taken, also its DestReceiver */
+typedef struct TakeState
+{
+	DestReceiver pub;
+	int			ncols;
+	SnapColumn *cols;
+	MlopsHashColumn *hcols;
+	SnapColStats *stats;
+	bool		have_parent;
+	snapmap_hash *map;			/* parent's counts; every stored hash known */
+	bool		write_now;		/* map knows every row the store holds */
+	bool		fresh;			/* no parent, empty store: write every row */
+	Relation	store_rel;
+	SnapWriter *writer;
+	Tuplestorestate *pending;	/* new rows to check against the other contents */
+	TupleDesc	pending_desc;
+	bool	   *varlena;		/* per column: needs detoasting before keeping */
+	SnapHashList all;			/* every row's hash */
+	SnapHashList added;			/* rows the parent lacks */
+	uint64		content_hash;
+	int64		nrows;
+	int64		distinct;
+	int64		rows_stored;
+	int64		bytes_stored;
+	MemoryContext rowcxt;
+	/* set up by TakeBegin for TakeEnd */
+	char	   *relation;
+	const char *name;
+	int32		store;
+	bool		created;
+	int64		parent;
+	List	   *chain;
+	int64		chain_hashes;
+	int64		parent_rows;
+	bool		flatten;		/* fed by a caller: fetch TOASTed values at once */
+	MemoryContext statecxt;		/* where the state lives */
+} TakeState;
+
+/* Types a snapshot cannot store or restore faithfully. */
+static bool
+TypeIsSupported(Oid typid)
+{
+	Oid			base = getBaseType(typid);
+	Oid			elem;
+
+	if (get_typtype(base) == TYPTYPE_PSEUDO)
+		return false;
+	switch (base)
+	{
+		case PG_NODE_TREEOID:
+		case PG_NDISTINCTOID:
+		case PG_DEPENDENCIESOID:
+		case PG_MCV_LISTOID:
+		case PG_BRIN_BLOOM_SUMMARYOID:
+		case PG_BRIN_MINMAX_MULTI_SUMMARYOID:
+			/* no input function: a dump could not load them */
+			return false;
+		default:
+			break;
+	}
+	elem = get_element_type(base);
+	if (OidIsValid(elem))
+		return TypeIsSupported(elem);
+	return true;
+}
+
+/*
+ * SQL text of a type with its modifier, independent of search_path: types
+ * outside pg_catalog are schema-qualified.
+ */
+static char *
+TypeText(Oid typid, int32 typmod)
+{
+	bits16		flags = FORMAT_TYPE_TYPEMOD_GIVEN;
+	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
+
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for type %u", typid);
+	if (((Form_pg_type) GETSTRUCT(tup))->typnamespace != PG_CATALOG_NAMESPACE)
+		flags |= FORMAT_TYPE_FORCE_QUALIFY;
+	ReleaseSysCache(tup);
+	return format_type_extended(typid, typmod, flags);
+}
+
+/*
+ * The columns to snapshot: colnames (a List of C strings) of relid, or all
+ * its columns when colnames is NIL.  Errors for a relation that is not
+ * readable as a table, missing columns and unsupported types (naming them).
+ */
+void
+SnapResolveColumns(Oid relid, List *colnames, int *ncols, SnapColumn **cols)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	char		relkind = rel->rd_rel->relkind;
+	SnapColumn *out;
+	int			n = 0;
+	StringInfoData bad;
+	ListCell   *lc;
+
+	if (relkind != RELKIND_RELATION && relkind != RELKIND_VIEW &&
+		relkind != RELKIND_MATVIEW && relkind != RELKIND_FOREIGN_TABLE &&
+		relkind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("cannot snapshot \"%s\"", RelationGetRelationName(rel)),
+				 errdetail("Only tables, views, materialized views and foreign tables can be snapshotted.")));
+
+	out = palloc0(sizeof(SnapColumn) * Max(desc->natts, 1));
+	if (colnames == NIL)
+	{
+		for (int i = 0; i < desc->natts; i++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, i);
+
+			if (att->attisdropped)
+				continue;
+			out[n].name = pstrdup(NameStr(att->attname));
+			out[n].typid = att->atttypid;
+			out[n].typmod = att->atttypmod;
+			n++;
+		}
+	}
+	else
+	{
+		out = repalloc(out, sizeof(SnapColumn) * list_length(colnames));
+		foreach(lc, colnames)
+		{
+			const char *name = lfirst(lc);
+			Form_pg_attribute found = NULL;
+
+			for (int i = 0; i < desc->natts; i++)
+			{
+				Form_pg_attribute att = TupleDescAttr(desc, i);
+
+				if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+				{
+					found = att;
+					break;
+				}
+			}
+			if (found == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_COLUMN),
+						 errmsg("column \"%s\" of relation \"%s\" does not exist",
+								name, RelationGetRelationName(rel))));
+			out[n].name = pstrdup(name);
+			out[n].typid = found->atttypid;
+			out[n].typmod = found->atttypmod;
+			n++;
+		}
+	}
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot snapshot \"%s\"", RelationGetRelationName(rel)),
+				 errdetail("The relation has no columns.")));
+	if (n >= MaxTupleAttributeNumber)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("cannot snapshot %d columns", n),
+				 errdetail("Snapshots hold at most %d columns.", MaxTupleAttributeNumber - 1)));
+
+	initStringInfo(&bad);
+	for (int i = 0; i < n; i++)
+	{
+		out[i].type_text = TypeText(out[i].typid, out[i].typmod);
+		if (!TypeIsSupported(out[i].typid))
+			appendStringInfo(&bad, "%s\"%s\" (%s)", bad.len > 0 ? ", " : "",
+							 out[i].name, format_type_be(out[i].typid));
+	}
+	if (bad.len > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot snapshot relation \"%s\": unsupported column types",
+						RelationGetRelationName(rel)),
+				 errdetail("Snapshots cannot store these columns: %s.", bad.data),
+				 errhint("Snapshot a view that casts them to storable types such as text, or leaves them out.")));
+
+	relation_close(rel, NoLock);
+	*ncols = n;
+	*cols = out;
+}
+
+/*
+ * Error unless the current user may SELECT the columns: the same check the
+ * executor makes, made first so that nothing is written for nothing.
+ */
+static void
+CheckSelectPrivilege(Oid relid, int ncols, const SnapColumn *cols)
+{
+	Oid			userid = GetUserId();
+
+	if (pg_class_aclcheck(relid, userid, ACL_SELECT) == ACLCHECK_OK)
+		return;
+	for (int i = 0; i < ncols; i++)
+	{
+		AttrNumber	attnum = get_attnum(relid, cols[i].name);
+
+		if (attnum == InvalidAttrNumber ||
+			pg_attribute_aclcheck(relid, attnum, userid, ACL_SELECT) != ACLCHECK_OK)
+			aclcheck_error(ACLCHECK_NO_PRIV, get_relkind_objtype(get_rel_relkind(relid)),
+						   get_rel_name(relid));
+	}
+}
+
+/* The SELECT that reads the columns, every identifier quoted. */
+static char *
+SourceSQL(Oid relid, int ncols, const SnapColumn *cols)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	for (int i = 0; i < ncols; i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", quote_identifier(cols[i].name));
+	appendStringInfo(&buf, " FROM %s", MlopsQualifiedRelname(relid));
+	return buf.data;
+}
+
+static void
+take_startup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	TakeState  *st = (TakeState *) self;
+
+	if (typeinfo->natts != st->ncols)
+		elog(ERROR, "snapshot query returned %d columns, expected %d",
+			 typeinfo->natts, st->ncols);
+	for (int i = 0; i < st->ncols; i++)
+		if (TupleDescAttr(typeinfo, i)->atttypid != st->cols[i].typid)
+			elog(ERROR, "snapshot query returned type %u for column %d, expected %u",
+				 TupleDescAttr(typeinfo, i)->atttypid, i + 1, st->cols[i].typid);
+}
+
+/* Keep a new row that might be stored already, to decide after the scan. */
+static void
+KeepPending(TakeState *st, uint64 h, Datum *values, bool *isnull)
+{
+	Datum	   *v = palloc(sizeof(Datum) * (st->ncols + 1));
+	bool	   *n = palloc(sizeof(bool) * (st->ncols + 1));
+
+	if (st->pending == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(st->statecxt);
+
+		st->pending = tuplestore_begin_heap(false, false, work_mem);
+		st->pending_desc = RelationGetDescr(st->store_rel);
+		MemoryContextSwitchTo(old);
+	}
+	v[0] = Int64GetDatum((int64) h);
+	n[0] = false;
+	for (int i = 0; i < st->ncols; i++)
+	{
+		v[i + 1] = values[i];
+		n[i + 1] = isnull[i];
+		/* the source's TOAST data need not outlive its query */
+		if (!isnull[i] && st->varlena[i] &&
+			VARATT_IS_EXTERNAL(DatumGetPointer(values[i])))
+			v[i + 1] = PointerGetDatum(detoast_external_attr((struct varlena *)
+															 DatumGetPointer(values[i])));
+	}
+	tuplestore_putvalues(st->pending, st->pending_desc, v, n);
+}
+
+/* Values with TOAST pointers fetched (in the current memory context). */
+static Datum *
+FlattenRow(TakeState *st, Datum *values, bool *isnull)
+{
+	Datum	   *out = palloc(sizeof(Datum) * st->ncols);
+
+	for (int i = 0; i < st->ncols; i++)
+	{
+		out[i] = values[i];
+		if (!isnull[i] && st->varlena[i] &&
+			VARATT_IS_EXTERNAL(DatumGetPointer(values[i])))
+			out[i] = PointerGetDatum(detoast_external_attr((struct varlena *)
+														   DatumGetPointer(values[i])));
+	}
+	return out;
+}
+
+/* Write a new row to the store, or keep it for the end of the scan. */
+static void
+StoreRow(TakeState *st, uint64 h, Datum *values, bool *isnull, SnapMapEntry *e)
+{
+	/* no writes while a parallel query runs: keep the row until the end */
+	if (st->writer == NULL || IsInParallelMode())
+	{
+		if (e != NULL)
+			e->flags |= SNAP_PENDING;
+		KeepPending(st, h, values, isnull);
+		return;
+	}
+	if (st->flatten)
+		values = FlattenRow(st, values, isnull);
+	st->bytes_stored += SnapWriterAdd(st->writer, h, values, isnull);
+	st->rows_stored++;
+}
+
+/*
+ * Count one row of the data being snapshotted, with its row hash h: into
+ * the content hash and the statistics, and into the store when it is new.
+ */
+static void
+TakeAddRow(TakeState *st, uint64 h, Datum *values, bool *isnull)
+{
+	MemoryContext old;
+	SnapMapEntry *e;
+	bool		found;
+
+	if ((st->nrows & 0x3FF) == 0)
+		CHECK_FOR_INTERRUPTS();
+	old = MemoryContextSwitchTo(st->rowcxt);
+	SnapStatsAdd(st->stats, st->ncols, values, isnull);
+
+	st->content_hash += h;
+	st->nrows++;
+	SnapListAppend(&st->all, h);
+
+	if (st->fresh)
+	{
+		/* duplicates are found when the hashes are sorted, and removed then */
+		StoreRow(st, h, values, isnull, NULL);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(st->rowcxt);
+		return;
+	}
+
+	e = snapmap_insert(st->map, h, &found);
+	if (!found)
+	{
+		e->count = 0;
+		e->flags = 0;
+	}
+	if (!(e->flags & SNAP_SEEN))
+	{
+		e->flags |= SNAP_SEEN;
+		st->distinct++;
+	}
+	if (found && e->count > 0)
+		e->count--;				/* a row of the parent, still there */
+	else
+	{
+		if (st->have_parent)
+			SnapListAppend(&st->added, h);
+		if (!found)
+		{
+			/* a row no content of the chain has: store it */
+			if (st->write_now)
+				StoreRow(st, h, values, isnull, e);
+			else
+			{
+				e->flags |= SNAP_PENDING;
+				KeepPending(st, h, values, isnull);
+			}
+		}
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(st->rowcxt);
+}
+
+static bool
+take_receive(TupleTableSlot *slot, DestReceiver *self)
+{
+	TakeState  *st = (TakeState *) self;
+	MemoryContext old;
+	uint64		h;
+
+	slot_getallattrs(slot);
+	old = MemoryContextSwitchTo(st->rowcxt);
+	h = MlopsRowHash(st->hcols, st->ncols, slot->tts_values, slot->tts_isnull);
+	MemoryContextSwitchTo(old);
+	TakeAddRow(st, h, slot->tts_values, slot->tts_isnull);
+	return true;
+}
+
+static void
+take_shutdown(DestReceiver *self)
+{
+	TakeState  *st = (TakeState *) self;
+
+	/* write the last batch while the source's data is still pinned */
+	if (st->writer)
+	{
+		SnapWriterEnd(st->writer);
+		st->writer = NULL;
+	}
+}
+
+static void
+take_destroy(DestReceiver *self)
+{
+}
+
+/*
+ * Store the pending rows (new to the parent's chain) that no other content
+ * of the store has.
+ */
+static void
+StorePending(TakeState *st, int32 store, List *chain)
+{
+	List	   *contents = st->fresh ? NIL : SnapStoreContents(store);
+	ListCell   *lc;
+	TupleTableSlot *slot;
+
+	/* hashes listed by contents outside the chain are stored already */
+	foreach(lc, contents)
+	{
+		int64		id = *(int64 *) lfirst(lc);
+		ListCell   *lc2;
+		bool		in_chain = false;
+		bytea	   *added;
+		bytea	   *removed;
+		int64		n;
+
+		foreach(lc2, chain)
+			if (((SnapChainLink *) lfirst(lc2))->id == id)
+				in_chain = true;
+		if (in_chain)
+			continue;
+		SnapFetchLists(id, &added, &removed);
+		n = (VARSIZE(added) - VARHDRSZ) / sizeof(uint64);
+		for (int64 i = 0; i < n; i++)
+		{
+			uint64		h;
+			SnapMapEntry *e;
+
+			memcpy(&h, VARDATA(added) + i * sizeof(uint64), sizeof(uint64));
+			e = snapmap_lookup(st->map, pg_ntoh64(h));
+			if (e != NULL)
+				e->flags &= ~SNAP_PENDING;
+		}
+		pfree(added);
+		pfree(removed);
+	}
+
+	slot = MakeSingleTupleTableSlot(st->pending_desc, &TTSOpsMinimalTuple);
+	st->writer = SnapWriterBegin(st->store_rel, st->created, true);
+	while (tuplestore_gettupleslot(st->pending, true, false, slot))
+	{
+		uint64		h;
+		SnapMapEntry *e;
+
+		CHECK_FOR_INTERRUPTS();
+		slot_getallattrs(slot);
+		h = (uint64) DatumGetInt64(slot->tts_values[0]);
+		if (!st->fresh)
+		{
+			/* fresh: every row is written, duplicates are removed later */
+			e = snapmap_lookup(st->map, h);
+			if (e == NULL || !(e->flags & SNAP_PENDING))
+				continue;
+			e->flags &= ~SNAP_PENDING;
+		}
+		st->bytes_stored += SnapWriterAdd(st->writer, h, slot->tts_values + 1,
+										  slot->tts_isnull + 1);
+		st->rows_stored++;
+	}
+	SnapWriterEnd(st->writer);
+	st->writer = NULL;
+	ExecDropSingleTupleTableSlot(slot);
+}
+
+/*
+ * After a first snapshot into an empty store, which wrote every row: sort
+ * the hashes, count the distinct rows, and delete from the store the extra
+ * copies of rows that occurred more than once.
+ */
+static void
+RemoveDuplicates(TakeState *st)
+{
+	snapmap_hash *dups = NULL;
+	int64		ndup = 0;
+
+	SnapListSort(&st->all);
+	st->distinct = st->nrows > 0 ? 1 : 0;
+	for (int64 i = 1; i < st->all.n; i++)
+	{
+		if (st->all.v[i] != st->all.v[i - 1])
+			st->distinct++;
+		else if (i < 2 || st->all.v[i] != st->all.v[i - 2])
+		{
+			SnapMapEntry *e;
+			bool		found;
+
+			/* a row seen more than once: keep one copy */
+			if (dups == NULL)
+				dups = SnapMapCreate(CurrentMemoryContext, 1024);
+			e = snapmap_insert(dups, st->all.v[i], &found);
+			e->count = 1;
+			e->flags = 0;
+			ndup++;
+		}
+	}
+	if (dups != NULL)
+	{
+		int64		deleted;
+
+		CommandCounterIncrement();
+		deleted = SnapStoreDelete(st->store_rel, dups, true);
+		st->bytes_stored = st->bytes_stored * (st->rows_stored - deleted)
+			/ Max(st->rows_stored, 1);
+		st->rows_stored -= deleted;
+	}
+}
+
+/*
+ * Prepare a snapshot of the columns of relid, to be fed its rows with
+ * TakeAddRow: check the caller may read them, find (or create) and lock the
+ * store, and load the parent's membership.  The state is allocated in the
+ * current memory context; registry access needs an SPI connection.
+ */
+static TakeState *
+TakeBegin(Oid relid, int ncols, SnapColumn *cols, const char *name)
+{
+	TakeState  *st = palloc0(sizeof(TakeState));
+	float4		reltuples = 0;
+	HeapTuple	tup;
+
+	CheckSelectPrivilege(relid, ncols, cols);
+	st->statecxt = CurrentMemoryContext;
+	st->relation = MlopsQualifiedRelname(relid);
+	st->name = name ? pstrdup(name) : NULL;
+
+	/* the store, locked against other writers until the end of the transaction */
+	st->store = SnapFindStore(ncols, cols, true, &st->created);
+	st->store_rel = table_open(SnapStoreRelid(st->store, false), ShareRowExclusiveLock);
+	SnapReadLatest(true);
+	SnapAttachStores();
+
+	st->ncols = ncols;
+	st->cols = cols;
+	st->hcols = palloc(sizeof(MlopsHashColumn) * ncols);
+	st->varlena = palloc(sizeof(bool) * ncols);
+	for (int i = 0; i < ncols; i++)
+	{
+		st->hcols[i].typid = cols[i].typid;
+		get_typlenbyval(cols[i].typid, &st->hcols[i].typlen, &st->hcols[i].typbyval);
+		st->varlena[i] = (st->hcols[i].typlen == -1);
+	}
+	st->stats = SnapStatsInit(ncols, cols);
+
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (HeapTupleIsValid(tup))
+	{
+		reltuples = ((Form_pg_class) GETSTRUCT(tup))->reltuples;
+		ReleaseSysCache(tup);
+	}
+
+	/* the parent's membership, with every hash its chain lists */
+	st->parent = st->created ? 0 : SnapParentCandidate(st->store, st->relation);
+	if (st->parent != 0)
+	{
+		ListCell   *lc;
+		snapmap_iterator it;
+		SnapMapEntry *e;
+
+		st->chain = SnapContentChain(st->parent);
+		foreach(lc, st->chain)
+		{
+			SnapChainLink *link = lfirst(lc);
+
+			if (link->parent != 0)
+				st->chain_hashes += link->n_added + link->n_removed;
+		}
+		st->map = SnapContentMap(st->parent, true);
+		st->have_parent = true;
+		snapmap_start_iterate(st->map, &it);
+		while ((e = snapmap_iterate(st->map, &it)) != NULL)
+			st->parent_rows += e->count;
+		st->write_now = (list_length(SnapStoreContents(st->store)) == list_length(st->chain));
+	}
+	else
+	{
+		st->write_now = st->created || list_length(SnapStoreContents(st->store)) == 0;
+		st->fresh = st->write_now;
+		if (!st->fresh)
+			st->map = SnapMapCreate(CurrentMemoryContext, (int64) Max(reltuples, 1024));
+	}
+	SnapListInit(&st->all, (int64) Max(reltuples, st->parent_rows) + 64);
+	if (st->have_parent)
+		SnapListInit(&st->added, 1024);
+	if (st->write_now)
+		st->writer = SnapWriterBegin(st->store_rel, st->created, true);
+	st->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "mlops snapshot row",
+									   ALLOCSET_SMALL_SIZES);
+	return st;
+}
+
+/*
+ * Finish a snapshot fed with TakeAddRow: store what is pending, then point
+ * a new catalog row at identical stored content, or store the new content
+ * as a delta of the parent or as a base.  Returns the snapshot's id.
+ */
+static int64
+TakeEnd(TakeState *st)
+{
+	int64		content;
+	int64		parent = st->parent;
+	SnapHashList removed;
+	SnapHashList *added;
+	int64		bytes_lists;
+
+	if (st->writer)
+	{
+		SnapWriterEnd(st->writer);
+		st->writer = NULL;
+	}
+	MemoryContextDelete(st->rowcxt);
+	SnapReadLatest(true);
+	if (st->pending)
+	{
+		StorePending(st, st->store, st->chain);
+		tuplestore_end(st->pending);
+	}
+	if (st->fresh)
+		RemoveDuplicates(st);
+
+	/* identical data stored before: point at it */
+	content = SnapFindContent(st->store, st->content_hash, st->nrows);
+	if (content != 0)
+	{
+		table_close(st->store_rel, NoLock);
+		return SnapInsertCatalog(st->name, st->relation, st->ncols, st->cols, content,
+								 st->rows_stored, st->bytes_stored);
+	}
+
+	/* removed: what is left of the parent's counts */
+	SnapListInit(&removed, 1024);
+	if (st->have_parent)
+	{
+		snapmap_iterator it;
+		SnapMapEntry *e;
+
+		snapmap_start_iterate(st->map, &it);
+		while ((e = snapmap_iterate(st->map, &it)) != NULL)
+			if (e->count > 0)
+				SnapListAppendN(&removed, e->key, e->count);
+	}
+
+	/* a delta of the parent while the chain stays short, else a base */
+	if (st->have_parent &&
+		list_length(st->chain) < SNAP_MAX_CHAIN &&
+		(st->chain_hashes + st->added.n + removed.n) * SNAP_DELTA_SHARE <=
+		Max(st->nrows, st->parent_rows))
+	{
+		SnapListSort(&st->added);
+		SnapListSort(&removed);
+		added = &st->added;
+	}
+	else
+	{
+		parent = 0;
+		if (!st->fresh)
+			SnapListSort(&st->all);
+		added = &st->all;
+		removed.n = 0;
+	}
+	bytes_lists = (added->n + removed.n) * sizeof(uint64);
+
+	content = SnapInsertContent(st->store, parent, st->nrows, st->distinct,
+								st->content_hash, added, &removed,
+								SnapStatsJson(st->stats, st->ncols, st->cols));
+	table_close(st->store_rel, NoLock);
+	return SnapInsertCatalog(st->name, st->relation, st->ncols, st->cols, content,
+							 st->rows_stored, st->bytes_stored + bytes_lists);
+}
+
+/*
+ * Take a snapshot of the columns of relid (see snapshot.h): one read of the
+ * relation, as the caller, through our DestReceiver.  Runs inside the
+ * caller's SPI connection.
+ */
+static int64
+TakeSnapshot(Oid relid, int ncols, SnapColumn *cols, const char *name)
+{
+	TakeState  *st = TakeBegin(relid, ncols, cols, name);
+	SPIPlanPtr	plan;
+	SPIExecuteOptions options;
+	int			ret;
+
+	/* never in parallel, as the receiver writes */
+	st->pub.receiveSlot = take_receive;
+	st->pub.rStartup = take_startup;
+	st->pub.rShutdown = take_shutdown;
+	st->pub.rDestroy = take_destroy;
+	st->pub.mydest = DestNone;
+	plan = SPI_prepare_cursor(SourceSQL(relid, ncols, cols), 0, NULL, 0);
+	if (plan == NULL)
+		elog(ERROR, "preparing the snapshot query failed: %s",
+			 SPI_result_code_string(SPI_result));
+	memset(&options, 0, sizeof(options));
+	options.read_only = false;
+	options.dest = (DestReceiver *) st;
+	ret = SPI_execute_plan_extended(plan, &options);
+	/* SPI reports SPI_OK_UTILITY for a SELECT sent to a DestNone receiver */
+	if (ret != SPI_OK_SELECT && ret != SPI_OK_UTILITY)
+		elog(ERROR, "reading the relation to snapshot failed: %s",
+			 SPI_result_code_string(ret));
+	SPI_freeplan(plan);
+	return TakeEnd(st);
+}
+
+/* Take a snapshot of columns of relid (see snapshot.h). */
+int64
+MlopsSnapshotTake(Oid relid, List *colnames, const char *name)
+{
+	int			ncols;
+	SnapColumn *cols;
+	int64		id;
+
+	SnapSPIConnect();
+	SnapReadLatest(false);
+	SnapResolveColumns(relid, colnames, &ncols, &cols);
+	id = TakeSnapshot(relid, ncols, cols, name);
+	SnapReadLatest(false);
+	SPI_finish();
+	return id;
+}
+
+/*
+ * A snapshot of exactly the rows training read (see snapshot.h): the
+ * caller's existing snapshot of them, else a new catalog row pointing at
+ * identical stored content, else a new snapshot, checked against what
+ * training saw.
+ */
+int64
+MlopsSnapshotForTraining(Oid relid, List *colnames, uint64 content_hash, int64 nrows)
+{
+	int			ncols;
+	SnapColumn *cols;
+	char	   *relation;
+	int64		id;
+	int32		store;
+	bool		created;
+
+	SnapSPIConnect();
+	SnapReadLatest(false);
+	SnapResolveColumns(relid, colnames, &ncols, &cols);
+	relation = MlopsQualifiedRelname(relid);
+
+	id = SnapFindSnapshot(relation, ncols, cols, content_hash, nrows);
+	if (id == 0)
+	{
+		store = SnapFindStore(ncols, cols, false, &created);
+		if (store != 0)
+		{
+			int64		content;
+
+			/* hold off concurrent drops while we point at the content */
+			LockRelationOid(SnapStoreRelid(store, false), ShareRowExclusiveLock);
+			SnapReadLatest(true);
+			content = SnapFindContent(store, content_hash, nrows);
+			if (content != 0)
+				id = SnapInsertCatalog(NULL, relation, ncols, cols, content, 0, 0);
+		}
+	}
+	if (id == 0)
+	{
+		SnapInfo   *info;
+
+		id = TakeSnapshot(relid, ncols, cols, NULL);
+		info = SnapLookup(id, false);
+		if (info->content_hash != content_hash || info->row_count != nrows)
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("rows of \"%s\" changed while training read them", relation),
+					 errdetail("Training read " INT64_FORMAT " rows with content hash %016llx; the snapshot taken after it has " INT64_FORMAT " rows with hash %016llx.",
+							   nrows, (unsigned long long) content_hash,
+							   info->row_count, (unsigned long long) info->content_hash),
+					 errhint("Train again, or train in a REPEATABLE READ transaction.")));
+	}
+	SnapReadLatest(false);
+	SPI_finish();
+	return id;
+}
+
+/* A snapshot fed row by row by its caller (see snapshot.h) */
+struct MlopsSnapshotBuilder
+{
+	TakeState  *st;
+	MemoryContext cxt;
+};
+
+/*
+ * Start the first snapshot of these columns of relid, to be fed the rows
+ * training reads; NULL when relid already has a snapshot of them (see
+ * snapshot.h).
+ */
+MlopsSnapshotBuilder *
+MlopsSnapshotBeginFirst(Oid relid, List *colnames)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "mlops snapshot builder",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+	MlopsSnapshotBuilder *b = NULL;
+	int			ncols;
+	SnapColumn *cols;
+
+	SnapSPIConnect();
+	old = MemoryContextSwitchTo(cxt);
+	SnapReadLatest(false);
+	SnapResolveColumns(relid, colnames, &ncols, &cols);
+	if (!SnapHasSnapshotOf(MlopsQualifiedRelname(relid), ncols, cols))
+	{
+		b = palloc0(sizeof(MlopsSnapshotBuilder));
+		b->cxt = cxt;
+		b->st = TakeBegin(relid, ncols, cols, NULL);
+		/* the caller's query ends before we write the last rows */
+		b->st->flatten = true;
+	}
+	SnapReadLatest(false);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	if (b == NULL)
+		MemoryContextDelete(cxt);
+	return b;
+}
+
+/* One row of the snapshot being built, with its MlopsRowHash. */
+void
+MlopsSnapshotAddRow(MlopsSnapshotBuilder *b, uint64 rowhash,
+					const Datum *values, const bool *isnull)
+{
+	MemoryContext old = MemoryContextSwitchTo(b->cxt);
+
+	TakeAddRow(b->st, rowhash, (Datum *) values, (bool *) isnull);
+	MemoryContextSwitchTo(old);
+}
+
+/* Store the snapshot fed to b and return its id; b is freed. */
+int64
+MlopsSnapshotFinish(MlopsSnapshotBuilder *b)
+{
+	MemoryContext old;
+	int64		id;
+
+	SnapSPIConnect();
+	old = MemoryContextSwitchTo(b->cxt);
+	id = TakeEnd(b->st);
+	SnapReadLatest(false);
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	MemoryContextDelete(b->cxt);
+	return id;
+}
