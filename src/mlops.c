@@ -1,8 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * mlops.c
- *	  Module entry point: _PG_init, the GUCs, and small helpers that every
- *	  other file uses (the schema's OID, the registry owner, the memory cap).
+ *	  Module entry point: _PG_init and the GUCs.  It is the top of the
+ *	  include graph: nothing includes a header of this file's.
  *
  * Everything but the background workers works when the library is loaded
  * on first use.  When it is loaded through shared_preload_libraries, the
@@ -20,21 +20,13 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "mlops.h"
+#include "core/util.h"
 #include "jobs/scheduler.h"
 
 PG_MODULE_MAGIC;
 
 /* provided by OpenBLAS */
 extern void openblas_set_num_threads(int num_threads);
-
-bool		mlops_scheduler_enabled = true;
-int			mlops_naptime = 60;
-int			mlops_max_workers = 2;
-int			mlops_history_days = 30;
-char	   *mlops_database = NULL;
-int			mlops_max_training_memory = 4 * 1024 * 1024;	/* 4 GB, in kB */
-bool		mlops_preloaded = false;
 
 
 void		_PG_init(void);
@@ -112,54 +104,3 @@ _PG_init(void)
 	}
 }
 
-/*
- * OID of the mlops schema; errors out when the extension is not installed in
- * the current database.
- */
-Oid
-MlopsSchemaOid(void)
-{
-	Oid			nsp = get_namespace_oid("mlops", true);
-
-	if (!OidIsValid(nsp))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("extension \"mlops\" is not installed in this database"),
-				 errhint("Run CREATE EXTENSION mlops.")));
-	return nsp;
-}
-
-/*
- * Role that owns the registry (the owner of schema mlops).  Registry writes
- * are made as this role, after the calling function has checked that the
- * caller may make them.
- */
-Oid
-MlopsRegistryOwner(void)
-{
-	Oid			nsp = MlopsSchemaOid();
-	HeapTuple	tup;
-	Oid			owner;
-
-	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
-/*
- * Refuse an allocation of training data beyond mlops.max_training_memory,
- * saying how much it would need.
- */
-void
-MlopsCheckMemory(Size bytes, const char *what)
-{
-	if (bytes / 1024 > (Size) mlops_max_training_memory)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s needs %.1f MB, more than mlops.max_training_memory (%.1f MB)",
-						what, bytes / (1024.0 * 1024.0), mlops_max_training_memory / 1024.0),
-				 errhint("Raise mlops.max_training_memory, or train on fewer rows or features.")));
-}

@@ -43,6 +43,15 @@ PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 BINDIR=$("$PG_CONFIG" --bindir)
 
 # --- 2. build and install ------------------------------------------------------
+# The extension is installed into the server's own directories, which every
+# run on this machine shares: two runs (two work trees, a test beside a bench)
+# take turns rather than replace each other's build mid-run.  The lock is
+# released when this script exits.
+exec 9>"${TMPDIR:-/tmp}/mlops-pgtmp.lock"
+if ! flock -n 9; then
+    say "another run of tools/pgtmp.sh holds the shared install; waiting for it"
+    flock 9
+fi
 say "building mlops"
 make -s PG_CONFIG="$PG_CONFIG" >/dev/null
 $SUDO make -s PG_CONFIG="$PG_CONFIG" install >/dev/null

@@ -28,7 +28,7 @@
 
 #include "algorithms/algo_linear.h"
 #include "core/linalg.h"
-#include "mlops.h"
+#include "core/util.h"
 
 /* Hyperparameter order of the two algorithms (model->hyper[]) */
 static const MlopsHyperparam lasso_hyper[] = {

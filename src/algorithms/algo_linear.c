@@ -21,8 +21,8 @@
 
 #include "algorithms/algo_linear.h"
 #include "core/linalg.h"
-#include "mlops.h"
 #include "core/stats.h"
+#include "core/util.h"
 
 /*
  * Layout of a linear model's params, p = ncols:

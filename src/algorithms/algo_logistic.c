@@ -37,8 +37,8 @@
 
 #include "algorithms/algo_linear.h"
 #include "core/linalg.h"
-#include "mlops.h"
 #include "core/stats.h"
+#include "core/util.h"
 
 static const MlopsHyperparam logistic_hyper[] = {
 	{"alpha", 1e-4, 0.0, 1e12, false,

@@ -51,14 +51,15 @@
 #include "utils/numeric.h"
 #include "utils/tuplestore.h"
 
-#include "mlops.h"
 #include "train/baseline.h"
 #include "drift/drift.h"
 #include "train/metrics.h"
 #include "model/model.h"
 #include "registry/registry.h"
 #include "core/stats.h"
-#include "train/train.h"
+#include "train/load.h"
+#include "core/relation.h"
+#include "core/util.h"
 
 PG_FUNCTION_INFO_V1(mlops_check_drift);
 PG_FUNCTION_INFO_V1(mlops_set_drift_thresholds);

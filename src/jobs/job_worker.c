@@ -51,9 +51,9 @@
 #include "utils/snapmgr.h"
 
 #include "train/metrics.h"
-#include "mlops.h"
 #include "registry/registry.h"
 #include "jobs/scheduler.h"
+#include "core/util.h"
 
 PG_FUNCTION_INFO_V1(mlops_retrain_claim);
 PG_FUNCTION_INFO_V1(mlops_retrain_finish);

@@ -57,9 +57,16 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
-#include "mlops.h"
 #include "registry/registry.h"
 #include "jobs/scheduler.h"
+#include "core/util.h"
+
+bool		mlops_scheduler_enabled = true;
+int			mlops_naptime = 60;
+int			mlops_max_workers = 2;
+int			mlops_history_days = 30;
+char	   *mlops_database = NULL;
+bool		mlops_preloaded = false;
 
 PG_FUNCTION_INFO_V1(mlops_schedule_drift_check);
 PG_FUNCTION_INFO_V1(mlops_unschedule);

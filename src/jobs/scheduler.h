@@ -33,6 +33,16 @@ typedef struct MlopsJobWorkerArgs
 	Oid			role;			/* job owner, the role to run as */
 } MlopsJobWorkerArgs;
 
+/* GUCs of the scheduler, defined in scheduler.c and registered by _PG_init */
+extern PGDLLIMPORT bool mlops_scheduler_enabled;
+extern PGDLLIMPORT int mlops_naptime;
+extern PGDLLIMPORT int mlops_max_workers;
+extern PGDLLIMPORT int mlops_history_days;
+extern PGDLLIMPORT char *mlops_database;
+
+/* true when loaded through shared_preload_libraries (set by _PG_init) */
+extern PGDLLIMPORT bool mlops_preloaded;
+
 /* scheduler.c */
 extern void MlopsRegisterLauncher(void);
 extern PGDLLEXPORT void mlops_launcher_main(Datum main_arg);

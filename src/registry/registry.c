@@ -18,6 +18,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/pg_authid.h"
+#include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -30,7 +31,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
-#include "mlops.h"
+#include "core/util.h"
 #include "registry/registry.h"
 
 PG_FUNCTION_INFO_V1(mlops_deploy_version);
@@ -40,19 +41,23 @@ static MlopsVersion *MlopsGetVersionSnapshot(const char *project, int version,
 											 bool missing_ok, bool read_only);
 
 /*
- * Run one SPI statement of our own with parameters (not read-only, no row
- * limit), and turn an unexpected SPI result into an error: a can't-happen
- * case, so the message names the statement rather than explaining.
+ * Role that owns the registry (the owner of schema mlops).  Registry writes
+ * are made as this role, after the calling function has checked that the
+ * caller may make them.
  */
-void
-MlopsExecOrError(const char *sql, int nargs, Oid *argtypes, Datum *values,
-				 const char *nulls, int expected)
+Oid
+MlopsRegistryOwner(void)
 {
-	int			ret;
+	Oid			nsp = MlopsSchemaOid();
+	HeapTuple	tup;
+	Oid			owner;
 
-	ret = SPI_execute_with_args(sql, nargs, argtypes, values, nulls, false, 0);
-	if (ret != expected)
-		elog(ERROR, "mlops: SPI_execute_with_args returned %d for \"%s\"", ret, sql);
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
 }
 
 /*

@@ -44,10 +44,9 @@ typedef struct MlopsUserSwitch
 	int			guc_nest;		/* GUC nesting level of the safe search_path */
 } MlopsUserSwitch;
 
+extern Oid	MlopsRegistryOwner(void);
 extern void MlopsBecomeRegistryOwner(MlopsUserSwitch *sw);
 extern void MlopsRestoreUser(const MlopsUserSwitch *sw);
-extern void MlopsExecOrError(const char *sql, int nargs, Oid *argtypes,
-							 Datum *values, const char *nulls, int expected);
 
 /* These run SPI queries: call them between SPI_connect and SPI_finish */
 extern MlopsProject *MlopsGetProject(const char *name, bool missing_ok);

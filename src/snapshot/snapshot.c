@@ -30,7 +30,6 @@
 #include "utils/rel.h"
 #include "utils/tuplestore.h"
 
-#include "mlops.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_int.h"
 

@@ -28,9 +28,9 @@
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 
-#include "mlops.h"
 #include "registry/registry.h"
 #include "snapshot/snapshot_int.h"
+#include "core/util.h"
 
 /* read registry rows with the latest snapshot (after taking a store lock) */
 static bool snap_read_latest = false;

@@ -39,7 +39,6 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "mlops.h"
 #include "registry/registry.h"
 #include "snapshot/snapshot_int.h"
 

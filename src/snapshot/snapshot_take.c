@@ -41,11 +41,10 @@
 #include "utils/tuplestore.h"
 #include "utils/typcache.h"
 
-#include "mlops.h"
 #include "core/rowhash.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/snapshot_int.h"
-#include "train/train.h"
+#include "core/relation.h"
 
 /*
  * A new content is stored as a delta of its parent while the deltas from

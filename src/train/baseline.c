@@ -43,40 +43,9 @@
 #include "utils/numeric.h"
 
 #include "train/baseline.h"
+#include "core/util.h"
 
 /* An inlined sort of doubles (NaN never reaches it) */
-#define ST_SORT mlops_sort_doubles
-#define ST_ELEMENT_TYPE double
-#define ST_COMPARE(a, b) ((*(a) > *(b)) - (*(a) < *(b)))
-#define ST_SCOPE static
-#define ST_DECLARE
-#define ST_DEFINE
-#include "lib/sort_template.h"
-
-/* Sort doubles ascending; the values must not be NaN */
-void
-MlopsSortDoubles(double *values, size_t n)
-{
-	mlops_sort_doubles(values, n);
-}
-
-/*
- * Append a double as JSON: shortest exact decimal, null when not finite
- * (the baselines here and the drift reports of drift.c)
- */
-void
-MlopsAppendJsonDouble(StringInfo buf, double v)
-{
-	char		tmp[DOUBLE_SHORTEST_DECIMAL_LEN];
-
-	if (!isfinite(v))
-	{
-		appendStringInfoString(buf, "null");
-		return;
-	}
-	double_to_shortest_decimal_buf(v, tmp);
-	appendStringInfoString(buf, tmp);
-}
 
 /* Type-7 quantile (linear interpolation, as numpy and R's default) */
 static double

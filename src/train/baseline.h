@@ -15,7 +15,7 @@
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
-#include "train/train.h"
+#include "train/load.h"
 
 #define MLOPS_BASELINE_FORMAT	1
 #define MLOPS_BASELINE_SAMPLE	2000	/* values kept per numeric column for KS */
@@ -79,7 +79,5 @@ extern Jsonb *MlopsBaselineBuild(const MlopsTrainData *data, int nfeatures,
 								 const char *target, const char *key_metric,
 								 double key_metric_value);
 extern MlopsBaseline *MlopsBaselineParse(Jsonb *jb);
-extern void MlopsSortDoubles(double *values, size_t n);
-extern void MlopsAppendJsonDouble(StringInfo buf, double v);
 
 #endif							/* MLOPS_BASELINE_H */

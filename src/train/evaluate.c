@@ -19,7 +19,8 @@
 #include "algorithms/algorithm.h"
 #include "train/metrics.h"
 #include "registry/registry.h"
-#include "train/train.h"
+#include "train/load.h"
+#include "core/relation.h"
 
 PG_FUNCTION_INFO_V1(mlops_evaluate);
 PG_FUNCTION_INFO_V1(mlops_explain);

@@ -317,24 +317,6 @@ MlopsEvaluateData(const MlopsModel *model, const MlopsTrainData *data,
 	return JsonbValueToJsonb(res);
 }
 
-/* A numeric field of a jsonb object, or NaN when absent or not a number */
-double
-MlopsJsonbGetFloat(Jsonb *j, const char *key)
-{
-	JsonbValue	k;
-	JsonbValue *v;
-
-	if (j == NULL || !JB_ROOT_IS_OBJECT(j))
-		return NAN;
-	k.type = jbvString;
-	k.val.string.len = strlen(key);
-	k.val.string.val = (char *) key;
-	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
-	if (v == NULL || v->type != jbvNumeric)
-		return NAN;
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-}
-
 /* Is a better than b on this metric?  NaN is never better. */
 bool
 MlopsMetricBetter(const char *key_metric, double a, double b)

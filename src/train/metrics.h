@@ -13,7 +13,7 @@
 #include "utils/jsonb.h"
 
 #include "model/model.h"
-#include "train/train.h"
+#include "train/load.h"
 
 /*
  * Metrics of model on the rows of data selected by rowmask (NULL = all).
@@ -27,7 +27,6 @@ extern Jsonb *MlopsEvaluateData(const MlopsModel *model, const MlopsTrainData *d
 								const bool *rowmask);
 
 /* A numeric field of a jsonb object, or NaN when absent */
-extern double MlopsJsonbGetFloat(Jsonb *j, const char *key);
 
 /* Is a better than b on this key metric? (inertia: lower is better) */
 extern bool MlopsMetricBetter(const char *key_metric, double a, double b);

@@ -38,12 +38,13 @@
 
 #include "algorithms/algorithm.h"
 #include "train/metrics.h"
-#include "mlops.h"
 #include "registry/registry.h"
 #include "core/rowhash.h"
 #include "train/baseline.h"
 #include "snapshot/snapshot.h"
-#include "train/train.h"
+#include "train/load.h"
+#include "core/relation.h"
+#include "core/util.h"
 
 PG_FUNCTION_INFO_V1(mlops_train);
 PG_FUNCTION_INFO_V1(mlops_reproduce);

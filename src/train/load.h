@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * train.h
- *	  Loading a relation into memory in one pass (load.c), and the training
- *	  driver (train.c) that turns loaded data into a registered model version.
+ * load.h
+ *	  Loading a relation or query into column arrays in one pass (load.c):
+ *	  what training, evaluation and drift checks read their rows with.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MLOPS_TRAIN_H
-#define MLOPS_TRAIN_H
+#ifndef MLOPS_LOAD_H
+#define MLOPS_LOAD_H
 
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
@@ -71,9 +71,5 @@ extern MlopsTrainData *MlopsLoadQuerySink(const char *sql, int nspecs,
 										  const char *what, int flags,
 										  MlopsRowSink sink, void *sink_arg);
 extern int	MlopsDataColumn(const MlopsTrainData *data, const char *name);
-extern char *MlopsQualifiedRelname(Oid relid);
-extern char *MlopsSelectColumnsSQL(Oid relid, List *colnames);
-extern void MlopsRelationColumns(Oid relid, List **names, List **types);
-extern int	MlopsNamePosition(List *names, const char *name);
 
-#endif							/* MLOPS_TRAIN_H */
+#endif							/* MLOPS_LOAD_H */

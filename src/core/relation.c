@@ -1,0 +1,87 @@
+/*-------------------------------------------------------------------------
+ *
+ * relation.c
+ *	  Catalog helpers for the user relations we read: a relation's quoted
+ *	  qualified name, its live columns and their types, a SELECT of some of
+ *	  its columns.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "core/relation.h"
+
+/* The schema-qualified, quoted name of a relation; ERROR when it is gone. */
+char *
+MlopsQualifiedRelname(Oid relid)
+{
+	char	   *nsp = get_namespace_name(get_rel_namespace(relid));
+	char	   *rel = get_rel_name(relid);
+
+	if (nsp == NULL || rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid)));
+	return quote_qualified_identifier(nsp, rel);
+}
+
+/*
+ * SELECT of the named columns (a List of C strings) of a relation, with
+ * every identifier quoted.
+ */
+char *
+MlopsSelectColumnsSQL(Oid relid, List *colnames)
+{
+	StringInfoData buf;
+	ListCell   *lc;
+	char	   *relname = MlopsQualifiedRelname(relid);
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "SELECT ");
+	foreach(lc, colnames)
+	{
+		if (lc != list_head(colnames))
+			appendStringInfoString(&buf, ", ");
+		appendStringInfoString(&buf, quote_identifier((char *) lfirst(lc)));
+	}
+	appendStringInfo(&buf, " FROM %s", relname);
+	return buf.data;
+}
+
+/* Column names of a relation (not dropped), and their types */
+void
+MlopsRelationColumns(Oid relid, List **names, List **types)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+
+	*names = NIL;
+	*types = NIL;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped)
+			continue;
+		*names = lappend(*names, pstrdup(NameStr(att->attname)));
+		*types = lappend_oid(*types, att->atttypid);
+	}
+	relation_close(rel, NoLock);
+}
+
+/* Position of name in a List of C strings, or -1 */
+int
+MlopsNamePosition(List *names, const char *name)
+{
+	ListCell   *lc;
+
+	foreach(lc, names)
+		if (strcmp(lfirst(lc), name) == 0)
+			return foreach_current_index(lc);
+	return -1;
+}
