@@ -4,6 +4,7 @@
 #   make test                everything: pg_regress (sql/) and pgTAP (test/) on a throwaway cluster
 #   make demo                the end-to-end example on a throwaway cluster
 #   make bench               the performance benchmarks (bench/) on a throwaway cluster
+#   make check-structure     layering, call cycles and function length of src/ (python3)
 #
 # test, demo and bench install missing Debian packages first; see tools/pgtmp.sh.
 
@@ -42,10 +43,12 @@ include $(PGXS)
 mlops--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 
-.PHONY: test demo bench
+.PHONY: test demo bench check-structure
 test:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh test
 demo:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh demo
 bench:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh bench
+check-structure: all
+	python3 tools/check_structure.py

@@ -46,17 +46,6 @@ static const MlopsHyperparam ridge_hyper[] = {
 	"L2 penalty on the standardised coefficients (0 gives ordinary least squares)"},
 };
 
-/* Mean of n values (0 for none) */
-double
-MlopsMeanOf(const double *v, int64 n)
-{
-	double		sum = 0.0;
-
-	for (int64 i = 0; i < n; i++)
-		sum += v[i];
-	return n > 0 ? sum / (double) n : 0.0;
-}
-
 /*
  * Least squares with an L2 penalty from centred moments: minimise
  * |y - b0 - X b|^2 + penalty |b|^2 given n, the column means xmean, the
@@ -109,24 +98,6 @@ DesignMoments(const MlopsDesign *train, double *xmean, double **G,
 	*ymean = MlopsMeanOf(train->y, train->nrows);
 	MlopsCenteredGram(train->X, train->nrows, p, train->y, xmean, *ymean,
 					  *G, Xty, yss);
-}
-
-/*
- * center[j] / scale[j] for each design column (NULL without a transform):
- * added to a standardised column it gives the original values over the
- * scale, which is how constant columns are recognised.
- */
-double *
-MlopsStandardisedOffsets(const MlopsModel *model)
-{
-	double	   *offset;
-
-	if (model->center == NULL || model->scale == NULL)
-		return NULL;
-	offset = palloc(sizeof(double) * Max(model->ncols, 1));
-	for (int j = 0; j < model->ncols; j++)
-		offset[j] = model->center[j] / model->scale[j];
-	return offset;
 }
 
 /*
@@ -273,41 +244,6 @@ MlopsLinearPredict(const MlopsModel *model, const double *x, double *out)
 	for (int j = 0; j < model->ncols; j++)
 		s += b[j + 1] * x[j];
 	out[0] = s;
-}
-
-/* An explain row for term with every number undefined (NaN) */
-void
-MlopsExplainRowInit(MlopsExplainRow *row, const char *term)
-{
-	row->term = term;
-	row->class_label = NULL;
-	row->coefficient = NAN;
-	row->std_error = NAN;
-	row->statistic = NAN;
-	row->p_value = NAN;
-	row->importance = NAN;
-}
-
-/*
- * Turn n class scores (log-probabilities up to a constant) into
- * probabilities in place: exponentiate after subtracting the largest, so
- * that nothing overflows, then divide by the sum.
- */
-void
-MlopsSoftmaxInPlace(double *v, int n)
-{
-	double		mx = -INFINITY;
-	double		denom = 0.0;
-
-	for (int k = 0; k < n; k++)
-		mx = Max(mx, v[k]);
-	for (int k = 0; k < n; k++)
-	{
-		v[k] = exp(v[k] - mx);
-		denom += v[k];
-	}
-	for (int k = 0; k < n; k++)
-		v[k] /= denom;
 }
 
 /*

@@ -14,7 +14,7 @@
 #ifndef MLOPS_ALGO_LINEAR_H
 #define MLOPS_ALGO_LINEAR_H
 
-#include "algorithms/algorithm.h"
+#include "algorithms/algo_common.h"
 
 /*
  * A penalised linear model's params: [0] the intercept, [1 .. ncols] the
@@ -30,9 +30,5 @@ extern void MlopsLinearPredict(const MlopsModel *model, const double *x,
 							   double *out);
 extern int	MlopsPenalizedExplain(const MlopsModel *model,
 								  MlopsExplainRow **rows);
-extern double MlopsMeanOf(const double *v, int64 n);
-extern double *MlopsStandardisedOffsets(const MlopsModel *model);
-extern void MlopsExplainRowInit(MlopsExplainRow *row, const char *term);
-extern void MlopsSoftmaxInPlace(double *v, int n);
 
 #endif							/* MLOPS_ALGO_LINEAR_H */

@@ -35,7 +35,7 @@
 
 #include "miscadmin.h"
 
-#include "algorithms/algo_linear.h"
+#include "algorithms/algo_common.h"
 #include "core/linalg.h"
 #include "core/stats.h"
 #include "core/util.h"

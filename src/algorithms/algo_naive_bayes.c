@@ -25,7 +25,7 @@
 
 #include "miscadmin.h"
 
-#include "algorithms/algo_linear.h"
+#include "algorithms/algo_common.h"
 
 static const MlopsHyperparam naive_bayes_hyper[] = {
 	{"var_smoothing", 1e-9, 0.0, 1.0, false,

@@ -130,27 +130,35 @@ MlopsDefaultAlgorithm(MlopsTask task)
 }
 
 /*
- * The name of design column col, as explain() shows it: the feature name
- * for numeric and boolean features, "feature=value" for the one-hot
- * columns of a categorical feature and "feature=<other>" for its last
- * column, which takes values not seen at training.  The intercept is not a
- * design column; callers name it themselves.
+ * Decode model bytes (model.c) and bind the algorithm their id names: the
+ * model format knows algorithms only by id, this table knows what they do.
  */
-char *
-MlopsDesignColumnName(const MlopsModel *model, int col)
+MlopsModel *
+MlopsModelDeserialize(const bytea *bytes)
 {
-	for (int f = 0; f < model->nfeatures; f++)
-	{
-		const MlopsFeature *feat = &model->features[f];
+	MlopsModel *model = MlopsModelDecode(bytes);
 
-		if (col < feat->offset || col >= feat->offset + feat->width)
-			continue;
-		if (feat->kind != MLOPS_KIND_CATEGORICAL)
-			return pstrdup(feat->name);
-		if (col - feat->offset < feat->nvocab)
-			return psprintf("%s=%s", feat->name, feat->vocab[col - feat->offset]);
-		return psprintf("%s=<other>", feat->name);
-	}
-	elog(ERROR, "design column %d is not part of any feature", col);
-	return NULL;				/* keep compiler quiet */
+	model->algo = MlopsAlgorithmById(model->algo_id);
+	return model;
+}
+
+/* Give a model being trained its algorithm, and the id its bytes will carry */
+void
+MlopsModelSetAlgorithm(MlopsModel *model, const MlopsAlgorithm *algo)
+{
+	model->algo = algo;
+	model->algo_id = algo->id;
+}
+
+/*
+ * Predict from an encoded design row.  x is standardised in place when the
+ * algorithm wants it, so the caller must not reuse it.
+ */
+void
+MlopsModelPredictDesign(const MlopsModel *model, double *x, double *out)
+{
+	if (model->algo->standardize)
+		for (int j = 0; j < model->ncols; j++)
+			x[j] = (x[j] - model->center[j]) / model->scale[j];
+	model->algo->predict(model, x, out);
 }

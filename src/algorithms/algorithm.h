@@ -84,7 +84,9 @@ typedef struct MlopsAlgorithm
 extern const MlopsAlgorithm *MlopsAlgorithmByName(const char *name, MlopsTask task);
 extern const MlopsAlgorithm *MlopsAlgorithmById(uint16 id);
 extern const char *MlopsDefaultAlgorithm(MlopsTask task);
-extern char *MlopsDesignColumnName(const MlopsModel *model, int col);
+extern MlopsModel *MlopsModelDeserialize(const bytea *bytes);
+extern void MlopsModelSetAlgorithm(MlopsModel *model, const MlopsAlgorithm *algo);
+extern void MlopsModelPredictDesign(const MlopsModel *model, double *x, double *out);
 
 /* The algorithms (one file each) */
 extern const MlopsAlgorithm mlops_algo_linear;

@@ -51,6 +51,7 @@
 #include "utils/numeric.h"
 #include "utils/tuplestore.h"
 
+#include "algorithms/algorithm.h"
 #include "train/baseline.h"
 #include "drift/drift.h"
 #include "train/metrics.h"

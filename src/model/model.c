@@ -30,7 +30,6 @@
 #include "port/pg_crc32c.h"
 #include "utils/memutils.h"
 
-#include "algorithms/algorithm.h"
 #include "model/model.h"
 
 #define HEADER_SIZE		20
@@ -141,7 +140,8 @@ MlopsModelSerialize(const MlopsModel *model)
 	appendStringInfoSpaces(&out, VARHDRSZ);
 	appendBinaryStringInfo(&out, MLOPS_MODEL_MAGIC, 8);
 	PutU16(&out, MLOPS_MODEL_FORMAT_VERSION);
-	PutU16(&out, model->algo->id);
+	Assert(model->algo_id != 0);
+	PutU16(&out, model->algo_id);
 	PutU32(&out, (uint32) payload.len);
 	PutU32(&out, (uint32) crc);
 	appendBinaryStringInfo(&out, payload.data, payload.len);
@@ -265,7 +265,7 @@ GetF64Array(Reader *r, int *n)
  * checksum.  The model is allocated in the current memory context.
  */
 MlopsModel *
-MlopsModelDeserialize(const bytea *bytes)
+MlopsModelDecode(const bytea *bytes)
 {
 	Reader		r;
 	MlopsModel *model;
@@ -309,7 +309,7 @@ MlopsModelDeserialize(const bytea *bytes)
 				 errmsg("model bytes are corrupted: checksum mismatch")));
 
 	model = palloc0(sizeof(MlopsModel));
-	model->algo = MlopsAlgorithmById(algid);
+	model->algo_id = algid;
 	task = GetU8(&r);
 	if (task < MLOPS_TASK_REGRESSION || task > MLOPS_TASK_CLUSTERING)
 		ereport(ERROR,
@@ -451,19 +451,6 @@ MlopsEncodeFeatureText(const MlopsFeature *f, const char *s, double *x)
 	x[f->offset + MlopsVocabPosition(f, s)] = 1.0;
 }
 
-/*
- * Predict from an encoded design row.  x is standardised in place when the
- * algorithm wants it, so the caller must not reuse it.
- */
-void
-MlopsModelPredictDesign(const MlopsModel *model, double *x, double *out)
-{
-	if (model->algo->standardize)
-		for (int j = 0; j < model->ncols; j++)
-			x[j] = (x[j] - model->center[j]) / model->scale[j];
-	model->algo->predict(model, x, out);
-}
-
 const char *
 MlopsTaskName(MlopsTask task)
 {
@@ -477,4 +464,30 @@ MlopsTaskName(MlopsTask task)
 			return "clustering";
 	}
 	return "unknown";
+}
+
+/*
+ * The name of design column col, as explain() shows it: the feature name
+ * for numeric and boolean features, "feature=value" for the one-hot
+ * columns of a categorical feature and "feature=<other>" for its last
+ * column, which takes values not seen at training.  The intercept is not a
+ * design column; callers name it themselves.
+ */
+char *
+MlopsDesignColumnName(const MlopsModel *model, int col)
+{
+	for (int f = 0; f < model->nfeatures; f++)
+	{
+		const MlopsFeature *feat = &model->features[f];
+
+		if (col < feat->offset || col >= feat->offset + feat->width)
+			continue;
+		if (feat->kind != MLOPS_KIND_CATEGORICAL)
+			return pstrdup(feat->name);
+		if (col - feat->offset < feat->nvocab)
+			return psprintf("%s=%s", feat->name, feat->vocab[col - feat->offset]);
+		return psprintf("%s=<other>", feat->name);
+	}
+	elog(ERROR, "design column %d is not part of any feature", col);
+	return NULL;				/* keep compiler quiet */
 }

@@ -48,7 +48,8 @@ struct MlopsAlgorithm;
 typedef struct MlopsModel
 {
 	MlopsTask	task;
-	const struct MlopsAlgorithm *algo;
+	uint16		algo_id;		/* stored in the bytes (see algorithm.h) */
+	const struct MlopsAlgorithm *algo;	/* bound by the algorithms layer */
 	int			nfeatures;
 	MlopsFeature *features;
 	int			ncols;			/* width of the design matrix */
@@ -65,13 +66,13 @@ typedef struct MlopsModel
 
 /* model.c */
 extern bytea *MlopsModelSerialize(const MlopsModel *model);
-extern MlopsModel *MlopsModelDeserialize(const bytea *bytes);
+extern MlopsModel *MlopsModelDecode(const bytea *bytes);
 extern void MlopsModelPrepare(MlopsModel *model);
 extern int	MlopsModelOutputs(const MlopsModel *model);
 extern void MlopsEncodeFeatureNumber(const MlopsFeature *f, double v, bool isnull, double *x);
 extern int	MlopsVocabPosition(const MlopsFeature *f, const char *s);
 extern void MlopsEncodeFeatureText(const MlopsFeature *f, const char *s, double *x);
-extern void MlopsModelPredictDesign(const MlopsModel *model, double *x, double *out);
 extern const char *MlopsTaskName(MlopsTask task);
+extern char *MlopsDesignColumnName(const MlopsModel *model, int col);
 
 #endif							/* MLOPS_MODEL_H */

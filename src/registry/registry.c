@@ -31,6 +31,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "algorithms/algorithm.h"
 #include "core/util.h"
 #include "registry/registry.h"
 

@@ -551,7 +551,7 @@ TrainCore(TrainSpec *spec)
 
 	model = palloc0(sizeof(MlopsModel));
 	model->task = task;
-	model->algo = ResolveAlgorithm(spec, task);
+	MlopsModelSetAlgorithm(model, ResolveAlgorithm(spec, task));
 	ParseHyperparams(model, spec->hyperparams, &max_categories);
 	model->seed = 0;
 
