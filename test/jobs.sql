@@ -72,7 +72,7 @@ SELECT ok(mlops.scheduler_preloaded(), 'the library was preloaded');
 -- recorded as another role's, or started before this backend, are failed
 -- ---------------------------------------------------------------------------
 INSERT INTO mlops.job_runs (project, relation, retrain, owner, status, pid, started_at)
-SELECT 'jobs_reaped_' || k, 'public.jobs_live', false, o, 'running', pg_backend_pid(), t
+SELECT 'jobs_reaped_' || k, 'public.jobs_live', false, o::text::regrole, 'running', pg_backend_pid(), t
   FROM (VALUES (1, current_user, pg_postmaster_start_time() - interval '1 minute'),
                (2, 'jobs_alice'::name, now()),
                (3, current_user, (SELECT backend_start FROM pg_stat_activity
@@ -118,7 +118,7 @@ SELECT ok(pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
                                             WHERE job = %s AND status = 'failed')$$, :failing_job)),
           'a run of a project that does not exist fails');
 SELECT ok(error IS NOT NULL AND error <> '' AND finished_at >= started_at AND pid IS NOT NULL
-          AND owner = 'jobs_ops' AND relation = 'public.jobs_live',
+          AND owner = 'jobs_ops'::regrole AND relation = 'public.jobs_live',
           'the failed run records its error, times, worker pid and role')
   FROM mlops.job_runs WHERE job = :failing_job;
 SELECT is((SELECT count(*) FROM mlops.job_runs WHERE job = :failing_job), 1::bigint,
@@ -179,7 +179,7 @@ SELECT is((SELECT count(*) FROM mlops.job_runs WHERE job = :alice_job), 1::bigin
           'the owner sees its runs');
 SELECT ok(mlops.unschedule(:alice_job), 'the owner unschedules its job');
 RESET ROLE;
-SELECT is((SELECT count(*) FROM mlops.job_runs r WHERE r.owner = 'jobs_alice' AND r.job IS NULL), 1::bigint,
+SELECT is((SELECT count(*) FROM mlops.job_runs r WHERE r.owner = 'jobs_alice'::regrole AND r.job IS NULL), 1::bigint,
           'the history stays after unschedule, and superusers see it');
 
 -- ---------------------------------------------------------------------------
@@ -194,7 +194,7 @@ COMMIT;
 SELECT ok(pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
                                             WHERE job = %s AND status = 'failed')$$, :carol_job)),
           'the run of a dropped role fails');
-SELECT is(error, 'role "jobs_carol" does not exist', 'saying the role is gone')
+SELECT matches(error, '^role with OID [0-9]+ does not exist$', 'saying the role is gone')
   FROM mlops.job_runs WHERE job = :carol_job;
 
 -- a role without LOGIN cannot run a background worker before PostgreSQL 17

@@ -104,8 +104,9 @@ static void LauncherFailRun(int64 run, const char *error);
 static bool LauncherRunIsAlive(int64 run, int pid, bool pid_known,
 							   TimestampTz started_at, bool started_known, Oid role);
 static void LauncherForgetStopped(void);
-static char *LockOwnedRow(const char *sql, int64 id, MlopsUserSwitch *saved);
-static bool MayManage(const char *owner, const char *me, const MlopsUserSwitch *saved);
+static Oid	LockOwnedRow(const char *sql, int64 id, MlopsUserSwitch *saved);
+static bool MayManage(Oid owner, const MlopsUserSwitch *saved);
+static void CheckRunAsMayTrain(const char *project, Oid role, const char *rolename);
 
 
 /* ------------------------------------------------------------------------
@@ -136,10 +137,11 @@ CurrentUserName(void)
 /*
  * Connect SPI, become the registry owner (*saved says whom to restore) and
  * run sql, a SELECT ... FOR UPDATE of one registry row whose $1 is the int8
- * id and whose first column is its owner.  Returns that owner, or NULL when
- * there is no such row; the row's other columns stay in SPI_tuptable.
+ * id and whose first column is its owner's OID.  Returns that owner, or
+ * InvalidOid when there is no such row; the row's other columns stay in
+ * SPI_tuptable.
  */
-static char *
+static Oid
 LockOwnedRow(const char *sql, int64 id, MlopsUserSwitch *saved)
 {
 	Oid			argtypes[1] = {INT8OID};
@@ -150,18 +152,45 @@ LockOwnedRow(const char *sql, int64 id, MlopsUserSwitch *saved)
 	MlopsBecomeRegistryOwner(saved);
 	MlopsExecOrError(sql, 1, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 1)
-		return SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	return NULL;
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		return isnull ? InvalidOid : DatumGetObjectId(d);
+	}
+	return InvalidOid;
 }
 
 /*
- * Whether the caller (me, the user saved before the switch to the registry
- * owner) may manage a row of owner: its owner or a superuser.
+ * ERROR when a job running as role could not check drift on the project:
+ * runs need the train privilege.  A project that does not exist yet is
+ * accepted; its runs fail until it does.
+ */
+static void
+CheckRunAsMayTrain(const char *project, Oid role, const char *rolename)
+{
+	bool		exists;
+	uint32		privs = MlopsProjectPrivileges(project, role, &exists);
+
+	if (exists && (privs & MLOPS_PRIV_TRAIN) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not check drift on project \"%s\"", rolename, project),
+				 errdetail("Scheduled drift checks need the train privilege on the project."),
+				 errhint("The project's owner can give it with mlops.grant('%s', '%s', 'train').",
+						 project, rolename)));
+}
+
+/*
+ * Whether the caller (the user saved before the switch to the registry
+ * owner) may manage a row of owner: a member of the owning role, or a
+ * superuser.
  */
 static bool
-MayManage(const char *owner, const char *me, const MlopsUserSwitch *saved)
+MayManage(Oid owner, const MlopsUserSwitch *saved)
 {
-	return owner != NULL && (strcmp(owner, me) == 0 || superuser_arg(saved->saved_uid));
+	return OidIsValid(owner) &&
+		(superuser_arg(saved->saved_uid) || has_privs_of_role(saved->saved_uid, owner));
 }
 
 
@@ -399,7 +428,7 @@ LauncherReapRuns(void)
 				i;
 
 	MlopsExecOrError("SELECT r.id, r.pid, r.status = 'starting', r.started_at,"
-				"       (SELECT a.oid FROM pg_catalog.pg_authid a WHERE a.rolname = r.owner)"
+				"       (SELECT a.oid FROM pg_catalog.pg_authid a WHERE a.oid = r.owner)"
 				"  FROM mlops.job_runs r"
 				" WHERE r.status IN ('starting', 'running') ORDER BY r.id",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);
@@ -510,13 +539,13 @@ LauncherCreateDueRuns(void)
 	in_flight = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 											SPI_tuptable->tupdesc, 1, &isnull));
 
-	MlopsExecOrError("SELECT j.id, j.owner::text, a.oid, a.rolcanlogin,"
+	MlopsExecOrError("SELECT j.id, coalesce(a.rolname::text, j.owner::oid::text), a.oid, a.rolcanlogin,"
 				"       EXISTS (SELECT 1 FROM mlops.job_runs r"
 				"                WHERE r.job = j.id"
 				"                  AND r.status IN ('starting', 'running')),"
 				"       a.rolsuper"
 				"  FROM mlops.jobs j"
-				"  LEFT JOIN pg_catalog.pg_authid a ON a.rolname = j.owner"
+				"  LEFT JOIN pg_catalog.pg_authid a ON a.oid = j.owner"
 				" WHERE j.next_run_at <= now()"
 				" ORDER BY j.next_run_at, j.id",
 				0, NULL, NULL, NULL, SPI_OK_SELECT);
@@ -582,7 +611,7 @@ LauncherCreateDueRuns(void)
 										  SPI_tuptable->tupdesc, 1, &isnull));
 
 		if (!OidIsValid(roles[i]))
-			error = psprintf("role \"%s\" does not exist", owners[i]);
+			error = psprintf("role with OID %s does not exist", owners[i]);
 		else if (issuper[i])
 			error = psprintf("role \"%s\" is a superuser, and jobs never run as a superuser",
 							 owners[i]);
@@ -747,7 +776,7 @@ mlops_schedule_drift_check(PG_FUNCTION_ARGS)
 	char		relkind;
 	char	   *relname;
 	MlopsUserSwitch saved;
-	Oid			argtypes[6] = {TEXTOID, TEXTOID, INTERVALOID, BOOLOID, NAMEOID, NAMEOID};
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, INTERVALOID, BOOLOID, OIDOID, NAMEOID};
 	Datum		values[6];
 	bool		isnull;
 	int64		job;
@@ -786,6 +815,8 @@ mlops_schedule_drift_check(PG_FUNCTION_ARGS)
 				 errmsg("permission denied to schedule a job for role \"%s\"", owner),
 				 errdetail("Only superusers may schedule jobs that run as another role.")));
 
+	CheckRunAsMayTrain(text_to_cstring(project), owner_oid, owner);
+
 	relkind = get_rel_relkind(relid);
 	if (relkind == '\0')
 		ereport(ERROR,
@@ -813,7 +844,7 @@ mlops_schedule_drift_check(PG_FUNCTION_ARGS)
 	values[1] = CStringGetTextDatum(relname);
 	values[2] = IntervalPGetDatum(every);
 	values[3] = BoolGetDatum(retrain);
-	values[4] = DirectFunctionCall1(namein, CStringGetDatum(owner));
+	values[4] = ObjectIdGetDatum(owner_oid);
 	values[5] = DirectFunctionCall1(namein, CStringGetDatum(me));
 	MlopsBecomeRegistryOwner(&saved);
 	MlopsExecOrError("INSERT INTO mlops.jobs (project, relation, every, retrain, owner, created_by)"
@@ -852,15 +883,14 @@ Datum
 mlops_unschedule(PG_FUNCTION_ARGS)
 {
 	int64		job = PG_GETARG_INT64(0);
-	char	   *me = CurrentUserName();
 	MlopsUserSwitch saved;
 	Oid			argtypes[1] = {INT8OID};
 	Datum		values[1];
-	char	   *owner;
+	Oid			owner;
 
-	owner = LockOwnedRow("SELECT owner::text FROM mlops.jobs WHERE id = $1 FOR UPDATE",
+	owner = LockOwnedRow("SELECT owner::oid FROM mlops.jobs WHERE id = $1 FOR UPDATE",
 						 job, &saved);
-	if (!MayManage(owner, me, &saved))
+	if (!MayManage(owner, &saved))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job " INT64_FORMAT " does not exist", job),
@@ -888,16 +918,16 @@ mlops_cancel_run(PG_FUNCTION_ARGS)
 	MlopsUserSwitch saved;
 	Oid			argtypes[2] = {INT8OID, TEXTOID};
 	Datum		values[2];
-	char	   *owner;
+	Oid			owner;
 	char	   *status = NULL;
 	int			pid = 0;
 	bool		pid_known = false;
 	bool		result = false;
 
-	owner = LockOwnedRow("SELECT owner::text, status, pid FROM mlops.job_runs"
+	owner = LockOwnedRow("SELECT owner::oid, status, pid FROM mlops.job_runs"
 						 " WHERE id = $1 FOR UPDATE",
 						 run, &saved);
-	if (owner != NULL)
+	if (OidIsValid(owner))
 	{
 		bool		isnull;
 		Datum		d;
@@ -907,7 +937,7 @@ mlops_cancel_run(PG_FUNCTION_ARGS)
 		pid_known = !isnull;
 		pid = isnull ? 0 : DatumGetInt32(d);
 	}
-	if (!MayManage(owner, me, &saved))
+	if (!MayManage(owner, &saved))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("job run " INT64_FORMAT " does not exist", run),
@@ -929,7 +959,7 @@ mlops_cancel_run(PG_FUNCTION_ARGS)
 
 		/* the process must still be this run's worker, not a reused pid */
 		if (proc != NULL &&
-			(proc->databaseId != MyDatabaseId || proc->roleId != get_role_oid(owner, true)))
+			(proc->databaseId != MyDatabaseId || proc->roleId != owner))
 			proc = NULL;
 		if (proc != NULL && kill(pid, SIGINT) == 0)
 			result = true;

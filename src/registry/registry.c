@@ -4,11 +4,11 @@
  *	  Reading the model registry, acting as its owner for writes, and the
  *	  SQL-callable deployment functions.
  *
- * PUBLIC may read the registry; nobody but its owner may write it.  A
- * function that changes it first checks that the caller owns the project
- * (or is a member of the owning role, or a superuser), then switches to
- * the registry owner for the write only.  User data is never read while
- * switched.  The deployment logic itself is the PL/pgSQL function
+ * Nobody but the registry owner writes the registry.  A function that
+ * changes it first checks the caller's privilege on the project (access.c),
+ * then switches to the registry owner for the write only.  Registry rows are
+ * read as the registry owner too, since row-level security shows users only
+ * the projects they may read.  User data is never read while switched.  The deployment logic itself is the PL/pgSQL function
  * mlops._deploy (src/sql/20_deploy.sql), so that every path (manual
  * deploy, training, the retrain loop) records history the same way.
  *
@@ -97,7 +97,12 @@ GetText(HeapTuple tup, TupleDesc desc, int col)
 	return isnull ? NULL : TextDatumGetCString(d);
 }
 
-/* The project row, or NULL (missing_ok) / ERROR when there is none. */
+/*
+ * The project row, or NULL (missing_ok) / ERROR when there is none.  Read
+ * as the registry owner: row-level security would hide it from a role that
+ * holds a privilege other than read, and callers check privileges
+ * themselves (MlopsCheckProjectPrivilege).
+ */
 MlopsProject *
 MlopsGetProject(const char *name, bool missing_ok)
 {
@@ -107,21 +112,22 @@ MlopsGetProject(const char *name, bool missing_ok)
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
-	Name		owner;
+	MlopsUserSwitch sw;
+	int			ret;
 
 	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args("SELECT name, task, target, key_metric, relation, owner "
-							  "FROM mlops.projects WHERE name = $1",
-							  1, argtypes, args, NULL, false, 1) != SPI_OK_SELECT)
+	MlopsBecomeRegistryOwner(&sw);
+	ret = SPI_execute_with_args("SELECT name, task, target, key_metric, relation, owner "
+								"FROM mlops.projects WHERE name = $1",
+								1, argtypes, args, NULL, false, 1);
+	MlopsRestoreUser(&sw);
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read mlops.projects");
 	if (SPI_processed == 0)
 	{
 		if (missing_ok)
 			return NULL;
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project \"%s\" does not exist", name),
-				 errhint("Train a first model with mlops.train('%s', ...).", name)));
+		MlopsReportNoProject(name);
 	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -131,28 +137,15 @@ MlopsGetProject(const char *name, bool missing_ok)
 	p->target = GetText(tup, desc, 3);
 	p->key_metric = GetText(tup, desc, 4);
 	p->relation = GetText(tup, desc, 5);
-	owner = DatumGetName(SPI_getbinval(tup, desc, 6, &isnull));
-	p->owner = get_role_oid(NameStr(*owner), true);
+	p->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 6, &isnull));
 	return p;
 }
 
-/*
- * ERROR unless the current user may change this project: a member of the
- * role that owns it, or a superuser.
- */
+/* ERROR unless the current user may train this project */
 void
 MlopsCheckProjectWriter(const MlopsProject *project)
 {
-	Oid			me = GetUserId();
-
-	if (superuser_arg(me))
-		return;
-	if (OidIsValid(project->owner) && has_privs_of_role(me, project->owner))
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-			 errmsg("permission denied for project \"%s\"", project->name),
-			 errdetail("Only the project's owner, members of its role and superusers may train or deploy it.")));
+	MlopsCheckProjectPrivilege(project->name, MLOPS_PRIV_TRAIN);
 }
 
 /*
@@ -185,6 +178,8 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 	bool		isnull;
 	Datum		d;
 	const char *sql;
+	MlopsUserSwitch sw;
+	int			ret;
 
 	args[0] = CStringGetTextDatum(project);
 	args[1] = Int32GetDatum(version);
@@ -194,7 +189,11 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 		: "SELECT version, algorithm, status, model, metrics, hyperparams, snapshot, "
 		"test_size FROM mlops.model_versions WHERE project = $1 "
 		"AND status = 'production' AND $2 = 0";
-	if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, read_only, 1) != SPI_OK_SELECT)
+	/* as the registry owner, as MlopsGetProject */
+	MlopsBecomeRegistryOwner(&sw);
+	ret = SPI_execute_with_args(sql, 2, argtypes, args, NULL, read_only, 1);
+	MlopsRestoreUser(&sw);
+	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read mlops.model_versions");
 	if (SPI_processed == 0)
 	{
@@ -250,15 +249,13 @@ CallDeploy(const char *project, Datum version, bool version_null, const char *st
 	Oid			argtypes[5] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, NAMEOID};
 	Datum		args[5];
 	char		nulls[5] = {' ', version_null ? 'n' : ' ', ' ', 'n', ' '};	/* reason: _deploy's own */
-	MlopsProject *p;
 	MlopsUserSwitch sw;
 	Datum		result;
 	char	   *me;
 
 	me = GetUserNameFromId(GetUserId(), false);
 	SPI_connect();
-	p = MlopsGetProject(project, false);
-	MlopsCheckProjectWriter(p);
+	MlopsCheckProjectPrivilege(project, MLOPS_PRIV_DEPLOY);
 
 	args[0] = CStringGetTextDatum(project);
 	args[1] = version;

@@ -48,6 +48,19 @@ extern Oid	MlopsRegistryOwner(void);
 extern void MlopsBecomeRegistryOwner(MlopsUserSwitch *sw);
 extern void MlopsRestoreUser(const MlopsUserSwitch *sw);
 
+/* Privileges on a project (access.c) */
+#define MLOPS_PRIV_READ		0x01	/* see its registry rows */
+#define MLOPS_PRIV_SCORE	0x02	/* the predict family */
+#define MLOPS_PRIV_TRAIN	0x04	/* train, evaluate, check_drift, reproduce */
+#define MLOPS_PRIV_DEPLOY	0x08	/* deploy, rollback, thresholds */
+#define MLOPS_PRIV_ALL		0x0F
+#define MLOPS_PRIV_OWNER	0x10	/* owns it: grant, revoke, reassign */
+
+extern bool MlopsProjectOwner(const char *project, Oid *owner);
+extern uint32 MlopsProjectPrivileges(const char *project, Oid roleid, bool *exists);
+extern void MlopsCheckProjectPrivilege(const char *project, uint32 privilege);
+extern void MlopsReportNoProject(const char *project) pg_attribute_noreturn();
+
 /* These run SPI queries: call them between SPI_connect and SPI_finish */
 extern MlopsProject *MlopsGetProject(const char *name, bool missing_ok);
 extern void MlopsCheckProjectWriter(const MlopsProject *project);

@@ -3,8 +3,8 @@
 -- The install script mlops--0.1.sql is assembled from src/sql/*.sql in
 -- file-name order (see the Makefile).  Every registry table and sequence is
 -- marked with pg_extension_config_dump so that pg_dump / pg_restore carry the
--- registry's rows.  PUBLIC may read the registry; it changes only through the
--- extension's functions, which perform their own authorisation checks.
+-- registry's rows.  It changes only through the extension's functions, which
+-- perform their own authorisation checks; who may read which rows is part 01.
 
 \echo Use "CREATE EXTENSION mlops" to load this file. \quit
 
@@ -25,7 +25,7 @@ CREATE TABLE mlops.projects (
     drift_thresholds jsonb NOT NULL DEFAULT '{}'
                      CHECK (jsonb_typeof(drift_thresholds) = 'object'),
     created_at       timestamptz NOT NULL DEFAULT now(),
-    owner            name NOT NULL DEFAULT current_user,
+    owner            regrole NOT NULL DEFAULT (pg_catalog.quote_ident(current_user))::regrole,
     CHECK ((task = 'clustering') = (target IS NULL))
 );
 COMMENT ON TABLE mlops.projects IS 'Projects: a named line of models that share a task, a target and a key metric';
@@ -36,7 +36,7 @@ COMMENT ON COLUMN mlops.projects.key_metric IS 'Metric that decides "better": r2
 COMMENT ON COLUMN mlops.projects.relation IS 'Relation the latest version was trained on; retraining reads it again';
 COMMENT ON COLUMN mlops.projects.drift_thresholds IS 'Per-project overrides of the drift thresholds (see mlops.set_drift_thresholds)';
 COMMENT ON COLUMN mlops.projects.created_at IS 'When the first model of the project was trained';
-COMMENT ON COLUMN mlops.projects.owner IS 'Role that created the project; it and superusers may train and deploy';
+COMMENT ON COLUMN mlops.projects.owner IS 'Role that owns the project (by OID); its members and superusers have every right on it, others what mlops.grant gave them';
 
 -- ---------------------------------------------------------------------------
 -- model_versions: every model ever trained, with its bytes and provenance
@@ -251,7 +251,8 @@ FROM mlops.model_versions v
 JOIN mlops.projects p ON p.name = v.project;
 COMMENT ON VIEW mlops.leaderboard IS 'Versions of each project ranked by the project''s key metric (1 = best)';
 
--- Read access for everyone; writes go through the extension's functions.
+-- PUBLIC may select; row-level security (part 01) shows each role the rows
+-- of the projects it may read.  Writes go through the extension's functions.
 REVOKE ALL ON ALL TABLES IN SCHEMA mlops FROM PUBLIC;
 GRANT USAGE ON SCHEMA mlops TO PUBLIC;
 GRANT SELECT ON mlops.projects, mlops.deployments,

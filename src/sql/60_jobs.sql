@@ -9,8 +9,8 @@
 -- drift queued a retrain, mlops.retrain.  Every run leaves a row in
 -- mlops.job_runs.
 --
--- Jobs and runs are private: row-level security shows each role its own
--- rows only (superusers see everything).  They change only through the
+-- Jobs and runs are private: row-level security shows each role the rows of
+-- the roles whose privileges it has (superusers see everything).  They change only through the
 -- functions below, which check who is asking.
 
 -- ---------------------------------------------------------------------------
@@ -24,7 +24,7 @@ CREATE TABLE mlops.jobs (
     relation     text NOT NULL,
     every        interval NOT NULL CHECK (every >= interval '1 second'),
     retrain      boolean NOT NULL DEFAULT true,
-    owner        name NOT NULL,
+    owner        regrole NOT NULL,
     created_by   name NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
     next_run_at  timestamptz NOT NULL DEFAULT now(),
@@ -38,7 +38,7 @@ COMMENT ON COLUMN mlops.jobs.project IS 'Project whose production version is che
 COMMENT ON COLUMN mlops.jobs.relation IS 'Live relation checked, schema-qualified';
 COMMENT ON COLUMN mlops.jobs.every IS 'Interval between two runs';
 COMMENT ON COLUMN mlops.jobs.retrain IS 'Whether a retrain queued by the check is run at once by the same run';
-COMMENT ON COLUMN mlops.jobs.owner IS 'Role the runs execute as (with its own privileges, never more)';
+COMMENT ON COLUMN mlops.jobs.owner IS 'Role the runs execute as (by OID; with its own privileges, never more)';
 COMMENT ON COLUMN mlops.jobs.created_by IS 'Role that scheduled the job';
 COMMENT ON COLUMN mlops.jobs.created_at IS 'When the job was scheduled';
 COMMENT ON COLUMN mlops.jobs.next_run_at IS 'When the launcher next starts the job';
@@ -53,7 +53,7 @@ CREATE TABLE mlops.job_runs (
     project          text NOT NULL,
     relation         text NOT NULL,
     retrain          boolean NOT NULL,
-    owner            name NOT NULL,
+    owner            regrole NOT NULL,
     status           text NOT NULL DEFAULT 'starting'
                      CHECK (status IN ('starting', 'running', 'succeeded', 'failed', 'canceled')),
     pid              integer,
@@ -93,14 +93,15 @@ SELECT pg_catalog.pg_extension_config_dump('mlops.jobs_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.job_runs', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.job_runs_id_seq', '');
 
--- Each role sees its own jobs and runs; superusers (and the registry owner,
--- which runs the launcher's bookkeeping) see all of them.
+-- Each role sees the jobs and runs of the roles whose privileges it has
+-- (its own, and those of roles it is a member of); superusers (and the
+-- registry owner, which runs the launcher's bookkeeping) see all of them.
 ALTER TABLE mlops.jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mlops.job_runs ENABLE ROW LEVEL SECURITY;
 CREATE POLICY jobs_owner_only ON mlops.jobs
-    FOR SELECT USING (owner = current_user);
+    FOR SELECT USING (pg_catalog.pg_has_role(owner, 'USAGE'));
 CREATE POLICY job_runs_owner_only ON mlops.job_runs
-    FOR SELECT USING (owner = current_user);
+    FOR SELECT USING (pg_catalog.pg_has_role(owner, 'USAGE'));
 REVOKE ALL ON mlops.jobs, mlops.job_runs FROM PUBLIC;
 GRANT SELECT ON mlops.jobs, mlops.job_runs TO PUBLIC;
 

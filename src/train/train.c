@@ -974,7 +974,7 @@ mlops_train(PG_FUNCTION_ARGS)
 	/* register, as the registry owner */
 	MlopsBecomeRegistryOwner(&sw);
 	{
-		Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+		Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, OIDOID};
 		Datum		args[6];
 		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 		bool		isnull;
@@ -986,7 +986,7 @@ mlops_train(PG_FUNCTION_ARGS)
 		args[2] = CStringGetTextDatum(spec.target);
 		args[3] = CStringGetTextDatum(res->key_metric);
 		args[4] = CStringGetTextDatum(spec.relation_text);
-		args[5] = me_name;
+		args[5] = ObjectIdGetDatum(sw.saved_uid);
 		MlopsExecOrError("INSERT INTO mlops.projects (name, task, target, key_metric, relation, owner) "
 						 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
 						 6, argtypes, args, nulls, SPI_OK_INSERT);
