@@ -112,6 +112,7 @@ mlops_evaluate(PG_FUNCTION_ARGS)
 	version = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT32(2);
 
 	SPI_connect();
+	MlopsCheckProjectPrivilege(project_name, MLOPS_PRIV_TRAIN);
 	project = MlopsGetProject(project_name, false);
 	model = MlopsFetchModel(project_name, version, &info);
 	data = LoadForModel(model, relid, project->target, "evaluation data",
@@ -157,6 +158,7 @@ mlops_explain(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	SPI_connect();
+	MlopsCheckProjectPrivilege(project_name, MLOPS_PRIV_READ);
 	model = MlopsFetchModel(project_name, version, NULL);
 	nrows = model->algo->explain(model, &rows);
 	for (int i = 0; i < nrows; i++)

@@ -1169,6 +1169,7 @@ mlops_reproduce(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 
 	SPI_connect();
+	MlopsCheckProjectPrivilege(project_name, MLOPS_PRIV_TRAIN);
 	project = MlopsGetProject(project_name, false);
 	v = MlopsGetVersion(project_name, version, false);
 	if (v->snapshot == 0)
