@@ -1,0 +1,128 @@
+-- test/lib/helpers.sql -- helpers shared by the pgTAP files in test/.
+--
+-- A test includes this file after its preamble, with the path relative to
+-- the test:
+--
+--     \set ON_ERROR_STOP 1
+--     SET client_min_messages = warning;
+--     \ir lib/helpers.sql
+--
+-- pg_prove runs each file in its own psql session, so every helper is made
+-- in pg_temp: it is the session's own, goes away with it, and is called
+-- schema-qualified (pg_temp.wait_for(...)).  A test that reconnects
+-- (\connect) includes this file again.  pg_prove does not descend into
+-- test/lib/, so this file is not run as a test itself.
+--
+-- Functions that use dblink or mlops are PL/pgSQL: their bodies are checked
+-- only when they run, so including this file needs neither.
+
+-- ---------------------------------------------------------------------------
+-- bounded waits: background workers act in their own time, so a test polls,
+-- and gives up after a timeout rather than hanging
+-- ---------------------------------------------------------------------------
+
+-- Polls the SQL condition cond every 0.2 s (statistics views read afresh
+-- each time) until it is target, for at most secs seconds: true as soon as
+-- it is, false if it never was.
+CREATE FUNCTION pg_temp.poll_until(cond text, secs float8, target boolean)
+RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    deadline timestamptz := clock_timestamp() + make_interval(secs => secs);
+    ok boolean;
+BEGIN
+    LOOP
+        PERFORM pg_stat_clear_snapshot();   -- see other backends afresh
+        EXECUTE 'SELECT (' || cond || ')' INTO ok;
+        IF ok = target THEN RETURN true; END IF;
+        IF clock_timestamp() > deadline THEN RETURN false; END IF;
+        PERFORM pg_sleep(0.2);
+    END LOOP;
+END $$;
+
+-- True as soon as the SQL condition cond holds, false once timeout seconds
+-- have passed without it: that something happens.
+CREATE FUNCTION pg_temp.wait_for(cond text, timeout float8 DEFAULT 30) RETURNS boolean
+LANGUAGE sql AS $$ SELECT pg_temp.poll_until(cond, timeout, true) $$;
+
+-- True when the SQL condition cond holds at every poll during secs seconds,
+-- false as soon as it does not: that something does not happen.
+CREATE FUNCTION pg_temp.holds_for(cond text, secs float8) RETURNS boolean
+LANGUAGE sql AS $$ SELECT NOT pg_temp.poll_until(cond, secs, false) $$;
+
+-- The mlops launcher(s) of this database, as pg_stat_activity shows them
+CREATE TEMP VIEW mlops_launchers AS
+SELECT pid, query FROM pg_stat_activity
+ WHERE backend_type = 'mlops launcher' AND datname = current_database();
+
+-- ---------------------------------------------------------------------------
+-- other sessions: through dblink inside the server, or psql started by the
+-- server (COPY ... FROM PROGRAM) for a separate process
+-- ---------------------------------------------------------------------------
+
+-- A libpq connection string to database dbname of this server, as postgres
+CREATE FUNCTION pg_temp.conninfo(dbname text DEFAULT current_database())
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT format('host=%s port=%s dbname=%s user=postgres',
+                  split_part(current_setting('unix_socket_directories'), ',', 1),
+                  current_setting('port'), dbname)
+$$;
+
+-- Locks relation (ACCESS EXCLUSIVE) in a second session named conn
+-- (dblink), in a transaction left open until release_lock(conn): a worker
+-- that reads the relation waits on the lock as a long check or training
+-- would run, until it is canceled or terminated.
+CREATE FUNCTION pg_temp.hold_lock(conn text, relation text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    CREATE EXTENSION IF NOT EXISTS dblink;
+    PERFORM dblink_connect(conn, pg_temp.conninfo());
+    PERFORM dblink_exec(conn, 'BEGIN');
+    PERFORM dblink_exec(conn, format('LOCK TABLE %s IN ACCESS EXCLUSIVE MODE', relation));
+END $$;
+
+-- Ends the transaction of hold_lock's session conn, and the session
+CREATE FUNCTION pg_temp.release_lock(conn text) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM dblink_exec(conn, 'ROLLBACK');
+    PERFORM dblink_disconnect(conn);
+END $$;
+
+-- ---------------------------------------------------------------------------
+-- roles and registry rows a test makes, and their removal
+-- ---------------------------------------------------------------------------
+
+-- Creates the LOGIN role name (what a scheduled job can run as) and lets it
+-- read each of the relations readable
+CREATE FUNCTION pg_temp.create_role(name text, VARIADIC readable regclass[] DEFAULT '{}')
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    r regclass;
+BEGIN
+    EXECUTE format('CREATE ROLE %I LOGIN', name);
+    FOREACH r IN ARRAY readable
+    LOOP
+        EXECUTE format('GRANT SELECT ON %s TO %I', r, name);
+    END LOOP;
+END $$;
+
+-- Drops the roles names with their privileges and whatever they own in
+-- this database
+CREATE FUNCTION pg_temp.drop_role(VARIADIC names text[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    list text := (SELECT string_agg(quote_ident(n), ', ') FROM unnest(names) n);
+BEGIN
+    EXECUTE 'DROP OWNED BY ' || list;
+    EXECUTE 'DROP ROLE ' || list;
+END $$;
+
+-- Deletes every registry row of the projects whose name is LIKE one of
+-- patterns: job runs, retrain requests, drift reports, deployments,
+-- versions, the projects.  Jobs themselves are unscheduled by the test.
+CREATE FUNCTION pg_temp.drop_projects(VARIADIC patterns text[]) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM mlops.job_runs WHERE project LIKE ANY (patterns);
+    DELETE FROM mlops.retrain_queue WHERE project LIKE ANY (patterns);
+    DELETE FROM mlops.drift_reports WHERE project LIKE ANY (patterns);
+    DELETE FROM mlops.deployments WHERE project LIKE ANY (patterns);
+    DELETE FROM mlops.model_versions WHERE project LIKE ANY (patterns);
+    DELETE FROM mlops.projects WHERE name LIKE ANY (patterns);
+END $$;
