@@ -59,6 +59,10 @@ SELECT pid, query FROM pg_stat_activity
 -- server (COPY ... FROM PROGRAM) for a separate process
 -- ---------------------------------------------------------------------------
 
+-- s quoted for the shell, whatever it holds
+CREATE FUNCTION pg_temp.shell_quote(s text) RETURNS text LANGUAGE sql IMMUTABLE AS
+$$ SELECT '''' || replace(s, '''', '''\''''') || '''' $$;
+
 -- A libpq connection string to database dbname of this server, as postgres
 CREATE FUNCTION pg_temp.conninfo(dbname text DEFAULT current_database())
 RETURNS text LANGUAGE sql STABLE AS $$
@@ -66,6 +70,37 @@ RETURNS text LANGUAGE sql STABLE AS $$
                   split_part(current_setting('unix_socket_directories'), ',', 1),
                   current_setting('port'), dbname)
 $$;
+
+-- The shell command that runs each of commands (one psql -c each) in a new
+-- session on database dbname of this server, printing bare values
+CREATE FUNCTION pg_temp.psql_command(commands text[], dbname text DEFAULT current_database())
+RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT format('%s/psql -X -q -A -t -d %s', current_setting('mlops_test.bindir'),
+                  pg_temp.shell_quote(pg_temp.conninfo(dbname)))
+           || coalesce((SELECT string_agg(' -c ' || pg_temp.shell_quote(c), '' ORDER BY o)
+                          FROM unnest(commands) WITH ORDINALITY AS u(c, o)), '')
+$$;
+
+-- Runs command with the server's shell and returns what it printed on
+-- stdout, a line a row, as it was written.  The command failing (a
+-- non-zero exit) is an error.
+CREATE TEMP TABLE helpers_shell_output (n bigserial, line text);
+CREATE FUNCTION pg_temp.shell_lines(command text) RETURNS SETOF text LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM pg_temp.helpers_shell_output;
+    -- csv with delimiter and quote characters no output contains: every
+    -- line arrives whole, backslashes and tabs included
+    EXECUTE format($f$COPY pg_temp.helpers_shell_output (line) FROM PROGRAM %L
+                      WITH (FORMAT csv, DELIMITER E'\x01', QUOTE E'\x02', FORCE_NOT_NULL (line))$f$,
+                   command);
+    RETURN QUERY SELECT o.line FROM pg_temp.helpers_shell_output o ORDER BY o.n;
+END $$;
+
+-- Runs commands in another session of this database (a psql process): what
+-- it commits is committed independently of this session.  Returns what it
+-- printed; an error there is an error here.
+CREATE FUNCTION pg_temp.other_session(VARIADIC commands text[]) RETURNS SETOF text
+LANGUAGE sql AS $$ SELECT pg_temp.shell_lines(pg_temp.psql_command(commands)) $$;
 
 -- Locks relation (ACCESS EXCLUSIVE) in a second session named conn
 -- (dblink), in a transaction left open until release_lock(conn): a worker
