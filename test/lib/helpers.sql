@@ -122,6 +122,31 @@ BEGIN
 END $$;
 
 -- ---------------------------------------------------------------------------
+-- dump and restore
+-- ---------------------------------------------------------------------------
+
+-- Dumps this database (pg_dump -Fc), restores it into a fresh database
+-- target (dropped first if it exists), and runs queries there one after
+-- the other (psql, each its own statement).  Returns what they printed.
+-- pg_dump sees committed rows only.  Any step failing is an error; target
+-- is left for the test to drop.
+CREATE FUNCTION pg_temp.dump_restore(target text, VARIADIC queries text[])
+RETURNS SETOF text LANGUAGE plpgsql AS $$
+DECLARE
+    bin text := current_setting('mlops_test.bindir');
+BEGIN
+    RETURN QUERY SELECT pg_temp.shell_lines(format(
+        'set -e; F=$(mktemp); trap ''rm -f "$F"'' EXIT; '
+        '%1$s/pg_dump -Fc -f "$F" -d %2$s; %3$s; '
+        '%1$s/pg_restore --exit-on-error -d %4$s "$F"; %5$s',
+        bin, pg_temp.shell_quote(pg_temp.conninfo()),
+        pg_temp.psql_command(ARRAY[format('DROP DATABASE IF EXISTS %I', target),
+                                   format('CREATE DATABASE %I', target)], 'postgres'),
+        pg_temp.shell_quote(pg_temp.conninfo(target)),
+        pg_temp.psql_command(queries, target)));
+END $$;
+
+-- ---------------------------------------------------------------------------
 -- roles and registry rows a test makes, and their removal
 -- ---------------------------------------------------------------------------
 
