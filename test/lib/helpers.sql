@@ -186,3 +186,33 @@ BEGIN
     DELETE FROM mlops.model_versions WHERE project LIKE ANY (patterns);
     DELETE FROM mlops.projects WHERE name LIKE ANY (patterns);
 END $$;
+
+-- ---------------------------------------------------------------------------
+-- data and models
+-- ---------------------------------------------------------------------------
+
+-- A standard normal draw from two uniforms (Box-Muller; PostgreSQL 15 has
+-- no random_normal).  Seeded by setseed like random().
+CREATE FUNCTION pg_temp.gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
+$$ SELECT sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) $$;
+
+-- Trains project prefix || alpha for each of alphas (hyperparameter alpha,
+-- the other arguments as mlops.train's; 0.25 is its default test_size) and
+-- returns, per alpha, the Euclidean norm of the standardised coefficients
+-- (explain's importance) of the version trained.
+CREATE FUNCTION pg_temp.alpha_path(prefix text, relation text, target text, algorithm text,
+                                   features text[], alphas float8[], test_size float8 DEFAULT 0.25)
+RETURNS TABLE (alpha float8, norm float8) LANGUAGE plpgsql AS $$
+DECLARE
+    a float8;
+BEGIN
+    FOREACH a IN ARRAY alphas
+    LOOP
+        PERFORM mlops.train(prefix || a, relation, target, algorithm => algorithm,
+                            hyperparams => jsonb_build_object('alpha', a),
+                            features => features, test_size => test_size);
+        alpha := a;
+        SELECT sqrt(sum(e.importance ^ 2)) INTO norm FROM mlops.explain(prefix || a, 1) e;
+        RETURN NEXT;
+    END LOOP;
+END $$;
