@@ -9,18 +9,15 @@
 -- row in the training split, so closed forms over the whole table apply.
 \set ON_ERROR_STOP 1
 SET client_min_messages = error;
+\ir lib/helpers.sql
 BEGIN;
 SELECT plan(33);
 
 SELECT setseed(0.25);
 CREATE TABLE alg_reg AS
-SELECT i, x1, x2, x3,
-       3 + 2 * x1 - 1.5 * x2 + 0.5 * sqrt(-2 * ln(1 - u1)) * cos(2 * pi() * u2) AS y
-  FROM (SELECT i,
-               5 + 2 * sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS x1,
-               6 * random() - 3 AS x2,
-               sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) AS x3,
-               random() AS u1, random() AS u2
+SELECT i, x1, x2, x3, 3 + 2 * x1 - 1.5 * x2 + 0.5 * e AS y
+  FROM (SELECT i, 5 + 2 * pg_temp.gauss() AS x1, 6 * random() - 3 AS x2, pg_temp.gauss() AS x3,
+               pg_temp.gauss() AS e
           FROM generate_series(1, 2000) AS i) AS s;
 
 -- Coefficients, standard errors... of version 1 of a project, by term
@@ -88,21 +85,9 @@ SELECT ok((SELECT bool_and(pg_temp.rel(r.coefficient, o.coefficient) < 1e-8)
              FROM mlops.explain('ridge0', 1) r JOIN mlops.explain('ols3', 1) o USING (term)),
           'ridge with alpha 0 gives the OLS coefficients on the original scale');
 
-CREATE TEMP TABLE ridge_path (alpha float8, norm float8);
-DO $$
-DECLARE
-    a float8;
-BEGIN
-    FOREACH a IN ARRAY ARRAY[0.1, 10, 100, 1000, 10000]
-    LOOP
-        PERFORM mlops.train('ridge_' || a, 'alg_reg', 'y', algorithm => 'ridge',
-                            hyperparams => jsonb_build_object('alpha', a),
-                            features => ARRAY['x1', 'x2', 'x3'], test_size => 1e-9);
-        INSERT INTO ridge_path
-        SELECT a, sqrt(sum(importance ^ 2)) FROM mlops.explain('ridge_' || a, 1);
-    END LOOP;
-END
-$$;
+CREATE TEMP TABLE ridge_path AS
+SELECT * FROM pg_temp.alpha_path('ridge_', 'alg_reg', 'y', 'ridge', ARRAY['x1', 'x2', 'x3'],
+                                 ARRAY[0.1, 10, 100, 1000, 10000], test_size => 1e-9);
 SELECT ok((SELECT bool_and(norm < prev)
              FROM (SELECT norm, lag(norm) OVER (ORDER BY alpha) AS prev FROM ridge_path) s
             WHERE prev IS NOT NULL),

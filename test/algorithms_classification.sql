@@ -8,12 +8,9 @@
 -- every row in the training split where a closed form needs all rows.
 \set ON_ERROR_STOP 1
 SET client_min_messages = error;
+\ir lib/helpers.sql
 BEGIN;
 SELECT plan(29);
-
--- standard normal from two uniforms (Box-Muller)
-CREATE FUNCTION pg_temp.gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
-$$ SELECT sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) $$;
 
 -- ---------------------------------------------------------------------
 -- Binary logistic regression
@@ -91,20 +88,9 @@ SELECT ok((SELECT abs(se1 / sqrt(a / (a * c - b * b)) - 1) < 1e-4
           'logistic standard errors equal the inverse Fisher information');
 
 -- regularisation shrinks
-CREATE TEMP TABLE lg_path (alpha float8, norm float8);
-DO $$
-DECLARE
-    a float8;
-BEGIN
-    FOREACH a IN ARRAY ARRAY[0, 0.01, 0.1, 1]
-    LOOP
-        PERFORM mlops.train('lg_' || a, 'alg_bin', 'label', algorithm => 'logistic',
-                            hyperparams => jsonb_build_object('alpha', a),
-                            features => ARRAY['x1', 'x2', 'x3']);
-        INSERT INTO lg_path SELECT a, sqrt(sum(importance ^ 2)) FROM mlops.explain('lg_' || a, 1);
-    END LOOP;
-END
-$$;
+CREATE TEMP TABLE lg_path AS
+SELECT * FROM pg_temp.alpha_path('lg_', 'alg_bin', 'label', 'logistic', ARRAY['x1', 'x2', 'x3'],
+                                 ARRAY[0, 0.01, 0.1, 1]);
 SELECT ok((SELECT bool_and(norm < prev)
              FROM (SELECT norm, lag(norm) OVER (ORDER BY alpha) AS prev FROM lg_path) s
             WHERE prev IS NOT NULL),

@@ -4,12 +4,9 @@
 -- All data comes from seeded generators, so every run sees the same rows.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
+\ir lib/helpers.sql
 BEGIN;
 SELECT plan(48);
-
--- A standard normal draw (Box-Muller; PostgreSQL 15 has no random_normal)
-CREATE FUNCTION pg_temp.gauss() RETURNS float8 LANGUAGE sql VOLATILE AS
-$$ SELECT sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) $$;
 
 -- Regression rows: four features with different scales, y linear in them.
 -- shift1 / shift2 move x1 / x2 by that many of their standard deviations.

@@ -3,67 +3,30 @@
 --
 -- Runs happen in other processes, so everything here is committed, and
 -- every wait is a bounded poll (pg_temp.wait_for).  Long runs are made by
--- locking their relation from a second connection (dblink): the worker
--- locks the relation it checks, so it waits on that lock, as a long check
--- or training would run, until it is canceled or terminated.
+-- locking their relation from a second connection (pg_temp.hold_lock): the
+-- worker locks the relation it checks, so it waits on that lock, as a long
+-- check or training would run, until it is canceled or terminated.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
-CREATE EXTENSION IF NOT EXISTS dblink;
+\ir lib/helpers.sql
 SELECT plan(47);
-
--- true as soon as cond holds, false after timeout seconds
-CREATE FUNCTION pg_temp.wait_for(cond text, timeout float8 DEFAULT 30)
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    deadline timestamptz := clock_timestamp() + make_interval(secs => timeout);
-    ok boolean;
-BEGIN
-    LOOP
-        PERFORM pg_stat_clear_snapshot();   -- see other backends afresh
-        EXECUTE 'SELECT (' || cond || ')' INTO ok;
-        IF ok THEN RETURN true; END IF;
-        IF clock_timestamp() > deadline THEN RETURN false; END IF;
-        PERFORM pg_sleep(0.2);
-    END LOOP;
-END $$;
-
--- true when cond holds at every sample during secs seconds
-CREATE FUNCTION pg_temp.holds_for(cond text, secs float8)
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    deadline timestamptz := clock_timestamp() + make_interval(secs => secs);
-    ok boolean;
-BEGIN
-    LOOP
-        PERFORM pg_stat_clear_snapshot();   -- see other backends afresh
-        EXECUTE 'SELECT (' || cond || ')' INTO ok;
-        IF NOT ok THEN RETURN false; END IF;
-        IF clock_timestamp() > deadline THEN RETURN true; END IF;
-        PERFORM pg_sleep(0.2);
-    END LOOP;
-END $$;
 
 CREATE TABLE jobs_live (x float8, y float8);
 INSERT INTO jobs_live SELECT g, 2 * g FROM generate_series(1, 200) g;
 CREATE TABLE jobs_secret (x float8);
 CREATE TABLE jobs_locked (x float8);
-CREATE ROLE jobs_alice LOGIN;
-CREATE ROLE jobs_bob LOGIN;
-CREATE ROLE jobs_carol LOGIN;
+SELECT pg_temp.create_role('jobs_alice', 'jobs_live');
+SELECT pg_temp.create_role('jobs_bob', 'jobs_live');
+SELECT pg_temp.create_role('jobs_carol');
 -- jobs never run as a superuser: the jobs of this test run as jobs_ops
-CREATE ROLE jobs_ops LOGIN;
-GRANT SELECT ON jobs_live TO jobs_alice, jobs_bob, jobs_ops;
-GRANT SELECT ON jobs_locked TO jobs_ops;
+SELECT pg_temp.create_role('jobs_ops', 'jobs_live', 'jobs_locked');
 
 -- ---------------------------------------------------------------------------
 -- the launcher is up in this database
 -- ---------------------------------------------------------------------------
-SELECT ok(pg_temp.wait_for($$EXISTS (SELECT 1 FROM pg_stat_activity
-                                     WHERE backend_type = 'mlops launcher'
-                                       AND datname = current_database())$$),
+SELECT ok(pg_temp.wait_for('EXISTS (SELECT 1 FROM pg_temp.mlops_launchers)'),
           'the launcher runs in mlops.database');
-SELECT pid AS launcher_pid FROM pg_stat_activity
- WHERE backend_type = 'mlops launcher' AND datname = current_database() \gset
+SELECT pid AS launcher_pid FROM pg_temp.mlops_launchers \gset
 SELECT ok(mlops.scheduler_preloaded(), 'the library was preloaded');
 
 -- ---------------------------------------------------------------------------
@@ -84,7 +47,7 @@ SELECT ok(pg_temp.wait_for($$(SELECT status FROM mlops.job_runs WHERE project = 
           'a run whose pid is now a backend of another role is failed');
 SELECT ok(pg_temp.wait_for($$(SELECT status FROM mlops.job_runs WHERE project = 'jobs_reaped_3') = 'failed'$$, 10),
           'a run that started before the backend now using its pid is failed');
-DELETE FROM mlops.job_runs WHERE project LIKE 'jobs\_reaped\_%';
+SELECT pg_temp.drop_projects('jobs\_reaped\_%');
 
 -- ---------------------------------------------------------------------------
 -- jobs never run as a superuser
@@ -92,8 +55,7 @@ DELETE FROM mlops.job_runs WHERE project LIKE 'jobs\_reaped\_%';
 SELECT throws_ok($$SELECT mlops.schedule_drift_check('jobs_p', 'jobs_live', '1 hour', false)$$,
                  '42501', 'a job cannot run as superuser "postgres"',
                  'scheduling a job that would run as a superuser is refused');
-CREATE ROLE jobs_dave LOGIN;
-GRANT SELECT ON jobs_live TO jobs_dave;
+SELECT pg_temp.create_role('jobs_dave', 'jobs_live');
 BEGIN;
 SELECT mlops.schedule_drift_check('jobs_p', 'jobs_live', '1 hour', false, 'jobs_dave') AS dave_job \gset
 ALTER ROLE jobs_dave SUPERUSER;
@@ -107,8 +69,7 @@ SELECT is(error, 'role "jobs_dave" is a superuser, and jobs never run as a super
 SELECT is(pid, NULL, 'without starting a worker') FROM mlops.job_runs WHERE job = :dave_job;
 ALTER ROLE jobs_dave NOSUPERUSER;
 SELECT mlops.unschedule(:dave_job);
-REVOKE SELECT ON jobs_live FROM jobs_dave;
-DROP ROLE jobs_dave;
+SELECT pg_temp.drop_role('jobs_dave');
 
 -- ---------------------------------------------------------------------------
 -- a failing job records failed with its error, and the launcher carries on
@@ -188,8 +149,7 @@ SELECT is((SELECT count(*) FROM mlops.job_runs r WHERE r.owner = 'jobs_alice'::r
 GRANT SELECT ON jobs_live TO jobs_carol;
 BEGIN;
 SELECT mlops.schedule_drift_check('jobs_p', 'jobs_live', '1 hour', false, 'jobs_carol') AS carol_job \gset
-REVOKE SELECT ON jobs_live FROM jobs_carol;
-DROP ROLE jobs_carol;
+SELECT pg_temp.drop_role('jobs_carol');
 COMMIT;
 SELECT ok(pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
                                             WHERE job = %s AND status = 'failed')$$, :carol_job)),
@@ -210,19 +170,13 @@ SELECT is(error, CASE WHEN current_setting('server_version_num')::int < 170000
           'saying why')
   FROM mlops.job_runs WHERE job = :nologin_job;
 SELECT mlops.unschedule(:nologin_job);
-REVOKE SELECT ON jobs_live FROM jobs_nologin;
-DROP ROLE jobs_nologin;
+SELECT pg_temp.drop_role('jobs_nologin');
 
 -- ---------------------------------------------------------------------------
 -- long runs: at most mlops.max_workers (2) at once, a tick is skipped while
 -- the previous run of the job is going, cancel_run and SIGTERM stop them
 -- ---------------------------------------------------------------------------
-SELECT dblink_connect('jobs_locker',
-       format('host=%s port=%s dbname=%s user=postgres',
-              split_part(current_setting('unix_socket_directories'), ',', 1),
-              current_setting('port'), current_database()));
-SELECT dblink_exec('jobs_locker', 'BEGIN');
-SELECT dblink_exec('jobs_locker', 'LOCK TABLE public.jobs_locked IN ACCESS EXCLUSIVE MODE');
+SELECT pg_temp.hold_lock('jobs_locker', 'public.jobs_locked');
 SELECT mlops.schedule_drift_check('jobs_a', 'jobs_locked', '1 second', false, 'jobs_ops') AS job_a \gset
 SELECT mlops.schedule_drift_check('jobs_b', 'jobs_locked', '1 second', false, 'jobs_ops') AS job_b \gset
 SELECT mlops.schedule_drift_check('jobs_c', 'jobs_locked', '1 second', false, 'jobs_ops') AS job_c \gset
@@ -258,8 +212,7 @@ SELECT ok(pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs WHERE j
 
 SELECT mlops.unschedule(j) FROM unnest(ARRAY[:job_a, :job_b, :job_c]::bigint[]) j;
 SELECT mlops.cancel_run(id) FROM mlops.job_runs WHERE status IN ('starting', 'running');
-SELECT dblink_exec('jobs_locker', 'ROLLBACK');
-SELECT dblink_disconnect('jobs_locker');
+SELECT pg_temp.release_lock('jobs_locker');
 SELECT ok(pg_temp.wait_for($$NOT EXISTS (SELECT 1 FROM mlops.job_runs WHERE status IN ('starting', 'running'))$$, 10),
           'no run left in flight');
 
@@ -282,10 +235,8 @@ SELECT is((SELECT count(*) FROM mlops.job_runs WHERE project = 'jobs_recent'), 1
 -- ---------------------------------------------------------------------------
 ALTER SYSTEM SET mlops.scheduler_enabled = off;
 SELECT pg_reload_conf();
-SELECT ok(pg_temp.wait_for($$EXISTS (SELECT 1 FROM pg_stat_activity
-                                     WHERE backend_type = 'mlops launcher'
-                                       AND datname = current_database()
-                                       AND query LIKE '%scheduler_enabled is off%')$$, 10),
+SELECT ok(pg_temp.wait_for($$EXISTS (SELECT 1 FROM pg_temp.mlops_launchers
+                                     WHERE query LIKE '%scheduler_enabled is off%')$$, 10),
           'the launcher reloads its configuration on SIGHUP');
 SELECT mlops.schedule_drift_check('jobs_paused', 'jobs_live', '1 hour', false, 'jobs_ops') AS paused_job \gset
 SELECT ok(pg_temp.holds_for(format('NOT EXISTS (SELECT 1 FROM mlops.job_runs WHERE job = %s)', :paused_job), 2.5),
@@ -298,13 +249,12 @@ SELECT ok(pg_temp.wait_for(format('EXISTS (SELECT 1 FROM mlops.job_runs WHERE jo
 -- ---------------------------------------------------------------------------
 -- the launcher survived all of it
 -- ---------------------------------------------------------------------------
-SELECT is((SELECT pid FROM pg_stat_activity
-            WHERE backend_type = 'mlops launcher' AND datname = current_database()),
+SELECT is((SELECT pid FROM pg_temp.mlops_launchers),
           :launcher_pid, 'the same launcher process carried on throughout');
 
 -- clean up
 SELECT mlops.unschedule(id) FROM mlops.jobs WHERE id IN (:failing_job, :carol_job, :paused_job);
-DELETE FROM mlops.job_runs WHERE project LIKE 'jobs\_%';
+SELECT pg_temp.drop_projects('jobs\_%');
 DROP TABLE jobs_live, jobs_secret, jobs_locked;
-DROP ROLE jobs_alice, jobs_bob, jobs_ops;
+SELECT pg_temp.drop_role('jobs_alice', 'jobs_bob', 'jobs_ops');
 SELECT * FROM finish();

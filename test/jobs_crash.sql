@@ -5,60 +5,31 @@
 -- runs left running as failed.  Because this session dies, the kills come
 -- first, from psql (\!), and the pgTAP plan only after psql has reconnected;
 -- what each step observed is carried in psql variables.  Every wait is a
--- bounded poll.
+-- bounded poll.  The helpers live in pg_temp, so each reconnection includes
+-- them again.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 SET synchronous_commit = on;     -- what this test commits survives a crash
-CREATE EXTENSION IF NOT EXISTS dblink;
+\ir lib/helpers.sql
 SELECT current_setting('mlops_test.bindir') AS bindir \gset
 \setenv MLOPS_TEST_BINDIR :bindir
 
--- true as soon as cond holds, false after timeout seconds (not a temporary
--- function: it must outlive the crashes)
-CREATE FUNCTION public.jobs_crash_wait_for(cond text, timeout float8 DEFAULT 30)
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    deadline timestamptz := clock_timestamp() + make_interval(secs => timeout);
-    ok boolean;
-BEGIN
-    LOOP
-        PERFORM pg_stat_clear_snapshot();
-        EXECUTE 'SELECT (' || cond || ')' INTO ok;
-        IF ok THEN RETURN true; END IF;
-        IF clock_timestamp() > deadline THEN RETURN false; END IF;
-        PERFORM pg_sleep(0.2);
-    END LOOP;
-END $$;
 CREATE TABLE public.jobs_crash_locked (x float8);
 CREATE TABLE public.jobs_crash_live (x float8);
 -- jobs never run as a superuser: these run as jobs_crash_ops
-CREATE ROLE jobs_crash_ops LOGIN;
-GRANT SELECT ON public.jobs_crash_locked, public.jobs_crash_live TO jobs_crash_ops;
+SELECT pg_temp.create_role('jobs_crash_ops', 'public.jobs_crash_locked', 'public.jobs_crash_live');
 
--- hold a lock on the relation from a second connection, so that a worker
--- stays at work until it is killed
-CREATE FUNCTION public.jobs_crash_lock() RETURNS void LANGUAGE sql AS $$
-    SELECT dblink_connect('jobs_crash_locker',
-           format('host=%s port=%s dbname=%s user=postgres',
-                  split_part(current_setting('unix_socket_directories'), ',', 1),
-                  current_setting('port'), current_database()));
-    SELECT dblink_exec('jobs_crash_locker', 'BEGIN');
-    SELECT dblink_exec('jobs_crash_locker', 'LOCK TABLE public.jobs_crash_locked IN ACCESS EXCLUSIVE MODE');
-$$;
-
-SELECT public.jobs_crash_wait_for($$EXISTS (SELECT 1 FROM pg_stat_activity
-                                            WHERE backend_type = 'mlops launcher'
-                                              AND datname = current_database())$$) AS launcher_up \gset
-SELECT pid AS launcher_pid_0 FROM pg_stat_activity
- WHERE backend_type = 'mlops launcher' AND datname = current_database() \gset
+SELECT pg_temp.wait_for('EXISTS (SELECT 1 FROM pg_temp.mlops_launchers)') AS launcher_up \gset
+SELECT pid AS launcher_pid_0 FROM pg_temp.mlops_launchers \gset
 
 -- ---------------------------------------------------------------------------
 -- 1. kill -9 of a worker at work
 -- ---------------------------------------------------------------------------
-SELECT public.jobs_crash_lock();
+-- a lock held from a second connection keeps a worker at work until it is killed
+SELECT pg_temp.hold_lock('jobs_crash_locker', 'public.jobs_crash_locked');
 SELECT mlops.schedule_drift_check('jobs_crash_1', 'jobs_crash_locked', '1 hour', false, 'jobs_crash_ops') AS job_1 \gset
-SELECT public.jobs_crash_wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
-                                                    WHERE job = %s AND status = 'running')$$, :job_1))
+SELECT pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
+                                         WHERE job = %s AND status = 'running')$$, :job_1))
        AS worker_1_running \gset
 SELECT id AS run_1, pid AS worker_1_pid FROM mlops.job_runs WHERE job = :job_1 \gset
 \setenv MLOPS_KILL_PID :worker_1_pid
@@ -66,24 +37,21 @@ SELECT id AS run_1, pid AS worker_1_pid FROM mlops.job_runs WHERE job = :job_1 \
 \connect
 SET client_min_messages = warning;
 SET synchronous_commit = on;
+\ir lib/helpers.sql
 
-SELECT public.jobs_crash_wait_for(format($$EXISTS (SELECT 1 FROM pg_stat_activity
-                                                    WHERE backend_type = 'mlops launcher'
-                                                      AND datname = current_database()
-                                                      AND pid <> %s)$$, :launcher_pid_0))
+SELECT pg_temp.wait_for(format('EXISTS (SELECT 1 FROM pg_temp.mlops_launchers WHERE pid <> %s)', :launcher_pid_0))
        AS launcher_back_1 \gset
-SELECT public.jobs_crash_wait_for(format($$(SELECT status FROM mlops.job_runs WHERE id = %s) = 'failed'$$, :run_1))
+SELECT pg_temp.wait_for(format($$(SELECT status FROM mlops.job_runs WHERE id = %s) = 'failed'$$, :run_1))
        AS run_1_failed \gset
-SELECT pid AS launcher_pid_1 FROM pg_stat_activity
- WHERE backend_type = 'mlops launcher' AND datname = current_database() \gset
+SELECT pid AS launcher_pid_1 FROM pg_temp.mlops_launchers \gset
 
 -- ---------------------------------------------------------------------------
 -- 2. kill -9 of the launcher while a worker is at work
 -- ---------------------------------------------------------------------------
-SELECT public.jobs_crash_lock();
+SELECT pg_temp.hold_lock('jobs_crash_locker', 'public.jobs_crash_locked');
 SELECT mlops.schedule_drift_check('jobs_crash_2', 'jobs_crash_locked', '1 hour', false, 'jobs_crash_ops') AS job_2 \gset
-SELECT public.jobs_crash_wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
-                                                    WHERE job = %s AND status = 'running')$$, :job_2))
+SELECT pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
+                                         WHERE job = %s AND status = 'running')$$, :job_2))
        AS worker_2_running \gset
 SELECT id AS run_2 FROM mlops.job_runs WHERE job = :job_2 \gset
 \setenv MLOPS_KILL_PID :launcher_pid_1
@@ -91,6 +59,7 @@ SELECT id AS run_2 FROM mlops.job_runs WHERE job = :job_2 \gset
 \connect
 SET client_min_messages = warning;
 SET synchronous_commit = on;
+\ir lib/helpers.sql
 
 -- ---------------------------------------------------------------------------
 -- the checks
@@ -103,12 +72,9 @@ SELECT ok(:'run_1_failed'::boolean, 'the new launcher marked the killed worker''
 SELECT alike(error, 'the worker ended without recording an outcome%', 'saying the worker ended without an outcome')
   FROM mlops.job_runs WHERE id = :run_1;
 SELECT ok(:'worker_2_running'::boolean, 'a worker was at work again');
-SELECT ok(public.jobs_crash_wait_for(format($$EXISTS (SELECT 1 FROM pg_stat_activity
-                                                      WHERE backend_type = 'mlops launcher'
-                                                        AND datname = current_database()
-                                                        AND pid <> %s)$$, :launcher_pid_1)),
+SELECT ok(pg_temp.wait_for(format('EXISTS (SELECT 1 FROM pg_temp.mlops_launchers WHERE pid <> %s)', :launcher_pid_1)),
           'after kill -9 of the launcher, the postmaster restarted it');
-SELECT ok(public.jobs_crash_wait_for(format($$(SELECT status FROM mlops.job_runs WHERE id = %s) = 'failed'$$, :run_2)),
+SELECT ok(pg_temp.wait_for(format($$(SELECT status FROM mlops.job_runs WHERE id = %s) = 'failed'$$, :run_2)),
           'the run left running by the crash is marked failed');
 SELECT is((SELECT count(*) FROM mlops.job_runs WHERE status IN ('starting', 'running')), 0::bigint,
           'no run is left running');
@@ -117,17 +83,14 @@ SELECT is((SELECT count(*) FROM mlops.jobs WHERE id IN (:job_1, :job_2)), 2::big
 
 -- the restarted launcher runs new jobs
 SELECT mlops.schedule_drift_check('jobs_crash_3', 'jobs_crash_live', '1 hour', false, 'jobs_crash_ops') AS job_3 \gset
-SELECT ok(public.jobs_crash_wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
-                                                      WHERE job = %s AND finished_at IS NOT NULL)$$, :job_3)),
+SELECT ok(pg_temp.wait_for(format($$EXISTS (SELECT 1 FROM mlops.job_runs
+                                            WHERE job = %s AND finished_at IS NOT NULL)$$, :job_3)),
           'a job scheduled after the crashes runs to its end');
-SELECT is((SELECT count(*) FROM pg_stat_activity
-            WHERE backend_type = 'mlops launcher' AND datname = current_database()), 1::bigint,
+SELECT is((SELECT count(*) FROM pg_temp.mlops_launchers), 1::bigint,
           'one launcher');
 
 SELECT mlops.unschedule(j) FROM unnest(ARRAY[:job_1, :job_2, :job_3]::bigint[]) j;
-DELETE FROM mlops.job_runs WHERE project LIKE 'jobs\_crash\_%';
-DROP FUNCTION public.jobs_crash_wait_for(text, float8);
-DROP FUNCTION public.jobs_crash_lock();
+SELECT pg_temp.drop_projects('jobs\_crash\_%');
 DROP TABLE public.jobs_crash_locked, public.jobs_crash_live;
-DROP ROLE jobs_crash_ops;
+SELECT pg_temp.drop_role('jobs_crash_ops');
 SELECT * FROM finish();

@@ -9,22 +9,8 @@
 -- connect as that role, never as a superuser.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
+\ir lib/helpers.sql
 SELECT plan(39);
-
--- true as soon as cond holds, false after timeout seconds
-CREATE FUNCTION pg_temp.wait_for(cond text, timeout float8 DEFAULT 30)
-RETURNS boolean LANGUAGE plpgsql AS $$
-DECLARE
-    deadline timestamptz := clock_timestamp() + make_interval(secs => timeout);
-    ok boolean;
-BEGIN
-    LOOP
-        EXECUTE 'SELECT (' || cond || ')' INTO ok;
-        IF ok THEN RETURN true; END IF;
-        IF clock_timestamp() > deadline THEN RETURN false; END IF;
-        PERFORM pg_sleep(0.2);
-    END LOOP;
-END $$;
 
 -- Seeded rows: y = a x1 + b x2 + noise; x1 is shifted by shift.
 CREATE FUNCTION pg_temp.rows(n int, seed float8, a float8, b float8, shift float8 DEFAULT 0)
@@ -37,7 +23,7 @@ BEGIN
               FROM generate_series(1, n)) s;
 END $$;
 
-CREATE ROLE loop_owner LOGIN;
+SELECT pg_temp.create_role('loop_owner');
 CREATE TABLE loop_hist (x1 float8, x2 float8, y float8);     -- what models train on
 CREATE TABLE loop_live (x1 float8, x2 float8, y float8);     -- what production sees
 CREATE TABLE same_hist (x1 float8, x2 float8, y float8);
@@ -168,15 +154,9 @@ SELECT is((SELECT count(*) FROM mlops.job_runs WHERE job IN (:loop_job, :same_jo
 -- project, and canceled by mlops.cancel_run.  The training relation is
 -- locked from a second connection, so training waits as a long one would.
 -- ---------------------------------------------------------------------------
-CREATE EXTENSION IF NOT EXISTS dblink;
 CREATE TABLE stable_live AS SELECT * FROM pg_temp.rows(500, 0.7, 1, 2, 5);
 GRANT SELECT ON stable_live TO loop_owner;
-SELECT dblink_connect('loop_locker',
-       format('host=%s port=%s dbname=%s user=postgres',
-              split_part(current_setting('unix_socket_directories'), ',', 1),
-              current_setting('port'), current_database()));
-SELECT dblink_exec('loop_locker', 'BEGIN');
-SELECT dblink_exec('loop_locker', 'LOCK TABLE public.stable_hist IN ACCESS EXCLUSIVE MODE');
+SELECT pg_temp.hold_lock('loop_locker', 'public.stable_hist');
 SET ROLE loop_owner;
 SELECT mlops.schedule_drift_check('stable_p', 'stable_live', '1 hour') AS long_job \gset
 RESET ROLE;
@@ -229,18 +209,11 @@ SELECT is((SELECT status FROM mlops.retrain_queue WHERE id = :long_request), 'ca
           'the retrain it had claimed records canceled');
 SELECT is((SELECT max(version) FROM mlops.model_versions WHERE project = 'stable_p'), 1,
           'and no version was made');
-SELECT dblink_exec('loop_locker', 'ROLLBACK');
-SELECT dblink_disconnect('loop_locker');
+SELECT pg_temp.release_lock('loop_locker');
 
 -- clean up (the registry keeps history; these rows are only this test's)
 SELECT mlops.unschedule(j) FROM unnest(ARRAY[:loop_job, :same_job, :stable_job, :long_job, :second_job]::bigint[]) j;
-DELETE FROM mlops.job_runs WHERE project IN ('loop_p', 'same_p', 'stable_p');
-DELETE FROM mlops.retrain_queue WHERE project IN ('loop_p', 'same_p', 'stable_p');
-DELETE FROM mlops.drift_reports WHERE project IN ('loop_p', 'same_p', 'stable_p');
-DELETE FROM mlops.deployments WHERE project IN ('loop_p', 'same_p', 'stable_p');
-DELETE FROM mlops.model_versions WHERE project IN ('loop_p', 'same_p', 'stable_p');
-DELETE FROM mlops.projects WHERE name IN ('loop_p', 'same_p', 'stable_p');
+SELECT pg_temp.drop_projects('loop\_p', 'same\_p', 'stable\_p');
 DROP TABLE loop_hist, loop_live, same_hist, same_live, stable_hist, stable_live;
-DROP OWNED BY loop_owner;
-DROP ROLE loop_owner;
+SELECT pg_temp.drop_role('loop_owner');
 SELECT * FROM finish();

@@ -3,14 +3,15 @@
 --
 -- The test cluster preloads mlops, so this starts a second, tiny cluster
 -- without it (initdb, start, three statements through psql, stop, remove),
--- from a shell run by the server (COPY FROM PROGRAM), and reads back what
+-- from a shell run by the server (pg_temp.shell_lines), and reads back what
 -- psql printed.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
+\ir lib/helpers.sql
 SELECT plan(4);
 
-CREATE TEMP TABLE nopreload (n serial, line text);
-SELECT format($cmd$COPY nopreload (line) FROM PROGRAM %L WITH (FORMAT csv, DELIMITER E'\x01', QUOTE E'\x02')$cmd$,
+CREATE TEMP TABLE nopreload AS
+SELECT line FROM pg_temp.shell_lines(
     format('B=%1$s; D=$(mktemp -d); '
            'trap ''"$B/pg_ctl" -D "$D/data" -m immediate stop >/dev/null 2>&1; rm -rf "$D"'' EXIT; '
            '"$B/initdb" -D "$D/data" -U postgres -A trust --no-sync >/dev/null 2>&1 || { echo initdb failed; exit 0; }; '
@@ -24,8 +25,7 @@ SELECT format($cmd$COPY nopreload (line) FROM PROGRAM %L WITH (FORMAT csv, DELIM
            ' -c "SELECT ''job='' || mlops.schedule_drift_check(''p'', ''t'', ''1 hour'', run_as => ''ops'')"'
            ' -c "SELECT ''jobs='' || count(*) FROM mlops.jobs"'
            ' -c "SELECT ''preloaded='' || mlops.scheduler_preloaded()" 2>&1; exit 0',
-           current_setting('mlops_test.bindir')))
-\gexec
+           current_setting('mlops_test.bindir'))) AS line;
 
 SELECT is((SELECT line FROM nopreload WHERE line LIKE 'job=%'), 'job=1',
           'without preload, schedule_drift_check records the job');

@@ -3,6 +3,7 @@
 -- sessions while a running query keeps its model.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
+\ir lib/helpers.sql
 SELECT plan(15);
 
 CREATE TABLE pr AS
@@ -69,16 +70,6 @@ SELECT cmp_ok(abs(:par_sum - (SELECT sum(mlops.predict('pr_lin', t)) FROM pr t))
 RESET max_parallel_workers_per_gather;
 
 -- another session deploys a new version: the next query here uses it
-CREATE TEMP TABLE other_out (line text);
-CREATE FUNCTION pg_temp.other_session(q text) RETURNS void LANGUAGE plpgsql AS $$
-BEGIN
-    EXECUTE format('COPY other_out FROM PROGRAM %L',
-        format('%s/psql -X -q -A -t -h %s -p %s -U postgres -d %s -c %s',
-               current_setting('mlops_test.bindir'),
-               split_part(current_setting('unix_socket_directories'), ',', 1),
-               current_setting('port'), current_database(),
-               '''' || replace(q, '''', '''\''''') || ''''));
-END $$;
 SELECT mlops.predict('pr_lin', t) AS before_v1 FROM pr t WHERE id = 7 \gset
 SELECT pg_temp.other_session($$SELECT version FROM mlops.train('pr_lin', 'pr', 'y', features => ARRAY['x1'], deploy => 'always')$$);
 SELECT is((SELECT mlops.predict('pr_lin', t) FROM pr t WHERE id = 7),
@@ -123,7 +114,5 @@ SELECT throws_ok($$SELECT mlops._predict_columns('pr_lin', ARRAY[NULL, 'x2']::te
                  '22004', 'column names must not be NULL', '_predict_columns refuses NULL names');
 
 SELECT * FROM finish();
-DELETE FROM mlops.deployments WHERE project LIKE 'pr\_%';
-DELETE FROM mlops.model_versions WHERE project LIKE 'pr\_%';
-DELETE FROM mlops.projects WHERE name LIKE 'pr\_%';
+SELECT pg_temp.drop_projects('pr\_%');
 DROP TABLE pr CASCADE;

@@ -4,6 +4,7 @@
 -- run in a rolled-back transaction; it removes what it made at the end.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
+\ir lib/helpers.sql
 SELECT plan(7);
 
 INSERT INTO mlops.projects (name, task, target, key_metric)
@@ -32,27 +33,15 @@ SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname)
 
 -- Dump this database, restore it into a fresh one, and read the restored
 -- registry back through psql.
-CREATE TEMP TABLE restored (line text);
-SELECT format($cmd$COPY restored FROM PROGRAM %L$cmd$,
-    format('set -e; B=%1$s; H=%2$s; P=%3$s; D=%4$s; F=$(mktemp);'
-           ' $B/pg_dump -h $H -p $P -U postgres -Fc -f $F $D;'
-           ' $B/dropdb -h $H -p $P -U postgres --if-exists mlops_restored;'
-           ' $B/createdb -h $H -p $P -U postgres mlops_restored;'
-           ' $B/pg_restore -h $H -p $P -U postgres --exit-on-error -d mlops_restored $F;'
-           ' rm -f $F;'
-           ' $B/psql -X -A -t -h $H -p $P -U postgres -d mlops_restored'
-           ' -c "SELECT ''projects='' || count(*) FROM mlops.projects WHERE name = ''dump_check''"'
-           ' -c "SELECT ''model_sha='' || encode(model_sha256, ''hex'') FROM mlops.model_versions WHERE project = ''dump_check''"'
-           ' -c "SELECT ''deployments='' || count(*) FROM mlops.deployments WHERE project = ''dump_check''"'
-           ' -c "SELECT ''metric='' || (metrics->>''r2'') FROM mlops.model_versions WHERE project = ''dump_check''"'
-           ' -c "SELECT ''nextid_ok='' || (nextval(''mlops.deployments_id_seq'') > %5$s)"'
-           ' -c "SELECT ''overview='' || production_version FROM mlops.overview WHERE project = ''dump_check''"',
-           current_setting('mlops_test.bindir'),
-           split_part(current_setting('unix_socket_directories'), ',', 1),
-           current_setting('port'),
-           current_database(),
-           (SELECT max(id) FROM mlops.deployments)))
-\gexec
+CREATE TEMP TABLE restored AS
+SELECT line FROM pg_temp.dump_restore('mlops_restored',
+    $$SELECT 'projects=' || count(*) FROM mlops.projects WHERE name = 'dump_check'$$,
+    $$SELECT 'model_sha=' || encode(model_sha256, 'hex') FROM mlops.model_versions WHERE project = 'dump_check'$$,
+    $$SELECT 'deployments=' || count(*) FROM mlops.deployments WHERE project = 'dump_check'$$,
+    $$SELECT 'metric=' || (metrics->>'r2') FROM mlops.model_versions WHERE project = 'dump_check'$$,
+    format($$SELECT 'nextid_ok=' || (nextval('mlops.deployments_id_seq') > %s)$$,
+           (SELECT max(id) FROM mlops.deployments)),
+    $$SELECT 'overview=' || production_version FROM mlops.overview WHERE project = 'dump_check'$$) AS line;
 
 SELECT is((SELECT line FROM restored WHERE line LIKE 'projects=%'), 'projects=1',
           'the project row is restored');
@@ -70,7 +59,5 @@ SELECT is((SELECT line FROM restored WHERE line LIKE 'overview=%'), 'overview=1'
 
 SELECT * FROM finish();
 
-DELETE FROM mlops.deployments WHERE project = 'dump_check';
-DELETE FROM mlops.model_versions WHERE project = 'dump_check';
-DELETE FROM mlops.projects WHERE name = 'dump_check';
+SELECT pg_temp.drop_projects('dump\_check');
 DROP DATABASE mlops_restored;

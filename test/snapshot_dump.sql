@@ -6,6 +6,7 @@
 -- made at the end.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
+\ir lib/helpers.sql
 SELECT plan(8);
 
 CREATE TABLE snap_dump_t (k int, v text, w float8);
@@ -18,31 +19,21 @@ SELECT mlops.snapshot('snap_dump_t', 'after') AS s2 \gset
 SELECT content_hash AS h2 FROM mlops.snapshots WHERE id = :s2 \gset
 
 -- Dump this database, restore it into a fresh one, and query it there.
-CREATE TEMP TABLE restored (line text);
-SELECT format($cmd$COPY restored FROM PROGRAM %L$cmd$,
-    format('set -e; B=%1$s; H=%2$s; P=%3$s; D=%4$s; F=$(mktemp);'
-           ' $B/pg_dump -h $H -p $P -U postgres -Fc -f $F $D;'
-           ' $B/dropdb -h $H -p $P -U postgres --if-exists mlops_snap_restored;'
-           ' $B/createdb -h $H -p $P -U postgres mlops_snap_restored;'
-           ' $B/pg_restore -h $H -p $P -U postgres --exit-on-error -d mlops_snap_restored $F;'
-           ' rm -f $F;'
-           ' $B/psql -X -A -t -h $H -p $P -U postgres -d mlops_snap_restored'
-           ' -c "SELECT ''hash='' || content_hash FROM mlops.snapshots WHERE id = %5$s"'
-           ' -c "SELECT ''rows1='' || mlops.snapshot_restore(%6$s, ''snap_dump_r1'')"'
-           ' -c "SELECT ''same1='' || ((SELECT count(*) FROM (SELECT * FROM snap_dump_r1 EXCEPT ALL SELECT * FROM snap_dump_v1) q) + (SELECT count(*) FROM (SELECT * FROM snap_dump_v1 EXCEPT ALL SELECT * FROM snap_dump_r1) q))"'
-           ' -c "SELECT ''same2='' || count(*) FROM (SELECT * FROM mlops.snapshot_rows(%5$s) AS t(k int, v text, w float8) EXCEPT ALL SELECT * FROM snap_dump_t) q"'
-           ' -c "SELECT ''diff='' || concat_ws('','', added, removed, unchanged) FROM mlops.snapshot_diff(%6$s, %5$s)"'
-           ' -c "SELECT mlops.snapshot(''snap_dump_t'') IS NULL"'
-           ' -c "SELECT ''resnap='' || rows_stored || '','' || (same_content_as = %5$s) FROM mlops.snapshots WHERE id = (SELECT max(id) FROM mlops.snapshot_catalog)"'
-           ' -c "SELECT ''newid='' || (mlops.snapshot(''snap_dump_v1'') > %5$s)"'
-           ' -c "DROP EXTENSION mlops"'
-           ' -c "SELECT ''leftover='' || count(*) FROM pg_class WHERE relname LIKE ''snapshot_rows%%''"',
-           current_setting('mlops_test.bindir'),
-           split_part(current_setting('unix_socket_directories'), ',', 1),
-           current_setting('port'),
-           current_database(),
-           :s2, :s1))
-\gexec
+CREATE TEMP TABLE restored AS
+SELECT line FROM pg_temp.dump_restore('mlops_snap_restored',
+    format($$SELECT 'hash=' || content_hash FROM mlops.snapshots WHERE id = %s$$, :s2),
+    format($$SELECT 'rows1=' || mlops.snapshot_restore(%s, 'snap_dump_r1')$$, :s1),
+    $$SELECT 'same1=' || ((SELECT count(*) FROM (SELECT * FROM snap_dump_r1 EXCEPT ALL SELECT * FROM snap_dump_v1) q)
+                          + (SELECT count(*) FROM (SELECT * FROM snap_dump_v1 EXCEPT ALL SELECT * FROM snap_dump_r1) q))$$,
+    format($$SELECT 'same2=' || count(*) FROM (SELECT * FROM mlops.snapshot_rows(%s) AS t(k int, v text, w float8)
+                                               EXCEPT ALL SELECT * FROM snap_dump_t) q$$, :s2),
+    format($$SELECT 'diff=' || concat_ws(',', added, removed, unchanged) FROM mlops.snapshot_diff(%s, %s)$$, :s1, :s2),
+    $$SELECT mlops.snapshot('snap_dump_t') IS NULL$$,
+    format($$SELECT 'resnap=' || rows_stored || ',' || (same_content_as = %s) FROM mlops.snapshots
+              WHERE id = (SELECT max(id) FROM mlops.snapshot_catalog)$$, :s2),
+    format($$SELECT 'newid=' || (mlops.snapshot('snap_dump_v1') > %s)$$, :s2),
+    'DROP EXTENSION mlops',
+    $$SELECT 'leftover=' || count(*) FROM pg_class WHERE relname LIKE 'snapshot_rows%'$$) AS line;
 
 SELECT is((SELECT line FROM restored WHERE line LIKE 'hash=%'), 'hash=' || :'h2',
           'the snapshot and its content hash are restored');
