@@ -111,7 +111,7 @@ RESET ROLE;
 -- score: predicts (the same values as the owner), sees no registry row
 -- ---------------------------------------------------------------------------
 SET ROLE acc_scorer;
-SELECT is((SELECT mlops.predict('acc_p', t) FROM acc_t t WHERE id = 7), :owner_score,
+SELECT is((SELECT mlops.predict('acc_p', t) FROM acc_t t WHERE id = 7), :owner_score::float8,
           'scorer: predict gives the owner''s value');
 SELECT is((SELECT count(*) FROM acc_t t WHERE mlops.predict('acc_p', t) IS NOT NULL), 2000::bigint,
           'scorer: predict in a query over every row');
