@@ -61,6 +61,10 @@ extern uint32 MlopsProjectPrivileges(const char *project, Oid roleid, bool *exis
 extern void MlopsCheckProjectPrivilege(const char *project, uint32 privilege);
 extern void MlopsReportNoProject(const char *project) pg_attribute_noreturn();
 
+/* Scoring's read of a version, without SPI (scan.c) */
+extern bool MlopsScanVersion(const char *project, int version, int *found_version,
+							 uint8 *sha, bytea **model);
+
 /* These run SPI queries: call them between SPI_connect and SPI_finish */
 extern MlopsProject *MlopsGetProject(const char *name, bool missing_ok);
 extern void MlopsCheckProjectWriter(const MlopsProject *project);
