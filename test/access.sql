@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(62);
+SELECT plan(64);
 
 CREATE ROLE acc_owner;
 CREATE ROLE acc_reader;
@@ -141,6 +141,31 @@ SELECT is((SELECT identical FROM mlops.reproduce('acc_p', 2)), true,
 SELECT lives_ok($$SELECT * FROM mlops.check_drift('acc_p', 'acc_t')$$, 'trainer: check_drift works');
 SELECT throws_ok($$SELECT * FROM mlops.train('acc_p', 'acc_t', 'y', deploy => 'always')$$, '42501', NULL,
                  'trainer: training that deploys needs deploy');
+RESET ROLE;
+
+-- every table and view of the registry with a project column, as a stranger:
+-- not one row of acc_p (the drift report just written included)
+CREATE FUNCTION pg_temp.visible_rows(p text) RETURNS TABLE (relation text, n bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN SELECT c.oid::regclass AS rel FROM pg_class c
+               JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'project'
+              WHERE c.relnamespace = 'mlops'::regnamespace AND c.relkind IN ('r', 'v')
+              ORDER BY 1 LOOP
+        relation := r.rel::text;
+        EXECUTE format('SELECT count(*) FROM %s WHERE project = $1', r.rel) INTO n USING p;
+        RETURN NEXT;
+    END LOOP;
+END $$;
+SELECT ok((SELECT count(*) FROM pg_temp.visible_rows('acc_p') WHERE n > 0) >= 6,
+          'the superuser sees acc_p in the registry tables and views');
+SET ROLE acc_stranger;
+SELECT is((SELECT string_agg(relation, ', ') FROM pg_temp.visible_rows('acc_p') WHERE n > 0), NULL,
+          'stranger: no table or view of the registry shows a row of acc_p');
+RESET ROLE;
+SET ROLE acc_trainer;
 SELECT throws_ok($$SELECT * FROM mlops.deploy('acc_p', 2)$$, '42501', NULL,
                  'trainer: deploy is refused');
 SELECT throws_ok($$SELECT mlops.grant('acc_p', 'acc_stranger', 'read')$$, '42501', NULL,

@@ -214,4 +214,7 @@ CROSS JOIN LATERAL jsonb_array_elements(r.features) WITH ORDINALITY AS f;
 COMMENT ON VIEW mlops.drift_history IS
 'Drift reports flattened for BI tools: one row per report and feature, with the main statistics as columns';
 
+-- read with the querying role's rights: row-level security on drift_reports
+-- shows each role the reports of the projects it may read
+ALTER VIEW mlops.drift_history SET (security_invoker = true);
 GRANT SELECT ON mlops.drift_history TO PUBLIC;
