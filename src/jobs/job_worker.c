@@ -86,7 +86,6 @@ static void WorkerRecordEnd(const char *status, const char *outcome, const char 
 static Oid	WorkerResolveRelation(const char *relation);
 static char *CopyValue(int col);
 static void CheckMayRetrain(const char *project);
-static void ClaimLockProject(const char *project);
 
 
 /*
@@ -441,32 +440,21 @@ CheckMayRetrain(const char *project)
 }
 
 /*
- * Lock the project's row before looking for a running retrain of it and
- * claiming one: without this, two callers (two workers, or a worker and a
- * manual mlops.retrain) could both see none running under READ COMMITTED,
- * and the second claim would break the one-running-per-project index.
- * Only claims take it, so a retrain that is running (and training, in the
- * transaction of its own claim or not) does not hold off the checks of
- * other jobs for long; a manual retrain holds it until it commits.
- */
-static void
-ClaimLockProject(const char *project)
-{
-	Oid			argtypes[1] = {TEXTOID};
-	Datum		values[1];
-
-	values[0] = CStringGetTextDatum(project);
-	MlopsExecOrError("SELECT 1 FROM mlops.projects WHERE name = $1 FOR UPDATE",
-					 1, argtypes, values, NULL, SPI_OK_SELECT);
-}
-
-/*
  * mlops.retrain_claim(project, request): mark a queued retrain of the
  * project running and return its id.  With request NULL: the oldest queued
  * one, or NULL (with a NOTICE) when none is queued or one is already
  * running.  With a request: that one, which may already be running only
  * when the scheduled run of this very worker claimed it for this call; a
  * queued one is refused while another retrain of the project runs.
+ *
+ * The project's row is locked (MlopsLockProject) before looking for a
+ * running retrain of it and claiming one: without this, two callers (two
+ * workers, or a worker and a manual mlops.retrain) could both see none
+ * running under READ COMMITTED, and the second claim would break the
+ * one-running-per-project index.  Only claims take it, so a retrain that is
+ * running (and training, in the transaction of its own claim or not) does
+ * not hold off the checks of other jobs for long; a manual retrain holds it
+ * until it commits.
  */
 Datum
 mlops_retrain_claim(PG_FUNCTION_ARGS)
@@ -492,7 +480,7 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 	MlopsBecomeRegistryOwner(&saved);
 	if (PG_ARGISNULL(1))
 	{
-		ClaimLockProject(project);
+		MlopsLockProject(project);
 		MlopsExecOrError("SELECT 1 FROM mlops.retrain_queue"
 						 " WHERE project = $1 AND status = 'running'",
 						 1, argtypes, values, NULL, SPI_OK_SELECT);
@@ -531,7 +519,7 @@ mlops_retrain_claim(PG_FUNCTION_ARGS)
 		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 		if (strcmp(status, "queued") == 0)
 		{
-			ClaimLockProject(project);
+			MlopsLockProject(project);
 			MlopsExecOrError("SELECT 1 FROM mlops.retrain_queue"
 							 " WHERE project = $1 AND status = 'running'",
 							 1, argtypes, values, NULL, SPI_OK_SELECT);

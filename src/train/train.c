@@ -977,8 +977,6 @@ mlops_train(PG_FUNCTION_ARGS)
 		Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
 		Datum		args[6];
 		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-		bool		isnull;
-		Datum		d;
 		MlopsProject *locked;
 
 		args[0] = CStringGetTextDatum(spec.project_name);
@@ -991,16 +989,16 @@ mlops_train(PG_FUNCTION_ARGS)
 						 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
 						 6, argtypes, args, nulls, SPI_OK_INSERT);
 		/* lock the project: versions and deployments of it serialise here */
-		MlopsExecOrError("SELECT 1 FROM mlops.projects WHERE name = $1 FOR UPDATE",
-						 1, argtypes, args, nulls, SPI_OK_SELECT);
+		MlopsLockProject(spec.project_name);
 		locked = MlopsGetProject(spec.project_name, false);
-		/* the project may have been created by another role meanwhile */
-		if (!superuser_arg(sw.saved_uid) &&
-			!(OidIsValid(locked->owner) && has_privs_of_role(sw.saved_uid, locked->owner)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied for project \"%s\"", spec.project_name),
-					 errdetail("Only the project's owner, members of its role and superusers may train or deploy it.")));
+
+		/*
+		 * The project may have been created by another role meanwhile.  The
+		 * check is the caller's, so it is made as the caller.
+		 */
+		MlopsRestoreUser(&sw);
+		MlopsCheckProjectWriter(locked);
+		MlopsBecomeRegistryOwner(&sw);
 		if (strcmp(locked->task, MlopsTaskName(res->model->task)) != 0 ||
 			(locked->target && strcmp(locked->target, spec.target) != 0))
 			ereport(ERROR,
@@ -1027,60 +1025,28 @@ mlops_train(PG_FUNCTION_ARGS)
 		}
 
 		{
-			Oid			vtypes[19] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-				TEXTARRAYOID, JSONBOID, TEXTOID, INT8OID, INT8OID,
-				INT8OID, FLOAT8OID, FLOAT8OID, NAMEOID, TEXTOID,
-			JSONBOID, BYTEAOID, INT4OID, FLOAT8OID};
-			Datum		v[19];
-			char		vn[19];
-			Datum	   *classes = NULL;
+			MlopsNewVersion nv;
 
-			memset(vn, ' ', sizeof(vn));
-			v[0] = CStringGetTextDatum(spec.project_name);
-			v[1] = CStringGetTextDatum(res->model->algo->name);
-			v[2] = CStringGetTextDatum(res->hyper_json);
-			v[3] = CStringGetTextDatum(res->features_json);
-			v[4] = CStringGetTextDatum(spec.target);
-			if (res->model->nclasses > 0)
-			{
-				classes = palloc(sizeof(Datum) * res->model->nclasses);
-				for (int k = 0; k < res->model->nclasses; k++)
-					classes[k] = CStringGetTextDatum(res->model->classes[k]);
-				v[5] = PointerGetDatum(construct_array(classes, res->model->nclasses, TEXTOID,
-													   -1, false, TYPALIGN_INT));
-			}
-			else
-				vn[5] = 'n';
-			v[6] = JsonbPGetDatum(res->metrics);
-			v[7] = CStringGetTextDatum(spec.relation_text);
-			v[8] = Int64GetDatum(snapshot);
-			vn[8] = snapshot ? ' ' : 'n';
-			v[9] = Int64GetDatum(res->ntrain);
-			v[10] = Int64GetDatum(res->ntest);
-			v[11] = Float8GetDatum(spec.test_size);
-			v[12] = Float8GetDatum(secs + usecs / 1e6);
-			v[13] = me_name;
-			v[14] = CStringGetTextDatum(MLOPS_EXTENSION_VERSION);
-			v[15] = res->baseline ? JsonbPGetDatum(res->baseline) : (Datum) 0;
-			vn[15] = res->baseline ? ' ' : 'n';
-			v[16] = PointerGetDatum(res->bytes);
-			v[17] = Int32GetDatum(champ_version);
-			vn[17] = champ_version ? ' ' : 'n';
-			v[18] = Float8GetDatum(champ_score);
-			vn[18] = (champ_version && !isnan(champ_score)) ? ' ' : 'n';
-
-			MlopsExecOrError("INSERT INTO mlops.model_versions (project, version, algorithm, hyperparams, "
-							 "  features, target, classes, metrics, relation, snapshot, train_rows, test_rows, "
-							 "  test_size, seed, training_seconds, trained_by, extension_version, baseline, "
-							 "  model, model_sha256) "
-							 "SELECT $1, coalesce(max(version), 0) + 1, $2, $3::jsonb, $4::jsonb, $5, $6, "
-							 "  CASE WHEN $18 IS NULL THEN $7 ELSE $7 || jsonb_build_object('champion', "
-							 "    jsonb_build_object('version', $18, (SELECT key_metric FROM mlops.projects WHERE name = $1), $19)) END, "
-							 "  $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, sha256($17) "
-							 "FROM mlops.model_versions WHERE project = $1 RETURNING version",
-							 19, vtypes, v, vn, SPI_OK_INSERT_RETURNING);
-			d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-			version = DatumGetInt32(d);
+			nv.project = spec.project_name;
+			nv.algorithm = res->model->algo->name;
+			nv.hyperparams = res->hyper_json;
+			nv.features = res->features_json;
+			nv.target = spec.target;
+			nv.nclasses = res->model->nclasses;
+			nv.classes = res->model->classes;
+			nv.metrics = res->metrics;
+			nv.relation = spec.relation_text;
+			nv.snapshot = snapshot;
+			nv.train_rows = res->ntrain;
+			nv.test_rows = res->ntest;
+			nv.test_size = spec.test_size;
+			nv.training_seconds = secs + usecs / 1e6;
+			nv.trained_by = me;
+			nv.baseline = res->baseline;
+			nv.model = res->bytes;
+			nv.champion_version = champ_version;
+			nv.champion_score = champ_score;
+			version = MlopsInsertVersion(&nv);
 		}
 
 		/* deployment policy */
