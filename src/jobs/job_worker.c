@@ -72,6 +72,10 @@ static WorkerState ws;
 static MemoryContext worker_context = NULL;
 
 static void WorkerRun(void);
+static bool WorkerTakeRun(void);
+static void WorkerCheckDrift(void);
+static void WorkerClaimRetrain(void);
+static void WorkerRetrain(char **status, char **outcome, char **error);
 static void WorkerStartTransaction(void);
 static void WorkerCommitTransaction(void);
 static void WorkerBeginStep(const char *activity);
@@ -149,24 +153,20 @@ mlops_job_worker_main(Datum main_arg)
 	proc_exit(0);
 }
 
-/* Steps 1 to 5 (see the file header). */
-static void
-WorkerRun(void)
+/*
+ * Step 1: take the run (starting -> running, with our pid).  False when it
+ * was canceled before it started, or reaped: nothing to do.  ERROR when the
+ * job's role has become a superuser.
+ */
+static bool
+WorkerTakeRun(void)
 {
-	Oid			argtypes[2];
+	Oid			argtypes[2] = {INT8OID, INT4OID};
 	Datum		values[2];
-	char		nulls[2] = {' ', ' '};
 	MlopsUserSwitch saved;
-	Oid			relid;
-	char	   *status = "succeeded";
-	char	   *outcome;
-	char	   *error = NULL;
 	char	   *superuser_name = NULL;
 
-	/* 1. take the run */
 	WorkerBeginStep("mlops job: taking the run");
-	argtypes[0] = INT8OID;
-	argtypes[1] = INT4OID;
 	values[0] = Int64GetDatum(ws.run);
 	values[1] = Int32GetDatum(MyProcPid);
 	MlopsBecomeRegistryOwner(&saved);
@@ -178,9 +178,8 @@ WorkerRun(void)
 	MlopsRestoreUser(&saved);
 	if (SPI_processed == 0)
 	{
-		/* canceled before it started, or reaped: nothing to do */
 		WorkerEndStep();
-		return;
+		return false;
 	}
 	ws.project = CopyValue(1);
 	ws.relation = CopyValue(2);
@@ -201,13 +200,20 @@ WorkerRun(void)
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("role \"%s\" is a superuser, and jobs never run as a superuser",
 						superuser_name)));
+	return true;
+}
 
-	/* 2. the drift check, as the job owner */
+/* Step 2: mlops.check_drift(project, relation), as the job owner. */
+static void
+WorkerCheckDrift(void)
+{
+	Oid			argtypes[2] = {TEXTOID, REGCLASSOID};
+	Datum		values[2];
+	Oid			relid;
+
 	WorkerBeginStep(psprintf("mlops job: drift check of project %s on %s",
 							 ws.project, ws.relation));
 	relid = WorkerResolveRelation(ws.relation);
-	argtypes[0] = TEXTOID;
-	argtypes[1] = REGCLASSOID;
 	values[0] = CStringGetTextDatum(ws.project);
 	values[1] = ObjectIdGetDatum(relid);
 	MlopsExecOrError("SELECT id, verdict FROM mlops.check_drift($1, $2)",
@@ -218,74 +224,100 @@ WorkerRun(void)
 		ws.verdict = CopyValue(2);
 	}
 	WorkerEndStep();
+}
 
+/*
+ * Step 3: claim the project's queued retrain, unless one is already
+ * running; the claim goes on the run's row.
+ */
+static void
+WorkerClaimRetrain(void)
+{
+	Oid			argtypes[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+	char		nulls[2] = {' ', 'n'};
+	MlopsUserSwitch saved;
+	char	   *claimed;
+
+	WorkerBeginStep(psprintf("mlops job: looking for a queued retrain of project %s",
+							 ws.project));
+	values[0] = CStringGetTextDatum(ws.project);
+	MlopsExecOrError("SELECT CASE WHEN EXISTS (SELECT 1 FROM mlops.retrain_queue"
+					 "                          WHERE project = $1 AND status = 'queued')"
+					 "       THEN mlops.retrain_claim($1, $2) END",
+					 2, argtypes, values, nulls, SPI_OK_SELECT);
+	claimed = CopyValue(1);
+	if (claimed)
+	{
+		ws.request = pg_strtoint64(claimed);
+		argtypes[0] = INT8OID;
+		values[0] = Int64GetDatum(ws.run);
+		values[1] = Int64GetDatum(ws.request);
+		MlopsBecomeRegistryOwner(&saved);
+		MlopsExecOrError("UPDATE mlops.job_runs SET retrain_request = $2"
+						 " WHERE id = $1",
+						 2, argtypes, values, NULL, SPI_OK_UPDATE);
+		MlopsRestoreUser(&saved);
+	}
+	WorkerEndStep();
+}
+
+/*
+ * Step 4: mlops.retrain(project, request), as the job owner.  Adds its
+ * outcome to *outcome; a failed retrain fails the run.
+ */
+static void
+WorkerRetrain(char **status, char **outcome, char **error)
+{
+	Oid			argtypes[2] = {TEXTOID, INT8OID};
+	Datum		values[2];
+	char	   *rstatus;
+	char	   *routcome;
+
+	WorkerBeginStep(psprintf("mlops job: retraining project %s (request " INT64_FORMAT ")",
+							 ws.project, ws.request));
+	values[0] = CStringGetTextDatum(ws.project);
+	values[1] = Int64GetDatum(ws.request);
+	MlopsExecOrError("SELECT status, outcome FROM mlops.retrain($1, $2)",
+					 2, argtypes, values, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "mlops: mlops.retrain returned no row");
+	rstatus = CopyValue(1);
+	routcome = CopyValue(2);
+	WorkerEndStep();
+
+	*outcome = psprintf("%s; retrain " INT64_FORMAT " %s: %s", *outcome, ws.request,
+						rstatus ? rstatus : "?", routcome ? routcome : "");
+	if (rstatus == NULL || strcmp(rstatus, "failed") == 0)
+	{
+		*status = "failed";
+		*error = psprintf("retrain " INT64_FORMAT " failed: %s", ws.request,
+						  routcome ? routcome : "no outcome recorded");
+	}
+}
+
+/* Steps 1 to 5 (see the file header). */
+static void
+WorkerRun(void)
+{
+	char	   *status = "succeeded";
+	char	   *outcome;
+	char	   *error = NULL;
+
+	if (!WorkerTakeRun())
+		return;
+
+	WorkerCheckDrift();
 	if (ws.verdict)
 		outcome = psprintf("drift check: %s (report " INT64_FORMAT ")", ws.verdict, ws.report);
 	else
 		outcome = "drift check done";
 
-	/* 3. claim a queued retrain, unless one is already running */
 	if (ws.retrain)
-	{
-		WorkerBeginStep(psprintf("mlops job: looking for a queued retrain of project %s",
-								 ws.project));
-		argtypes[0] = TEXTOID;
-		argtypes[1] = INT8OID;
-		values[0] = CStringGetTextDatum(ws.project);
-		nulls[1] = 'n';
-		MlopsExecOrError("SELECT CASE WHEN EXISTS (SELECT 1 FROM mlops.retrain_queue"
-						 "                          WHERE project = $1 AND status = 'queued')"
-						 "       THEN mlops.retrain_claim($1, $2) END",
-						 2, argtypes, values, nulls, SPI_OK_SELECT);
-		{
-			char	   *claimed = CopyValue(1);
+		WorkerClaimRetrain();
 
-			if (claimed)
-			{
-				ws.request = pg_strtoint64(claimed);
-				argtypes[0] = INT8OID;
-				values[0] = Int64GetDatum(ws.run);
-				values[1] = Int64GetDatum(ws.request);
-				nulls[1] = ' ';
-				MlopsBecomeRegistryOwner(&saved);
-				MlopsExecOrError("UPDATE mlops.job_runs SET retrain_request = $2"
-								 " WHERE id = $1",
-								 2, argtypes, values, NULL, SPI_OK_UPDATE);
-				MlopsRestoreUser(&saved);
-			}
-		}
-		WorkerEndStep();
-	}
-
-	/* 4. the retrain, as the job owner */
 	if (ws.request != 0)
-	{
-		char	   *rstatus;
-		char	   *routcome;
-
-		WorkerBeginStep(psprintf("mlops job: retraining project %s (request " INT64_FORMAT ")",
-								 ws.project, ws.request));
-		argtypes[0] = TEXTOID;
-		argtypes[1] = INT8OID;
-		values[0] = CStringGetTextDatum(ws.project);
-		values[1] = Int64GetDatum(ws.request);
-		MlopsExecOrError("SELECT status, outcome FROM mlops.retrain($1, $2)",
-						 2, argtypes, values, NULL, SPI_OK_SELECT);
-		if (SPI_processed != 1)
-			elog(ERROR, "mlops: mlops.retrain returned no row");
-		rstatus = CopyValue(1);
-		routcome = CopyValue(2);
-		WorkerEndStep();
-
-		outcome = psprintf("%s; retrain " INT64_FORMAT " %s: %s", outcome, ws.request,
-						   rstatus ? rstatus : "?", routcome ? routcome : "");
-		if (rstatus == NULL || strcmp(rstatus, "failed") == 0)
-		{
-			status = "failed";
-			error = psprintf("retrain " INT64_FORMAT " failed: %s", ws.request,
-							 routcome ? routcome : "no outcome recorded");
-		}
-	}
+		WorkerRetrain(&status, &outcome, &error);
 	else if (ws.retrain && ws.verdict && strcmp(ws.verdict, "drift") == 0)
 		outcome = psprintf("%s; no retrain to run (none queued, or one already running)", outcome);
 
