@@ -441,42 +441,42 @@ ResolveAlgorithm(const TrainSpec *spec, MlopsTask task)
 	return MlopsAlgorithmByName(name, task);
 }
 
-/*
- * Train per spec; nothing is written.  The caller registers the result.
- */
-static TrainResult *
-TrainCore(TrainSpec *spec)
+/* The state of one run of the training pipeline, shared by its phases */
+typedef struct TrainState
 {
-	TrainResult *res = palloc0(sizeof(TrainResult));
-	int			nf = list_length(spec->features);
-	int			ncolumns = nf + (spec->target ? 1 : 0);
-	MlopsLoadSpec *lspecs = palloc0(sizeof(MlopsLoadSpec) * ncolumns);
-	MlopsTrainData *data;
-	MlopsTask	task = spec->task;
-	bool		int_target = false;
-	bool	   *train;
-	bool	   *test;
-	int64	   *trainrow;
-	int64		ntrain = 0,
-				ntest = 0,
-				nusable = 0;
+	TrainSpec  *spec;
+	TrainResult *res;			/* what the run produces */
+	int			nf;				/* feature columns, loaded first */
+	int			ncolumns;		/* nf, and the target's (column nf) if any */
+	MlopsTask	task;			/* 0 until known */
+	MlopsTrainData *data;		/* the loaded rows, in content-hash order */
+	MlopsColumnData *tcol;		/* the target column, NULL for clustering */
+	bool		int_target;		/* integer target: labels sort as numbers */
 	MlopsModel *model;
 	int			max_categories;
-	MlopsColumnData *tcol = NULL;
-	int		   *class_of_code = NULL;
-	double	   *X;
-	double	   *y = NULL;
-	int			ncols;
-	int64		r;
-	int		   *featcol;
-	MlopsDesign design;
+	bool	   *train;			/* per row: in the training split */
+	bool	   *test;			/* per row: in the held-out split */
+	int64	   *trainrow;		/* the training rows' positions */
+	int64		ntrain;
+	int64		ntest;
+	int		   *class_of_code;	/* target code -> class, for classification */
+	double	   *X;				/* training design matrix, column-major */
+	double	   *y;				/* training targets, NULL without a target */
+} TrainState;
+
+/*
+ * Resolve: how to load each column, and the task from the target's type
+ * when the caller left it open (an integer target waits for the data).
+ */
+static MlopsLoadSpec *
+TrainLoadSpecs(TrainState *st)
+{
+	TrainSpec  *spec = st->spec;
+	TrainResult *res = st->res;
+	int			nf = st->nf;
+	MlopsLoadSpec *lspecs = palloc0(sizeof(MlopsLoadSpec) * st->ncolumns);
 	ListCell   *lc;
 	int			i;
-	const char *sql;
-
-	/* fail fast on an unknown algorithm when the task is already known */
-	if (task != 0)
-		(void) ResolveAlgorithm(spec, task);
 
 	i = 0;
 	foreach(lc, spec->features)
@@ -493,69 +493,117 @@ TrainCore(TrainSpec *spec)
 		bool		numeric_type = (base == FLOAT4OID || base == FLOAT8OID || base == NUMERICOID ||
 									IsIntegerType(base));
 
-		if (task == 0)
+		if (st->task == 0)
 		{
 			if (!OidIsValid(base))
 				elog(ERROR, "task must be known when the target type is not");
 			if (IsIntegerType(base))
-				task = 0;		/* decided from the data below */
+				st->task = 0;	/* decided from the data below */
 			else if (numeric_type)
-				task = MLOPS_TASK_REGRESSION;
+				st->task = MLOPS_TASK_REGRESSION;
 			else
-				task = MLOPS_TASK_CLASSIFICATION;
+				st->task = MLOPS_TASK_CLASSIFICATION;
 		}
-		if (task == MLOPS_TASK_REGRESSION && OidIsValid(base) && !numeric_type)
+		if (st->task == MLOPS_TASK_REGRESSION && OidIsValid(base) && !numeric_type)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("target column \"%s\" has type %s, but regression needs a numeric target",
 							spec->target, format_type_be(spec->target_typid)),
 					 errhint("Use task => 'classification', or cast the target in a view.")));
 		lspecs[nf].name = spec->target;
-		lspecs[nf].kind = task == MLOPS_TASK_REGRESSION ? MLOPS_KIND_NUMERIC : MLOPS_KIND_CATEGORICAL;
+		lspecs[nf].kind = st->task == MLOPS_TASK_REGRESSION ? MLOPS_KIND_NUMERIC : MLOPS_KIND_CATEGORICAL;
 		lspecs[nf].reject_nonfinite = true;
 		res->colnames = lappend(res->colnames, spec->target);
 	}
+	return lspecs;
+}
+
+/*
+ * Load: one pass over the source, which also feeds a relation's first
+ * snapshot; ERROR when there is no row.
+ */
+static void
+TrainLoad(TrainState *st, MlopsLoadSpec *lspecs)
+{
+	TrainSpec  *spec = st->spec;
+	TrainResult *res = st->res;
+	const char *sql;
 
 	sql = OidIsValid(spec->relid) ? MlopsSelectColumnsSQL(spec->relid, res->colnames) : spec->source_sql;
 	/* a relation's first snapshot is taken from this same read */
 	if (OidIsValid(spec->relid))
 		res->snapshot = MlopsSnapshotBeginFirst(spec->relid, res->colnames);
-	data = MlopsLoadQuerySink(sql, ncolumns, lspecs, "training data", MLOPS_LOAD_SORT,
-							  res->snapshot ? SnapshotSink : NULL, res->snapshot);
-	res->data = data;
+	st->data = MlopsLoadQuerySink(sql, st->ncolumns, lspecs, "training data", MLOPS_LOAD_SORT,
+								  res->snapshot ? SnapshotSink : NULL, res->snapshot);
+	res->data = st->data;
 	/* integer labels sort as numbers; the loaded column (of a relation or a snapshot) tells */
-	int_target = spec->target && IsIntegerType(getBaseType(data->columns[nf].typid));
+	st->int_target = spec->target && IsIntegerType(getBaseType(st->data->columns[st->nf].typid));
 
-	if (data->nrows == 0)
+	if (st->data->nrows == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relation \"%s\" has no rows to train on", spec->relation_text)));
+}
 
-	if (spec->target)
+/*
+ * Target: an integer target's task from its number of distinct values, and
+ * an integer target loaded as labels turned back into numbers for
+ * regression.
+ */
+static void
+TrainTarget(TrainState *st)
+{
+	MlopsTrainData *data = st->data;
+	MlopsColumnData *tcol;
+
+	if (!st->spec->target)
+		return;
+	tcol = st->tcol = &data->columns[st->nf];
+	if (st->task == 0)
+		st->task = tcol->ncodes <= INT_TARGET_MAX_CLASSES ? MLOPS_TASK_CLASSIFICATION
+			: MLOPS_TASK_REGRESSION;
+	if (st->task == MLOPS_TASK_REGRESSION && tcol->kind == MLOPS_KIND_CATEGORICAL)
 	{
-		tcol = &data->columns[nf];
-		if (task == 0)
-			task = tcol->ncodes <= INT_TARGET_MAX_CLASSES ? MLOPS_TASK_CLASSIFICATION
-				: MLOPS_TASK_REGRESSION;
-		if (task == MLOPS_TASK_REGRESSION && tcol->kind == MLOPS_KIND_CATEGORICAL)
-		{
-			/* an integer target loaded as labels: turn it back into numbers */
-			double	   *num = palloc_extended(sizeof(double) * data->nrows, MCXT_ALLOC_HUGE);
+		/* an integer target loaded as labels: turn it back into numbers */
+		double	   *num = palloc_extended(sizeof(double) * data->nrows, MCXT_ALLOC_HUGE);
 
-			for (r = 0; r < data->nrows; r++)
-				num[r] = tcol->code[r] < 0 ? NAN : strtod(tcol->code_text[tcol->code[r]], NULL);
-			tcol->num = num;
-			tcol->kind = MLOPS_KIND_NUMERIC;
-		}
+		for (int64 r = 0; r < data->nrows; r++)
+			num[r] = tcol->code[r] < 0 ? NAN : strtod(tcol->code_text[tcol->code[r]], NULL);
+		tcol->num = num;
+		tcol->kind = MLOPS_KIND_NUMERIC;
 	}
+}
 
-	model = palloc0(sizeof(MlopsModel));
-	model->task = task;
-	model->algo = ResolveAlgorithm(spec, task);
-	ParseHyperparams(model, spec->hyperparams, &max_categories);
+/* Model: the algorithm for the task and its hyperparameters. */
+static void
+TrainNewModel(TrainState *st)
+{
+	MlopsModel *model = palloc0(sizeof(MlopsModel));
+
+	model->task = st->task;
+	model->algo = ResolveAlgorithm(st->spec, st->task);
+	ParseHyperparams(model, st->spec->hyperparams, &st->max_categories);
 	model->seed = 0;
+	st->model = model;
+}
 
-	/* split by content hash; rows without a target take no part */
+/*
+ * Split: by content hash, rows without a target taking no part; ERROR with
+ * too few training rows, WARNING with no held-out row.
+ */
+static void
+TrainSplit(TrainState *st)
+{
+	MlopsTrainData *data = st->data;
+	MlopsColumnData *tcol = st->tcol;
+	bool	   *train;
+	bool	   *test;
+	int64	   *trainrow;
+	int64		ntrain = 0,
+				ntest = 0,
+				nusable = 0;
+	int64		r;
+
 	train = palloc_extended(sizeof(bool) * data->nrows, MCXT_ALLOC_HUGE);
 	test = palloc_extended(sizeof(bool) * data->nrows, MCXT_ALLOC_HUGE);
 	for (r = 0; r < data->nrows; r++)
@@ -564,7 +612,7 @@ TrainCore(TrainSpec *spec)
 
 		if (tcol)
 			usable = tcol->kind == MLOPS_KIND_CATEGORICAL ? tcol->code[r] >= 0 : !isnan(tcol->num[r]);
-		test[r] = usable && MlopsRowIsTest(data->rowhash[r], spec->test_size);
+		test[r] = usable && MlopsRowIsTest(data->rowhash[r], st->spec->test_size);
 		train[r] = usable && !test[r];
 		ntrain += train[r];
 		ntest += test[r];
@@ -573,7 +621,7 @@ TrainCore(TrainSpec *spec)
 	if (nusable == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("target column \"%s\" is NULL in every row", spec->target)));
+				 errmsg("target column \"%s\" is NULL in every row", st->spec->target)));
 	/* the training rows' positions, so that loops over them do not branch */
 	trainrow = palloc_extended(sizeof(int64) * (ntrain + 1), MCXT_ALLOC_HUGE);
 	{
@@ -596,56 +644,92 @@ TrainCore(TrainSpec *spec)
 		ereport(WARNING,
 				(errmsg("the held-out split is empty; metrics are computed on the training rows"),
 				 errhint("Train on more rows, or raise test_size.")));
+	st->train = train;
+	st->test = test;
+	st->trainrow = trainrow;
+	st->ntrain = ntrain;
+	st->ntest = ntest;
+}
 
-	/* preprocessing */
+/* Preprocess: each feature's encoding, learned on the training rows. */
+static void
+TrainFitFeatures(TrainState *st)
+{
+	MlopsModel *model = st->model;
+	int			nf = st->nf;
+	int			ncols;
+
 	model->nfeatures = nf;
 	model->features = palloc0(sizeof(MlopsFeature) * Max(nf, 1));
-	for (i = 0; i < nf; i++)
-		FitFeature(&model->features[i], &data->columns[i], trainrow, ntrain, max_categories);
+	for (int i = 0; i < nf; i++)
+		FitFeature(&model->features[i], &st->data->columns[i], st->trainrow, st->ntrain,
+				   st->max_categories);
 	MlopsModelPrepare(model);
 	ncols = 0;
-	for (i = 0; i < nf; i++)
+	for (int i = 0; i < nf; i++)
 		ncols += model->features[i].width;
 	model->ncols = ncols;
+}
 
-	if (task == MLOPS_TASK_CLASSIFICATION)
+/*
+ * Classes: the labels seen in the training rows, sorted (integer labels as
+ * numbers), and each target code's class; ERROR for a single class.
+ */
+static void
+TrainClasses(TrainState *st)
+{
+	MlopsModel *model = st->model;
+	MlopsColumnData *tcol = st->tcol;
+	int32	   *order = palloc(sizeof(int32) * Max(tcol->ncodes, 1));
+	int64	   *seen = palloc0(sizeof(int64) * Max(tcol->ncodes, 1));
+	int			nseen = 0;
+	CodeOrder	o = {tcol, st->int_target ? NULL : seen};
+	int		   *class_of_code;
+
+	for (int64 k = 0; k < st->ntrain; k++)
+		seen[tcol->code[st->trainrow[k]]]++;
+	for (int c = 0; c < tcol->ncodes; c++)
+		if (seen[c] > 0)
+			order[nseen++] = c;
+	if (nseen < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("target column \"%s\" has only one class in the training rows",
+						st->spec->target),
+				 errdetail("Every training row has the label \"%s\".", tcol->code_text[order[0]]),
+				 errhint("Classification needs at least two classes.")));
+	qsort_arg(order, nseen, sizeof(int32), CodeByValueCmp, &o);
+	model->nclasses = nseen;
+	model->classes = palloc(sizeof(char *) * nseen);
+	class_of_code = palloc(sizeof(int) * Max(tcol->ncodes, 1));
+	for (int c = 0; c < tcol->ncodes; c++)
+		class_of_code[c] = -1;
+	for (int k = 0; k < nseen; k++)
 	{
-		int32	   *order = palloc(sizeof(int32) * Max(tcol->ncodes, 1));
-		int64	   *seen = palloc0(sizeof(int64) * Max(tcol->ncodes, 1));
-		int			nseen = 0;
-		CodeOrder	o = {tcol, int_target ? NULL : seen};
-
-		for (int64 k = 0; k < ntrain; k++)
-			seen[tcol->code[trainrow[k]]]++;
-		for (int c = 0; c < tcol->ncodes; c++)
-			if (seen[c] > 0)
-				order[nseen++] = c;
-		if (nseen < 2)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("target column \"%s\" has only one class in the training rows",
-							spec->target),
-					 errdetail("Every training row has the label \"%s\".", tcol->code_text[order[0]]),
-					 errhint("Classification needs at least two classes.")));
-		qsort_arg(order, nseen, sizeof(int32), CodeByValueCmp, &o);
-		model->nclasses = nseen;
-		model->classes = palloc(sizeof(char *) * nseen);
-		class_of_code = palloc(sizeof(int) * Max(tcol->ncodes, 1));
-		for (int c = 0; c < tcol->ncodes; c++)
-			class_of_code[c] = -1;
-		for (int k = 0; k < nseen; k++)
-		{
-			model->classes[k] = tcol->code_text[order[k]];
-			class_of_code[order[k]] = k;
-		}
+		model->classes[k] = tcol->code_text[order[k]];
+		class_of_code[order[k]] = k;
 	}
+	st->class_of_code = class_of_code;
+}
 
-	/* the design matrix of the training rows, column-major */
+/* Design: the encoded training rows (column-major) and their targets. */
+static void
+TrainDesign(TrainState *st)
+{
+	MlopsModel *model = st->model;
+	MlopsTrainData *data = st->data;
+	MlopsColumnData *tcol = st->tcol;
+	const int64 *trainrow = st->trainrow;
+	int64		ntrain = st->ntrain;
+	int			ncols = model->ncols;
+	double	   *X;
+	double	   *y = NULL;
+
 	MlopsCheckMemory((Size) ntrain * (ncols + 1) * sizeof(double), "the training design matrix");
 	X = palloc_extended((Size) ntrain * ncols * sizeof(double), MCXT_ALLOC_HUGE);
 	if (tcol)
 		y = palloc_extended((Size) ntrain * sizeof(double), MCXT_ALLOC_HUGE);
-	for (i = 0; i < nf; i++)
+	for (int i = 0; i < st->nf; i++)
 	{
 		const MlopsFeature *f = &model->features[i];
 		const MlopsColumnData *col = &data->columns[i];
@@ -684,13 +768,29 @@ TrainCore(TrainSpec *spec)
 	{
 		for (int64 row = 0; row < ntrain; row++)
 		{
-			r = trainrow[row];
-			y[row] = task == MLOPS_TASK_CLASSIFICATION ? (double) class_of_code[tcol->code[r]]
+			int64		r = trainrow[row];
+
+			y[row] = st->task == MLOPS_TASK_CLASSIFICATION ? (double) st->class_of_code[tcol->code[r]]
 				: tcol->num[r];
 		}
 	}
+	st->X = X;
+	st->y = y;
+}
 
-	/* standardisation, learned on the training rows */
+/*
+ * Standardise: each design column's center and scale, learned on the
+ * training rows and applied to them (center 0, scale 1 for an algorithm
+ * that does not standardise).
+ */
+static void
+TrainStandardise(TrainState *st)
+{
+	MlopsModel *model = st->model;
+	int64		ntrain = st->ntrain;
+	int			ncols = model->ncols;
+	int64		r;
+
 	model->center = palloc(sizeof(double) * Max(ncols, 1));
 	model->scale = palloc(sizeof(double) * Max(ncols, 1));
 	for (int j = 0; j < ncols; j++)
@@ -699,7 +799,7 @@ TrainCore(TrainSpec *spec)
 		model->scale[j] = 1.0;
 		if (model->algo->standardize)
 		{
-			double	   *col = X + (Size) j * ntrain;
+			double	   *col = st->X + (Size) j * ntrain;
 			double		mean = 0.0,
 						ss = 0.0;
 
@@ -715,34 +815,90 @@ TrainCore(TrainSpec *spec)
 				col[r] = (col[r] - mean) / model->scale[j];
 		}
 	}
+}
 
-	design.nrows = ntrain;
-	design.ncols = ncols;
-	design.X = X;
-	design.y = y;
-	design.nclasses = model->nclasses;
-	model->algo->fit(model, &design);
-	pfree(X);
-	if (y)
-		pfree(y);
+/* Fit: the algorithm on the design matrix, which is then freed. */
+static void
+TrainFit(TrainState *st)
+{
+	MlopsDesign design;
 
-	/* metrics on the held-out rows */
+	design.nrows = st->ntrain;
+	design.ncols = st->model->ncols;
+	design.X = st->X;
+	design.y = st->y;
+	design.nclasses = st->model->nclasses;
+	st->model->algo->fit(st->model, &design);
+	pfree(st->X);
+	if (st->y)
+		pfree(st->y);
+	st->X = NULL;
+	st->y = NULL;
+}
+
+/*
+ * Measure: the metrics on the held-out rows (the training rows when there
+ * is none), the serialised model and what the registry records of it.
+ */
+static void
+TrainMeasure(TrainState *st)
+{
+	TrainResult *res = st->res;
+	MlopsModel *model = st->model;
+	int			nf = st->nf;
+	int		   *featcol;
+
 	featcol = palloc(sizeof(int) * Max(nf, 1));
-	for (i = 0; i < nf; i++)
+	for (int i = 0; i < nf; i++)
 		featcol[i] = i;
-	res->heldout = ntest > 0 ? test : train;
-	res->metrics = MlopsEvaluateData(model, data, featcol, tcol ? nf : -1, res->heldout);
-	res->key_metric = KeyMetricFor(task, model->nclasses);
+	res->heldout = st->ntest > 0 ? st->test : st->train;
+	res->metrics = MlopsEvaluateData(model, st->data, featcol, st->tcol ? nf : -1, res->heldout);
+	res->key_metric = KeyMetricFor(st->task, model->nclasses);
 	res->key_value = MlopsJsonbGetFloat(res->metrics, res->key_metric);
 
 	res->model = model;
 	res->bytes = MlopsModelSerialize(model);
 	res->features_json = FeaturesJson(model);
-	res->hyper_json = HyperJson(model, max_categories);
-	res->ntrain = ntrain;
-	res->ntest = ntest;
-	res->baseline = MlopsBaselineBuild(data, nf, spec->target, res->key_metric, res->key_value);
-	return res;
+	res->hyper_json = HyperJson(model, st->max_categories);
+	res->ntrain = st->ntrain;
+	res->ntest = st->ntest;
+	res->baseline = MlopsBaselineBuild(st->data, nf, st->spec->target, res->key_metric,
+									   res->key_value);
+}
+
+/*
+ * Train per spec; nothing is written.  The caller registers the result.
+ */
+static TrainResult *
+TrainCore(TrainSpec *spec)
+{
+	TrainState	st;
+	MlopsLoadSpec *lspecs;
+
+	memset(&st, 0, sizeof(st));
+	st.spec = spec;
+	st.res = palloc0(sizeof(TrainResult));
+	st.nf = list_length(spec->features);
+	st.ncolumns = st.nf + (spec->target ? 1 : 0);
+	st.task = spec->task;
+
+	/* fail fast on an unknown algorithm when the task is already known */
+	if (st.task != 0)
+		(void) ResolveAlgorithm(spec, st.task);
+
+	lspecs = TrainLoadSpecs(&st);
+	TrainLoad(&st, lspecs);
+	TrainTarget(&st);
+	TrainNewModel(&st);
+	TrainSplit(&st);
+	TrainFitFeatures(&st);
+	if (st.task == MLOPS_TASK_CLASSIFICATION)
+		TrainClasses(&st);
+	TrainDesign(&st);
+	TrainStandardise(&st);
+	TrainFit(&st);
+	TrainMeasure(&st);
+	return st.res;
 }
 
 /*
