@@ -925,6 +925,210 @@ ChampionScore(const TrainResult *res, MlopsModel *champ, const char *key_metric,
 }
 
 /* ---------------------------------------------------------------------------
+ * Registering a trained version
+ * ---------------------------------------------------------------------------
+ */
+
+/* What mlops.train registers besides the training result */
+typedef struct TrainRecord
+{
+	const char *deploy;			/* policy: if_better, always or never */
+	const char *me;				/* the caller, who trains and deploys */
+	Datum		me_name;		/* the same, as a name */
+	int64		snapshot;		/* of the training rows, 0 when none */
+	double		seconds;		/* how long training took */
+	int			champ_version;	/* the production version, 0 when none */
+	double		champ_score;	/* its key metric on the held-out rows, or NaN */
+	int			version;		/* the version registered */
+} TrainRecord;
+
+/*
+ * The project row: created when new, locked (versions and deployments of
+ * the project serialise here), checked again, and pointed at the relation
+ * just trained on.  Runs as the registry owner, sw saving the caller.
+ */
+static void
+RecordProject(const TrainSpec *spec, const TrainResult *res, const TrainRecord *rec,
+			  MlopsUserSwitch *sw)
+{
+	Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
+	Datum		args[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+	MlopsProject *locked;
+
+	args[0] = CStringGetTextDatum(spec->project_name);
+	args[1] = CStringGetTextDatum(MlopsTaskName(res->model->task));
+	args[2] = CStringGetTextDatum(spec->target);
+	args[3] = CStringGetTextDatum(res->key_metric);
+	args[4] = CStringGetTextDatum(spec->relation_text);
+	args[5] = rec->me_name;
+	MlopsExecOrError("INSERT INTO mlops.projects (name, task, target, key_metric, relation, owner) "
+					 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
+					 6, argtypes, args, nulls, SPI_OK_INSERT);
+	MlopsLockProject(spec->project_name);
+	locked = MlopsGetProject(spec->project_name, false);
+
+	/*
+	 * The project may have been created by another role meanwhile.  The
+	 * check is the caller's, so it is made as the caller.
+	 */
+	MlopsRestoreUser(sw);
+	MlopsCheckProjectWriter(locked);
+	MlopsBecomeRegistryOwner(sw);
+	if (strcmp(locked->task, MlopsTaskName(res->model->task)) != 0 ||
+		(locked->target && strcmp(locked->target, spec->target) != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("project \"%s\" was created concurrently with another task or target",
+						spec->project_name)));
+	MlopsExecOrError("UPDATE mlops.projects SET relation = $5 WHERE name = $1",
+					 5, argtypes, args, nulls, SPI_OK_UPDATE);
+}
+
+/*
+ * A production version deployed since the champion was scored is compared
+ * by its stored metric; none left in production means no champion.
+ */
+static void
+RecordRefreshChampion(const TrainSpec *spec, const TrainResult *res, TrainRecord *rec)
+{
+	MlopsVersion *now = MlopsGetVersionFresh(spec->project_name, 0, true);
+
+	if (now == NULL)
+	{
+		rec->champ_version = 0;
+		rec->champ_score = NAN;
+	}
+	else if (now->version != rec->champ_version)
+	{
+		rec->champ_version = now->version;
+		rec->champ_score = MlopsJsonbGetFloat(now->metrics, res->key_metric);
+	}
+}
+
+/* The new version's row in mlops.model_versions; returns its number. */
+static int
+RecordVersion(const TrainSpec *spec, const TrainResult *res, const TrainRecord *rec)
+{
+	MlopsNewVersion nv;
+
+	nv.project = spec->project_name;
+	nv.algorithm = res->model->algo->name;
+	nv.hyperparams = res->hyper_json;
+	nv.features = res->features_json;
+	nv.target = spec->target;
+	nv.nclasses = res->model->nclasses;
+	nv.classes = res->model->classes;
+	nv.metrics = res->metrics;
+	nv.relation = spec->relation_text;
+	nv.snapshot = rec->snapshot;
+	nv.train_rows = res->ntrain;
+	nv.test_rows = res->ntest;
+	nv.test_size = spec->test_size;
+	nv.training_seconds = rec->seconds;
+	nv.trained_by = rec->me;
+	nv.baseline = res->baseline;
+	nv.model = res->bytes;
+	nv.champion_version = rec->champ_version;
+	nv.champion_score = rec->champ_score;
+	return MlopsInsertVersion(&nv);
+}
+
+/*
+ * The deployment policy: whether to deploy the new version, and why
+ * (*reason NULL with deploy => 'never').  if_better deploys a first version,
+ * or one that beats the champion; otherwise it says so in a NOTICE.
+ */
+static bool
+DeployPolicy(const TrainResult *res, const TrainRecord *rec, char **reason)
+{
+	bool		do_deploy;
+
+	if (strcmp(rec->deploy, "always") == 0)
+	{
+		do_deploy = true;
+		*reason = psprintf("deploy => 'always' (%s %.6g)", res->key_metric, res->key_value);
+	}
+	else if (strcmp(rec->deploy, "never") == 0)
+	{
+		do_deploy = false;
+		*reason = NULL;
+	}
+	else if (rec->champ_version == 0)
+	{
+		do_deploy = true;
+		*reason = psprintf("first version in production (%s %.6g)", res->key_metric, res->key_value);
+	}
+	else
+	{
+		do_deploy = MlopsMetricBetter(res->key_metric, res->key_value, rec->champ_score);
+		*reason = psprintf("%s %.6g beats version %d's %.6g on the same held-out rows",
+						   res->key_metric, res->key_value, rec->champ_version, rec->champ_score);
+		if (!do_deploy)
+			ereport(NOTICE,
+					(errmsg("version %d is not deployed: %s %.6g does not beat production version %d (%.6g)",
+							rec->version, res->key_metric, res->key_value,
+							rec->champ_version, rec->champ_score)));
+	}
+	return do_deploy;
+}
+
+/* Deploy the new version through mlops._deploy, with the policy's reason. */
+static void
+RecordDeploy(const TrainSpec *spec, const TrainRecord *rec, const char *reason)
+{
+	Oid			dtypes[5] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, NAMEOID};
+	Datum		dv[5];
+
+	dv[0] = CStringGetTextDatum(spec->project_name);
+	dv[1] = Int32GetDatum(rec->version);
+	dv[2] = CStringGetTextDatum(strcmp(rec->deploy, "always") == 0 ? "always" : "if_better");
+	dv[3] = CStringGetTextDatum(reason);
+	dv[4] = rec->me_name;
+	MlopsExecOrError("SELECT mlops._deploy($1, $2, $3, $4, $5)",
+					 5, dtypes, dv, NULL, SPI_OK_SELECT);
+}
+
+/* The new version's row, read back into the function's result. */
+static void
+RecordReturnRow(const TrainSpec *spec, const TrainRecord *rec, ReturnSetInfo *rsinfo)
+{
+	Oid			rtypes[2] = {TEXTOID, INT4OID};
+	Datum		rv[2];
+	MemoryContext oldcxt;
+
+	rv[0] = CStringGetTextDatum(spec->project_name);
+	rv[1] = Int32GetDatum(rec->version);
+	if (SPI_execute_with_args("SELECT * FROM mlops.model_versions WHERE project = $1 AND version = $2",
+							  2, rtypes, rv, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read back version %d", rec->version);
+	oldcxt = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
+	MemoryContextSwitchTo(oldcxt);
+}
+
+/*
+ * Register the trained version as the registry owner: the project row, the
+ * version row, its deployment per the policy, and the row to return.
+ */
+static void
+TrainRegister(const TrainSpec *spec, const TrainResult *res, TrainRecord *rec,
+			  ReturnSetInfo *rsinfo)
+{
+	MlopsUserSwitch sw;
+	char	   *reason;
+
+	MlopsBecomeRegistryOwner(&sw);
+	RecordProject(spec, res, rec, &sw);
+	RecordRefreshChampion(spec, res, rec);
+	rec->version = RecordVersion(spec, res, rec);
+	if (DeployPolicy(res, rec, &reason))
+		RecordDeploy(spec, rec, reason);
+	RecordReturnRow(spec, rec, rsinfo);
+	MlopsRestoreUser(&sw);
+}
+
+/* ---------------------------------------------------------------------------
  * SQL entry points
  * ---------------------------------------------------------------------------
  */
@@ -936,136 +1140,122 @@ ArgText(FunctionCallInfo fcinfo, int n)
 }
 
 /*
- * mlops.train(project, relation, target, task, algorithm, hyperparams,
- *			   features, test_size, search, deploy)
- *	  RETURNS SETOF mlops.model_versions (one row)
+ * Arguments: what mlops.train was asked, into spec (but the project, the
+ * target and the features, resolved later), *task_arg and *deploy; ERROR
+ * for a NULL project or relation and for a value out of range.
  */
-Datum
-mlops_train(PG_FUNCTION_ARGS)
+static void
+TrainArgs(FunctionCallInfo fcinfo, TrainSpec *spec, char **task_arg, const char **deploy)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	TimestampTz start = GetCurrentTimestamp();
-	TrainSpec	spec;
-	TrainResult *res;
-	char	   *task_arg = ArgText(fcinfo, 3);
-	char	   *deploy = PG_ARGISNULL(9) ? "if_better" : ArgText(fcinfo, 9);
-	List	   *relcols;
-	List	   *reltypes;
-	char	   *me;
-	Datum		me_name;
-	int64		snapshot = 0;
-	int			champ_version = 0;
-	double		champ_score = NAN;
-	MlopsVersion *champ_info = NULL;
-	MlopsUserSwitch sw;
-	int			version;
-	bool		do_deploy;
-	char	   *reason;
-	long		secs;
-	int			usecs;
-	MemoryContext traincxt;
-	MemoryContext oldcxt;
-
+	*task_arg = ArgText(fcinfo, 3);
+	*deploy = PG_ARGISNULL(9) ? "if_better" : ArgText(fcinfo, 9);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("project and relation must not be NULL")));
-	memset(&spec, 0, sizeof(spec));
-	spec.project_name = ArgText(fcinfo, 0);
-	spec.relid = PG_GETARG_OID(1);
-	spec.target = ArgText(fcinfo, 2);
-	spec.algo_name = ArgText(fcinfo, 4);
-	spec.hyperparams = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
-	spec.test_size = PG_ARGISNULL(7) ? 0.25 : PG_GETARG_FLOAT8(7);
-	if (!(spec.test_size > 0.0 && spec.test_size < 1.0))
+	memset(spec, 0, sizeof(*spec));
+	spec->project_name = ArgText(fcinfo, 0);
+	spec->relid = PG_GETARG_OID(1);
+	spec->target = ArgText(fcinfo, 2);
+	spec->algo_name = ArgText(fcinfo, 4);
+	spec->hyperparams = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
+	spec->test_size = PG_ARGISNULL(7) ? 0.25 : PG_GETARG_FLOAT8(7);
+	if (!(spec->test_size > 0.0 && spec->test_size < 1.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("test_size must be between 0 and 1 (exclusive), not %g", spec.test_size)));
+				 errmsg("test_size must be between 0 and 1 (exclusive), not %g", spec->test_size)));
 	if (!PG_ARGISNULL(8))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("hyperparameter search is not available in this version of mlops"),
 				 errhint("Train once per setting and compare them in mlops.leaderboard.")));
-	if (strcmp(deploy, "if_better") != 0 && strcmp(deploy, "always") != 0 &&
-		strcmp(deploy, "never") != 0)
+	if (strcmp(*deploy, "if_better") != 0 && strcmp(*deploy, "always") != 0 &&
+		strcmp(*deploy, "never") != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown deploy policy \"%s\"", deploy),
+				 errmsg("unknown deploy policy \"%s\"", *deploy),
 				 errhint("Valid policies are if_better, always and never.")));
-	if (task_arg)
-		spec.task = ParseTask(task_arg);
-	if (spec.task == MLOPS_TASK_CLUSTERING)
+	if (*task_arg)
+		spec->task = ParseTask(*task_arg);
+	if (spec->task == MLOPS_TASK_CLUSTERING)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("clustering is not available in this version of mlops")));
+}
 
-	InitMaterializedSRF(fcinfo, 0);
-	me = GetUserNameFromId(GetUserId(), false);
-	me_name = DirectFunctionCall1(namein, CStringGetDatum(me));
-
-	traincxt = AllocSetContextCreate(CurrentMemoryContext, "mlops train", ALLOCSET_DEFAULT_SIZES);
-	oldcxt = MemoryContextSwitchTo(traincxt);
-
-	SPI_connect();
-
-	/* the project, when it exists, fixes task and target */
-	spec.project = MlopsGetProject(spec.project_name, true);
-	if (spec.project)
+/*
+ * Resolve the project: an existing one fixes the task and the target (and
+ * the caller must be allowed to train it); a new one needs a valid name.
+ */
+static void
+TrainResolveProject(TrainSpec *spec, const char *task_arg)
+{
+	spec->project = MlopsGetProject(spec->project_name, true);
+	if (spec->project)
 	{
-		MlopsTask	ptask = ParseTask(spec.project->task);
+		MlopsTask	ptask = ParseTask(spec->project->task);
 
-		MlopsCheckProjectWriter(spec.project);
-		if (spec.task != 0 && spec.task != ptask)
+		MlopsCheckProjectWriter(spec->project);
+		if (spec->task != 0 && spec->task != ptask)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("project \"%s\" is a %s project, not %s",
-							spec.project_name, spec.project->task, task_arg)));
-		spec.task = ptask;
-		if (spec.target == NULL)
-			spec.target = spec.project->target;
-		else if (spec.project->target && strcmp(spec.target, spec.project->target) != 0)
+							spec->project_name, spec->project->task, task_arg)));
+		spec->task = ptask;
+		if (spec->target == NULL)
+			spec->target = spec->project->target;
+		else if (spec->project->target && strcmp(spec->target, spec->project->target) != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("project \"%s\" predicts \"%s\", not \"%s\"",
-							spec.project_name, spec.project->target, spec.target),
+							spec->project_name, spec->project->target, spec->target),
 					 errhint("Use a new project name for a different target.")));
 	}
-	else if (!ValidProjectName(spec.project_name))
+	else if (!ValidProjectName(spec->project_name))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_NAME),
-				 errmsg("invalid project name \"%s\"", spec.project_name),
+				 errmsg("invalid project name \"%s\"", spec->project_name),
 				 errdetail("A project name starts with a letter or underscore and has at most 63 letters, digits, underscores, dots and dashes.")));
+}
 
-	spec.relation_text = MlopsQualifiedRelname(spec.relid);
-	MlopsRelationColumns(spec.relid, &relcols, &reltypes);
-
-	if (spec.target == NULL)
+/* Resolve the target: a column of the relation, whose type is recorded. */
+static void
+TrainResolveTarget(TrainSpec *spec, List *relcols, List *reltypes)
+{
+	if (spec->target == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a target column is required"),
 				 errhint("Name the column to predict: mlops.train('%s', '%s', 'column').",
-						 spec.project_name, spec.relation_text)));
-	if (MlopsNamePosition(relcols, spec.target) < 0)
+						 spec->project_name, spec->relation_text)));
+	if (MlopsNamePosition(relcols, spec->target) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("column \"%s\" does not exist in relation %s", spec.target, spec.relation_text)));
-	spec.target_typid = list_nth_oid(reltypes, MlopsNamePosition(relcols, spec.target));
+				 errmsg("column \"%s\" does not exist in relation %s", spec->target, spec->relation_text)));
+	spec->target_typid = list_nth_oid(reltypes, MlopsNamePosition(relcols, spec->target));
+}
 
-	if (PG_ARGISNULL(6))
+/*
+ * Resolve the features: the columns named in arr, or (arr NULL) every
+ * column but the target; each must have a type that can be a feature.
+ */
+static void
+TrainResolveFeatures(TrainSpec *spec, List *relcols, List *reltypes, ArrayType *arr)
+{
+	if (arr == NULL)
 	{
 		ListCell   *lc;
 
 		foreach(lc, relcols)
-			if (strcmp(lfirst(lc), spec.target) != 0)
+			if (strcmp(lfirst(lc), spec->target) != 0)
 			{
 				(void) MlopsKindForType(list_nth_oid(reltypes, foreach_current_index(lc)),
 										lfirst(lc));
-				spec.features = lappend(spec.features, lfirst(lc));
+				spec->features = lappend(spec->features, lfirst(lc));
 			}
 	}
 	else
 	{
-		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(6);
 		Datum	   *elems;
 		bool	   *nulls;
 		int			n;
@@ -1085,186 +1275,159 @@ mlops_train(PG_FUNCTION_ARGS)
 			if (pos < 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_COLUMN),
-						 errmsg("column \"%s\" does not exist in relation %s", name, spec.relation_text)));
-			if (strcmp(name, spec.target) == 0)
+						 errmsg("column \"%s\" does not exist in relation %s", name, spec->relation_text)));
+			if (strcmp(name, spec->target) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("the target column \"%s\" cannot also be a feature", name)));
-			if (MlopsNamePosition(spec.features, name) >= 0)
+			if (MlopsNamePosition(spec->features, name) >= 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("feature \"%s\" is listed twice", name)));
 			(void) MlopsKindForType(list_nth_oid(reltypes, pos), name);
-			spec.features = lappend(spec.features, name);
+			spec->features = lappend(spec->features, name);
 		}
 	}
-	if (spec.features == NIL)
+	if (spec->features == NIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no feature columns to train on"),
 				 errdetail("Relation %s has no column besides the target \"%s\".",
-						   spec.relation_text, spec.target)));
+						   spec->relation_text, spec->target)));
+}
 
-	res = TrainCore(&spec);
+/*
+ * The champion: the production version of an existing project, scored on
+ * the new held-out rows (its stored metric when it cannot be).
+ */
+static void
+TrainScoreChampion(const TrainSpec *spec, const TrainResult *res, TrainRecord *rec)
+{
+	MlopsVersion *champ_info = MlopsGetVersion(spec->project_name, 0, true);
 
-	/* the champion, scored on the same held-out rows */
-	champ_info = MlopsGetVersion(spec.project_name, 0, true);
-	if (spec.project && champ_info)
+	rec->champ_version = 0;
+	rec->champ_score = NAN;
+	if (spec->project && champ_info)
 	{
 		MlopsModel *champ = MlopsModelDeserialize(champ_info->model);
 
-		champ_version = champ_info->version;
-		champ_score = ChampionScore(res, champ, res->key_metric, list_length(spec.features));
-		if (isnan(champ_score))
-			champ_score = MlopsJsonbGetFloat(champ_info->metrics, res->key_metric);
+		rec->champ_version = champ_info->version;
+		rec->champ_score = ChampionScore(res, champ, res->key_metric, list_length(spec->features));
+		if (isnan(rec->champ_score))
+			rec->champ_score = MlopsJsonbGetFloat(champ_info->metrics, res->key_metric);
 	}
+}
 
+/*
+ * mlops.train(project, relation, target, task, algorithm, hyperparams,
+ *			   features, test_size, search, deploy)
+ *	  RETURNS SETOF mlops.model_versions (one row)
+ */
+Datum
+mlops_train(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	TimestampTz start = GetCurrentTimestamp();
+	TrainSpec	spec;
+	TrainResult *res;
+	TrainRecord rec;
+	char	   *task_arg;
+	List	   *relcols;
+	List	   *reltypes;
+	long		secs;
+	int			usecs;
+	MemoryContext traincxt;
+	MemoryContext oldcxt;
+
+	memset(&rec, 0, sizeof(rec));
+	TrainArgs(fcinfo, &spec, &task_arg, &rec.deploy);
+
+	InitMaterializedSRF(fcinfo, 0);
+	rec.me = GetUserNameFromId(GetUserId(), false);
+	rec.me_name = DirectFunctionCall1(namein, CStringGetDatum(rec.me));
+
+	traincxt = AllocSetContextCreate(CurrentMemoryContext, "mlops train", ALLOCSET_DEFAULT_SIZES);
+	oldcxt = MemoryContextSwitchTo(traincxt);
+
+	SPI_connect();
+
+	TrainResolveProject(&spec, task_arg);
+	spec.relation_text = MlopsQualifiedRelname(spec.relid);
+	MlopsRelationColumns(spec.relid, &relcols, &reltypes);
+	TrainResolveTarget(&spec, relcols, reltypes);
+	TrainResolveFeatures(&spec, relcols, reltypes,
+						 PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P(6));
+
+	res = TrainCore(&spec);
+
+	TrainScoreChampion(&spec, res, &rec);
 	if (res->snapshot)
-		snapshot = MlopsSnapshotFinish(res->snapshot);
+		rec.snapshot = MlopsSnapshotFinish(res->snapshot);
 	else if (OidIsValid(spec.relid))
-		snapshot = MlopsSnapshotForTraining(spec.relid, res->colnames,
-											res->data->content_hash, res->data->nrows);
+		rec.snapshot = MlopsSnapshotForTraining(spec.relid, res->colnames,
+												res->data->content_hash, res->data->nrows);
 
 	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	rec.seconds = secs + usecs / 1e6;
 
-	/* register, as the registry owner */
-	MlopsBecomeRegistryOwner(&sw);
-	{
-		Oid			argtypes[6] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, NAMEOID};
-		Datum		args[6];
-		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
-		MlopsProject *locked;
-
-		args[0] = CStringGetTextDatum(spec.project_name);
-		args[1] = CStringGetTextDatum(MlopsTaskName(res->model->task));
-		args[2] = CStringGetTextDatum(spec.target);
-		args[3] = CStringGetTextDatum(res->key_metric);
-		args[4] = CStringGetTextDatum(spec.relation_text);
-		args[5] = me_name;
-		MlopsExecOrError("INSERT INTO mlops.projects (name, task, target, key_metric, relation, owner) "
-						 "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
-						 6, argtypes, args, nulls, SPI_OK_INSERT);
-		/* lock the project: versions and deployments of it serialise here */
-		MlopsLockProject(spec.project_name);
-		locked = MlopsGetProject(spec.project_name, false);
-
-		/*
-		 * The project may have been created by another role meanwhile.  The
-		 * check is the caller's, so it is made as the caller.
-		 */
-		MlopsRestoreUser(&sw);
-		MlopsCheckProjectWriter(locked);
-		MlopsBecomeRegistryOwner(&sw);
-		if (strcmp(locked->task, MlopsTaskName(res->model->task)) != 0 ||
-			(locked->target && strcmp(locked->target, spec.target) != 0))
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("project \"%s\" was created concurrently with another task or target",
-							spec.project_name)));
-		MlopsExecOrError("UPDATE mlops.projects SET relation = $5 WHERE name = $1",
-						 5, argtypes, args, nulls, SPI_OK_UPDATE);
-
-		/* a production version deployed meanwhile is compared by its stored metric */
-		{
-			MlopsVersion *now = MlopsGetVersionFresh(spec.project_name, 0, true);
-
-			if (now == NULL)
-			{
-				champ_version = 0;
-				champ_score = NAN;
-			}
-			else if (now->version != champ_version)
-			{
-				champ_version = now->version;
-				champ_score = MlopsJsonbGetFloat(now->metrics, res->key_metric);
-			}
-		}
-
-		{
-			MlopsNewVersion nv;
-
-			nv.project = spec.project_name;
-			nv.algorithm = res->model->algo->name;
-			nv.hyperparams = res->hyper_json;
-			nv.features = res->features_json;
-			nv.target = spec.target;
-			nv.nclasses = res->model->nclasses;
-			nv.classes = res->model->classes;
-			nv.metrics = res->metrics;
-			nv.relation = spec.relation_text;
-			nv.snapshot = snapshot;
-			nv.train_rows = res->ntrain;
-			nv.test_rows = res->ntest;
-			nv.test_size = spec.test_size;
-			nv.training_seconds = secs + usecs / 1e6;
-			nv.trained_by = me;
-			nv.baseline = res->baseline;
-			nv.model = res->bytes;
-			nv.champion_version = champ_version;
-			nv.champion_score = champ_score;
-			version = MlopsInsertVersion(&nv);
-		}
-
-		/* deployment policy */
-		if (strcmp(deploy, "always") == 0)
-		{
-			do_deploy = true;
-			reason = psprintf("deploy => 'always' (%s %.6g)", res->key_metric, res->key_value);
-		}
-		else if (strcmp(deploy, "never") == 0)
-		{
-			do_deploy = false;
-			reason = NULL;
-		}
-		else if (champ_version == 0)
-		{
-			do_deploy = true;
-			reason = psprintf("first version in production (%s %.6g)", res->key_metric, res->key_value);
-		}
-		else
-		{
-			do_deploy = MlopsMetricBetter(res->key_metric, res->key_value, champ_score);
-			reason = psprintf("%s %.6g beats version %d's %.6g on the same held-out rows",
-							  res->key_metric, res->key_value, champ_version, champ_score);
-			if (!do_deploy)
-				ereport(NOTICE,
-						(errmsg("version %d is not deployed: %s %.6g does not beat production version %d (%.6g)",
-								version, res->key_metric, res->key_value, champ_version, champ_score)));
-		}
-		if (do_deploy)
-		{
-			Oid			dtypes[5] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, NAMEOID};
-			Datum		dv[5];
-
-			dv[0] = CStringGetTextDatum(spec.project_name);
-			dv[1] = Int32GetDatum(version);
-			dv[2] = CStringGetTextDatum(strcmp(deploy, "always") == 0 ? "always" : "if_better");
-			dv[3] = CStringGetTextDatum(reason);
-			dv[4] = me_name;
-			MlopsExecOrError("SELECT mlops._deploy($1, $2, $3, $4, $5)",
-							 5, dtypes, dv, NULL, SPI_OK_SELECT);
-		}
-
-		/* the row to return */
-		{
-			Oid			rtypes[2] = {TEXTOID, INT4OID};
-			Datum		rv[2];
-
-			rv[0] = CStringGetTextDatum(spec.project_name);
-			rv[1] = Int32GetDatum(version);
-			if (SPI_execute_with_args("SELECT * FROM mlops.model_versions WHERE project = $1 AND version = $2",
-									  2, rtypes, rv, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
-				elog(ERROR, "could not read back version %d", version);
-			MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
-			tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[0]);
-			MemoryContextSwitchTo(traincxt);
-		}
-	}
-	MlopsRestoreUser(&sw);
+	TrainRegister(&spec, res, &rec, rsinfo);
 	SPI_finish();
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextDelete(traincxt);
 	return (Datum) 0;
+}
+
+/*
+ * The feature names of a version, in order, from its registry row (not its
+ * model bytes, so that damaged bytes can be reported).
+ */
+static List *
+ReproduceFeatures(const char *project_name, int version)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
+	List	   *features = NIL;
+
+	args[0] = CStringGetTextDatum(project_name);
+	args[1] = Int32GetDatum(version);
+	if (SPI_execute_with_args("SELECT f ->> 'name' FROM mlops.model_versions v, "
+							  "jsonb_array_elements(v.features) WITH ORDINALITY AS e(f, n) "
+							  "WHERE v.project = $1 AND v.version = $2 ORDER BY e.n",
+							  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read the features of version %d", version);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		features = lappend(features,
+						   SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return features;
+}
+
+/*
+ * Compare the stored version v with its retrained result: values[0..4] of
+ * mlops.reproduce's row (snapshot, same bytes, same metrics, both hashes).
+ */
+static void
+ReproduceCompare(const MlopsVersion *v, const TrainResult *res, Datum *values)
+{
+	Oid			types[4] = {BYTEAOID, BYTEAOID, JSONBOID, JSONBOID};
+	Datum		args[4];
+	bool		isnull;
+	HeapTuple	row;
+	TupleDesc	desc;
+
+	args[0] = PointerGetDatum(v->model);
+	args[1] = PointerGetDatum(res->bytes);
+	args[2] = JsonbPGetDatum(v->metrics);
+	args[3] = JsonbPGetDatum(res->metrics);
+	if (SPI_execute_with_args("SELECT $1 = $2, ($3 - 'champion') = $4, sha256($1), sha256($2)",
+							  4, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not compare models");
+	row = SPI_tuptable->vals[0];
+	desc = SPI_tuptable->tupdesc;
+	values[0] = Int64GetDatum(v->snapshot);
+	values[1] = SPI_getbinval(row, desc, 1, &isnull);
+	values[2] = SPI_getbinval(row, desc, 2, &isnull);
+	values[3] = SPI_datumTransfer(SPI_getbinval(row, desc, 3, &isnull), false, -1);
+	values[4] = SPI_datumTransfer(SPI_getbinval(row, desc, 4, &isnull), false, -1);
 }
 
 /*
@@ -1309,46 +1472,11 @@ mlops_reproduce(PG_FUNCTION_ARGS)
 	spec.algo_name = v->algorithm;
 	spec.hyperparams = v->hyperparams;
 	spec.test_size = v->test_size;
-	/* the feature list from the registry, so that damaged bytes can be reported */
-	{
-		Oid			argtypes[2] = {TEXTOID, INT4OID};
-		Datum		args[2];
-		args[0] = CStringGetTextDatum(project_name);
-		args[1] = Int32GetDatum(version);
-		if (SPI_execute_with_args("SELECT f ->> 'name' FROM mlops.model_versions v, "
-								  "jsonb_array_elements(v.features) WITH ORDINALITY AS e(f, n) "
-								  "WHERE v.project = $1 AND v.version = $2 ORDER BY e.n",
-								  2, argtypes, args, NULL, true, 0) != SPI_OK_SELECT)
-			elog(ERROR, "could not read the features of version %d", version);
-		for (uint64 i = 0; i < SPI_processed; i++)
-			spec.features = lappend(spec.features,
-									SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	}
+	spec.features = ReproduceFeatures(project_name, version);
 
 	res = TrainCore(&spec);
 
-	{
-		Oid			types[4] = {BYTEAOID, BYTEAOID, JSONBOID, JSONBOID};
-		Datum		args[4];
-		bool		isnull;
-		HeapTuple	row;
-		TupleDesc	desc;
-
-		args[0] = PointerGetDatum(v->model);
-		args[1] = PointerGetDatum(res->bytes);
-		args[2] = JsonbPGetDatum(v->metrics);
-		args[3] = JsonbPGetDatum(res->metrics);
-		if (SPI_execute_with_args("SELECT $1 = $2, ($3 - 'champion') = $4, sha256($1), sha256($2)",
-								  4, types, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not compare models");
-		row = SPI_tuptable->vals[0];
-		desc = SPI_tuptable->tupdesc;
-		values[0] = Int64GetDatum(v->snapshot);
-		values[1] = SPI_getbinval(row, desc, 1, &isnull);
-		values[2] = SPI_getbinval(row, desc, 2, &isnull);
-		values[3] = SPI_datumTransfer(SPI_getbinval(row, desc, 3, &isnull), false, -1);
-		values[4] = SPI_datumTransfer(SPI_getbinval(row, desc, 4, &isnull), false, -1);
-	}
+	ReproduceCompare(v, res, values);
 	{
 		MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
 
