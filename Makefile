@@ -34,7 +34,7 @@ SHLIB_LINK += -L$(OPENBLAS_SERIAL) -Wl,-rpath,$(OPENBLAS_SERIAL)
 endif
 SHLIB_LINK += -lopenblas -llapacke -lm
 
-PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+PG_CPPFLAGS = -I$(srcdir)/src -Werror=implicit-function-declaration -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 EXTRA_CLEAN = results regression.diffs regression.out
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)

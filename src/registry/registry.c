@@ -141,13 +141,6 @@ MlopsGetProject(const char *name, bool missing_ok)
 	return p;
 }
 
-/* ERROR unless the current user may train this project */
-void
-MlopsCheckProjectWriter(const MlopsProject *project)
-{
-	MlopsCheckProjectPrivilege(project->name, MLOPS_PRIV_TRAIN);
-}
-
 /*
  * A version of a project: version > 0 that one, 0 the production version.
  */

@@ -67,9 +67,36 @@ extern bool MlopsScanVersion(const char *project, int version, int *found_versio
 
 /* These run SPI queries: call them between SPI_connect and SPI_finish */
 extern MlopsProject *MlopsGetProject(const char *name, bool missing_ok);
-extern void MlopsCheckProjectWriter(const MlopsProject *project);
 extern MlopsVersion *MlopsGetVersion(const char *project, int version, bool missing_ok);
 extern MlopsVersion *MlopsGetVersionFresh(const char *project, int version, bool missing_ok);
 extern MlopsModel *MlopsFetchModel(const char *project, int version, MlopsVersion **info);
+
+/* A new version, as MlopsInsertVersion records it (versions.c) */
+typedef struct MlopsNewVersion
+{
+	const char *project;
+	const char *algorithm;
+	const char *hyperparams;	/* JSON text */
+	const char *features;		/* JSON text */
+	const char *target;
+	int			nclasses;		/* 0: no classes column */
+	char	  **classes;
+	Jsonb	   *metrics;
+	const char *relation;
+	int64		snapshot;		/* 0 when none */
+	int64		train_rows;
+	int64		test_rows;
+	double		test_size;
+	double		training_seconds;
+	const char *trained_by;		/* role name */
+	Jsonb	   *baseline;		/* NULL when none */
+	bytea	   *model;
+	int			champion_version;	/* 0 when none */
+	double		champion_score; /* NaN when unknown */
+} MlopsNewVersion;
+
+/* versions.c: registry writes, as the registry owner, between SPI_connect and SPI_finish */
+extern void MlopsLockProject(const char *project);
+extern int	MlopsInsertVersion(const MlopsNewVersion *nv);
 
 #endif							/* MLOPS_REGISTRY_H */
