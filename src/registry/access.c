@@ -220,6 +220,23 @@ MlopsReportNoProject(const char *project)
 }
 
 /*
+ * The one error for a version that does not exist: version > 0 that one,
+ * 0 the production version of an existing project
+ */
+void
+MlopsReportNoVersion(const char *project, int version)
+{
+	if (version > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("version %d of project \"%s\" does not exist", version, project)));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("project \"%s\" has no deployed version", project),
+			 errhint("Deploy one with mlops.deploy('%s', version), or pass a version.", project)));
+}
+
+/*
  * ERROR unless the current user holds privilege (one MLOPS_PRIV_* bit) on
  * the project; also when the project does not exist.
  */

@@ -194,14 +194,7 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 			return NULL;
 		/* say whether the project itself is missing */
 		(void) MlopsGetProject(project, false);
-		if (version > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("version %d of project \"%s\" does not exist", version, project)));
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project \"%s\" has no deployed version", project),
-				 errhint("Deploy one with mlops.deploy('%s', version), or pass a version.", project)));
+		MlopsReportNoVersion(project, version);
 	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;

@@ -60,6 +60,7 @@ extern bool MlopsProjectOwner(const char *project, Oid *owner);
 extern uint32 MlopsProjectPrivileges(const char *project, Oid roleid, bool *exists);
 extern void MlopsCheckProjectPrivilege(const char *project, uint32 privilege);
 extern void MlopsReportNoProject(const char *project) pg_attribute_noreturn();
+extern void MlopsReportNoVersion(const char *project, int version) pg_attribute_noreturn();
 
 /* Scoring's read of a version, without SPI (scan.c) */
 extern bool MlopsScanVersion(const char *project, int version, int *found_version,
