@@ -4,8 +4,9 @@
  *	  The registry rows of snapshots: mlops.snapshot_stores,
  *	  mlops.snapshot_contents and mlops.snapshot_catalog.
  *
- * Every query here runs under SPI as the registry owner (the caller of the
- * snapshot function has been authorised before).  Functions that change
+ * Every query here runs under SPI as the registry owner, through
+ * MlopsExecAsRegistryOwner (the caller of the snapshot function has been
+ * authorised before).  Functions that change
  * snapshots switch to "latest" reads once they hold the store's lock, so
  * that they see every committed content whatever the isolation level;
  * functions that only read use the calling statement's snapshot, the same
@@ -15,18 +16,12 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "utils/snapmgr.h"
 
 #include "registry/registry.h"
 #include "snapshot/snapshot_int.h"
@@ -35,11 +30,17 @@
 /* read registry rows with the latest snapshot (after taking a store lock) */
 static bool snap_read_latest = false;
 
-/* Choose how the following registry reads see concurrent commits. */
-void
+/*
+ * Choose how the following registry reads see concurrent commits; returns
+ * the previous choice.
+ */
+bool
 SnapReadLatest(bool on)
 {
+	bool		was = snap_read_latest;
+
 	snap_read_latest = on;
+	return was;
 }
 
 /* SPI_connect, or a can't-happen error. */
@@ -60,26 +61,13 @@ static int
 SnapExec(const char *sql, int nargs, Oid *types, Datum *values,
 		 const char *nulls, bool write)
 {
-	MlopsUserSwitch sw;
-	int			ret;
-	MemoryContext cxt = CurrentMemoryContext;
+	MlopsOwnerMode mode;
 
-	MlopsBecomeRegistryOwner(&sw);
-	if (!write && snap_read_latest)
-	{
-		PushActiveSnapshot(GetLatestSnapshot());
-		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0);
-		PopActiveSnapshot();
-	}
+	if (write)
+		mode = MLOPS_OWNER_WRITE;
 	else
-		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, !write, 0);
-	MlopsRestoreUser(&sw);
-	/* SPI leaves its procedure context current: keep the caller's */
-	MemoryContextSwitchTo(cxt);
-	if (ret < 0)
-		elog(ERROR, "snapshot registry statement failed: %s: %s",
-			 SPI_result_code_string(ret), sql);
-	return ret;
+		mode = snap_read_latest ? MLOPS_OWNER_READ_LATEST : MLOPS_OWNER_READ;
+	return MlopsExecAsRegistryOwner(sql, nargs, types, values, nulls, mode);
 }
 
 /* A text[] datum from C strings. */
@@ -250,114 +238,65 @@ SnapCheckRead(const SnapInfo *info)
 					   info->created_by)));
 }
 
-/* Name of the rows table of a store (in schema mlops). */
-char *
-SnapStoreRelname(int32 store)
-{
-	return psprintf("snapshot_rows_%d", store);
-}
-
-/* OID of the rows table of a store. */
-Oid
-SnapStoreRelid(int32 store, bool missing_ok)
-{
-	char	   *name = SnapStoreRelname(store);
-	Oid			relid = get_relname_relid(name, MlopsSchemaOid());
-
-	if (!OidIsValid(relid) && !missing_ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("snapshot row table mlops.%s is missing", name),
-				 errdetail("The registry lists store %d but its table does not exist.", store)));
-	return relid;
-}
-
-/*
- * The store for a list of column types, created (with its rows table) when
- * missing and create is true; 0 when missing and create is false.
- */
+/* The store registered for a list of column types, or 0. */
 int32
-SnapFindStore(int ncols, const SnapColumn *cols, bool create, bool *created)
+SnapStoreByTypes(int ncols, const SnapColumn *cols)
 {
-	const char *find = "SELECT id FROM mlops.snapshot_stores WHERE column_types = $1";
-	char	  **typetexts = palloc(sizeof(char *) * ncols);
+	char	  **typetexts = palloc(sizeof(char *) * Max(ncols, 1));
 	Oid			types[1] = {TEXTARRAYOID};
 	Datum		values[1];
 	int32		store = 0;
-	bool		latest = snap_read_latest;
 	bool		isnull;
 
-	*created = false;
 	for (int i = 0; i < ncols; i++)
 		typetexts[i] = cols[i].type_text;
 	values[0] = CStringsToTextArray(ncols, typetexts);
-
-	SnapExec(find, 1, types, values, NULL, false);
+	SnapExec("SELECT id FROM mlops.snapshot_stores WHERE column_types = $1",
+			 1, types, values, NULL, false);
 	if (SPI_processed > 0)
-		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										   &isnull));
-	if (!create)
-		return 0;
+		store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											&isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return store;
+}
 
-	/* serialise creators of stores, then look again */
-	LockRelationOid(get_relname_relid("snapshot_stores", MlopsSchemaOid()),
-					ShareRowExclusiveLock);
-	snap_read_latest = true;
-	SnapExec(find, 1, types, values, NULL, false);
-	snap_read_latest = latest;
-	if (SPI_processed > 0)
-		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										   &isnull));
+/* Register a new store for a list of column types; returns its id. */
+int32
+SnapInsertStore(int ncols, const SnapColumn *cols)
+{
+	char	  **typetexts = palloc(sizeof(char *) * Max(ncols, 1));
+	Oid			types[1] = {TEXTARRAYOID};
+	Datum		values[1];
+	bool		isnull;
+	int32		store;
 
+	for (int i = 0; i < ncols; i++)
+		typetexts[i] = cols[i].type_text;
+	values[0] = CStringsToTextArray(ncols, typetexts);
 	SnapExec("INSERT INTO mlops.snapshot_stores (column_types) VALUES ($1) RETURNING id",
 			 1, types, values, NULL, true);
 	store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 										&isnull));
-	SnapCreateStoreTable(store, ncols, cols);
-	*created = true;
+	SPI_freetuptable(SPI_tuptable);
 	return store;
 }
 
-/* Remove an empty store: its rows table and its registry row. */
+/* Remove the registry row of a store. */
 void
-SnapDropStore(int32 store)
+SnapDeleteStore(int32 store)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(store)};
-	MlopsUserSwitch sw;
-	int			ret;
-	MemoryContext cxt = CurrentMemoryContext;
 
-	MlopsBecomeRegistryOwner(&sw);
-	ret = SPI_execute(psprintf("DROP TABLE mlops.%s", SnapStoreRelname(store)), false, 0);
-	MlopsRestoreUser(&sw);
-	MemoryContextSwitchTo(cxt);
-	if (ret != SPI_OK_UTILITY)
-		elog(ERROR, "dropping snapshot store %d failed: %s", store,
-			 SPI_result_code_string(ret));
 	SnapExec("DELETE FROM mlops.snapshot_stores WHERE id = $1", 1, types, values, NULL, true);
 }
 
-/*
- * Make every store's rows table depend on the extension (see
- * SnapEnsureDependency): after a restore, the first snapshot taken
- * re-attaches them all.
- */
-void
-SnapAttachStores(void)
+/* Ids of every registered store. */
+List *
+SnapStoreIds(void)
 {
-	SnapExec("SELECT id FROM mlops.snapshot_stores", 0, NULL, NULL, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int32		store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc, 1, &isnull));
-		Oid			relid = SnapStoreRelid(store, true);
-
-		if (OidIsValid(relid))
-			SnapEnsureDependency(relid);
-	}
-	SPI_freetuptable(SPI_tuptable);
+	return SnapExecInt64List("SELECT id::bigint FROM mlops.snapshot_stores ORDER BY id",
+							 0, NULL, NULL);
 }
 
 /*
@@ -672,3 +611,36 @@ SnapUsedBy(int64 id, int64 *total)
 	return buf.data;
 }
 
+/*
+ * Membership of a content as a map from row hash to count, built in the
+ * current memory context by applying its chain from the base.  With
+ * keep_zero, hashes that some content of the chain lists but this one does
+ * not contain stay in the map with count zero.
+ */
+snapmap_hash *
+SnapContentMap(int64 content, bool keep_zero)
+{
+	List	   *chain = SnapContentChain(content);
+	SnapChainLink *base = llast(chain);
+	int64		expected = base->n_added;
+	snapmap_hash *map;
+
+	/* the map must hold the base and whatever the deltas add */
+	for (int i = list_length(chain) - 2; i >= 0; i--)
+		expected += ((SnapChainLink *) list_nth(chain, i))->n_added;
+	map = SnapMapCreate(CurrentMemoryContext, expected);
+
+	for (int i = list_length(chain) - 1; i >= 0; i--)
+	{
+		SnapChainLink *link = list_nth(chain, i);
+		bytea	   *added;
+		bytea	   *removed;
+
+		SnapFetchLists(link->id, &added, &removed);
+		SnapMapAddBytea(map, added, 1, keep_zero);
+		SnapMapAddBytea(map, removed, -1, keep_zero);
+		pfree(added);
+		pfree(removed);
+	}
+	return map;
+}

@@ -1,14 +1,15 @@
 /*-------------------------------------------------------------------------
  *
  * snapshot_int.h
- *	  Declarations shared by the snapshot modules, not used elsewhere:
+ *	  Declarations shared by the snapshot modules, not used elsewhere.
+ *	  The files are layered; each calls only files listed below it:
  *
  *	  snapshot.c          the SQL-callable functions and snapshot.h's API
  *	  snapshot_take.c     reading a relation once into a new snapshot
  *	  snapshot_drop.c     dropping snapshots, compacting chains, garbage
+ *	  snapshot_store.c    the row tables: creation, bulk writes, scans, garbage
  *	  snapshot_catalog.c  the registry rows (stores, contents, catalog)
- *	  snapshot_members.c  multisets of row hashes: lists, maps, deltas
- *	  snapshot_store.c    the row tables: bulk writes, scans, garbage
+ *	  snapshot_members.c  multisets of row hashes in memory: lists, maps, deltas
  *	  snapshot_stats.c    per-column statistics
  *
  *-------------------------------------------------------------------------
@@ -64,7 +65,6 @@ extern void SnapListFromBytea(SnapHashList *list, bytea *b);
 extern void SnapMapAddBytea(snapmap_hash *map, bytea *b, int32 sign,
 							bool keep_zero);
 extern snapmap_hash *SnapMapCreate(MemoryContext cxt, int64 expected);
-extern snapmap_hash *SnapContentMap(int64 content, bool keep_zero);
 extern void SnapDeltaLists(snapmap_hash *delta, SnapHashList *added,
 						   SnapHashList *removed);
 
@@ -107,17 +107,16 @@ typedef struct SnapChainLink
 	int64		n_removed;
 } SnapChainLink;
 
-extern void SnapReadLatest(bool on);
+extern bool SnapReadLatest(bool on);
 extern void SnapSPIConnect(void);
 extern SnapInfo *SnapLookup(int64 id, bool lock_for_update);
 extern void SnapCheckRead(const SnapInfo *info);
-extern int32 SnapFindStore(int ncols, const SnapColumn *cols, bool create,
-						   bool *created);
-extern Oid	SnapStoreRelid(int32 store, bool missing_ok);
-extern char *SnapStoreRelname(int32 store);
-extern void SnapDropStore(int32 store);
-extern void SnapAttachStores(void);
+extern int32 SnapStoreByTypes(int ncols, const SnapColumn *cols);
+extern int32 SnapInsertStore(int ncols, const SnapColumn *cols);
+extern void SnapDeleteStore(int32 store);
+extern List *SnapStoreIds(void);
 extern List *SnapContentChain(int64 content);
+extern snapmap_hash *SnapContentMap(int64 content, bool keep_zero);
 extern List *SnapStoreContents(int32 store);
 extern int64 SnapParentCandidate(int32 store, const char *relation);
 extern int64 SnapFindContent(int32 store, uint64 content_hash, int64 row_count);
@@ -162,12 +161,17 @@ extern void SnapWriterEnd(SnapWriter *w);
 typedef void (*SnapRowCallback) (void *arg, uint64 h, int32 times,
 								 Datum *values, bool *isnull);
 
+extern char *SnapStoreRelname(int32 store);
+extern Oid	SnapStoreRelid(int32 store, bool missing_ok);
+extern int32 SnapFindStore(int ncols, const SnapColumn *cols, bool create,
+						   bool *created);
+extern void SnapDropStore(int32 store);
+extern void SnapAttachStores(void);
+extern void SnapEnsureDependency(Oid relid);
 extern int64 SnapStoreScan(Relation rel, snapmap_hash *want,
 						   SnapRowCallback cb, void *arg);
 extern int64 SnapStoreDelete(Relation rel, snapmap_hash *garbage,
 							 bool keep_counted);
-extern void SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols);
-extern void SnapEnsureDependency(Oid relid);
 
 /* ---------------------------------------------------------------------------
  * Taking snapshots (snapshot_take.c) and dropping them (snapshot_drop.c)

@@ -10,10 +10,13 @@
  * architecture and the bytes sort like the numbers.
  *
  * In memory a membership is a hash map from row hash to count, built by
- * walking the chain of contents from its base.  The same map, with entries
+ * walking the chain of contents from its base (SnapContentMap, in
+ * snapshot_catalog.c, which reads the chain).  The same map, with entries
  * kept at count zero, also tells which hashes the store holds: every hash in
  * a list of a live content belongs to some live content, so its row is in
  * the store (snapshot_take.c relies on that to skip rows already stored).
+ *
+ * This file works in memory only: it reads no registry row and no store.
  *
  *-------------------------------------------------------------------------
  */
@@ -225,40 +228,6 @@ SnapMapAddBytea(snapmap_hash *map, bytea *b, int32 sign, bool keep_zero)
 				snapmap_delete_item(map, e);
 		}
 	}
-}
-
-/*
- * Membership of a content as a map from row hash to count, built in the
- * current memory context by applying its chain from the base.  With
- * keep_zero, hashes that some content of the chain lists but this one does
- * not contain stay in the map with count zero.
- */
-snapmap_hash *
-SnapContentMap(int64 content, bool keep_zero)
-{
-	List	   *chain = SnapContentChain(content);
-	SnapChainLink *base = llast(chain);
-	int64		expected = base->n_added;
-	snapmap_hash *map;
-
-	/* the map must hold the base and whatever the deltas add */
-	for (int i = list_length(chain) - 2; i >= 0; i--)
-		expected += ((SnapChainLink *) list_nth(chain, i))->n_added;
-	map = SnapMapCreate(CurrentMemoryContext, expected);
-
-	for (int i = list_length(chain) - 1; i >= 0; i--)
-	{
-		SnapChainLink *link = list_nth(chain, i);
-		bytea	   *added;
-		bytea	   *removed;
-
-		SnapFetchLists(link->id, &added, &removed);
-		SnapMapAddBytea(map, added, 1, keep_zero);
-		SnapMapAddBytea(map, removed, -1, keep_zero);
-		pfree(added);
-		pfree(removed);
-	}
-	return map;
 }
 
 /*

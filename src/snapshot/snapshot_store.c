@@ -33,12 +33,15 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "core/util.h"
 #include "registry/registry.h"
 #include "snapshot/snapshot_int.h"
 
@@ -60,19 +63,38 @@ struct SnapWriter
 	MemoryContext batchcxt;
 };
 
+/* Name of the rows table of a store (in schema mlops). */
+char *
+SnapStoreRelname(int32 store)
+{
+	return psprintf("snapshot_rows_%d", store);
+}
+
+/* OID of the rows table of a store. */
+Oid
+SnapStoreRelid(int32 store, bool missing_ok)
+{
+	char	   *name = SnapStoreRelname(store);
+	Oid			relid = get_relname_relid(name, MlopsSchemaOid());
+
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("snapshot row table mlops.%s is missing", name),
+				 errdetail("The registry lists store %d but its table does not exist.", store)));
+	return relid;
+}
+
 /*
  * Create the rows table of a new store, as the registry owner, and make it
  * go away with the extension.
  */
-void
+static void
 SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 {
 	char	   *rel = quote_qualified_identifier("mlops", SnapStoreRelname(store));
 	StringInfoData sql;
 	StringInfoData types;
-	MlopsUserSwitch sw;
-	int			ret;
-	MemoryContext cxt = CurrentMemoryContext;
 
 	initStringInfo(&sql);
 	initStringInfo(&types);
@@ -91,14 +113,66 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 		appendStringInfo(&sql, "COMMENT ON COLUMN %s.c%d IS 'Column %d of the snapshotted rows';",
 						 rel, i + 1, i + 1);
 
-	MlopsBecomeRegistryOwner(&sw);
-	ret = SPI_execute(sql.data, false, 0);
-	MlopsRestoreUser(&sw);
-	MemoryContextSwitchTo(cxt);
-	if (ret != SPI_OK_UTILITY)
-		elog(ERROR, "creating the snapshot store failed: %s", SPI_result_code_string(ret));
-
+	MlopsExecAsRegistryOwner(sql.data, 0, NULL, NULL, NULL, MLOPS_OWNER_WRITE);
 	SnapEnsureDependency(SnapStoreRelid(store, false));
+}
+
+/*
+ * The store for a list of column types, created (with its rows table) when
+ * missing and create is true; 0 when missing and create is false.
+ */
+int32
+SnapFindStore(int ncols, const SnapColumn *cols, bool create, bool *created)
+{
+	int32		store;
+	bool		latest;
+
+	*created = false;
+	store = SnapStoreByTypes(ncols, cols);
+	if (store != 0 || !create)
+		return store;
+
+	/* serialise creators of stores, then look again */
+	LockRelationOid(get_relname_relid("snapshot_stores", MlopsSchemaOid()),
+					ShareRowExclusiveLock);
+	latest = SnapReadLatest(true);
+	store = SnapStoreByTypes(ncols, cols);
+	SnapReadLatest(latest);
+	if (store != 0)
+		return store;
+
+	store = SnapInsertStore(ncols, cols);
+	SnapCreateStoreTable(store, ncols, cols);
+	*created = true;
+	return store;
+}
+
+/* Remove an empty store: its rows table and its registry row. */
+void
+SnapDropStore(int32 store)
+{
+	MlopsExecAsRegistryOwner(psprintf("DROP TABLE mlops.%s", SnapStoreRelname(store)),
+							 0, NULL, NULL, NULL, MLOPS_OWNER_WRITE);
+	SnapDeleteStore(store);
+}
+
+/*
+ * Make every store's rows table depend on the extension (see
+ * SnapEnsureDependency): after a restore, the first snapshot taken
+ * re-attaches them all.
+ */
+void
+SnapAttachStores(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, SnapStoreIds())
+	{
+		Oid			relid = SnapStoreRelid((int32) *(int64 *) lfirst(lc), true);
+
+		if (OidIsValid(relid))
+			SnapEnsureDependency(relid);
+	}
 }
 
 /*
