@@ -183,11 +183,11 @@ SnapLookup(int64 id, bool lock_for_update)
 	int			n;
 
 	SnapExec(lock_for_update
-			 ? "SELECT s.relation, s.columns, s.column_types, s.created_by::text, s.content,"
+			 ? "SELECT s.relation, s.columns, s.column_types, s.owner::oid, s.content,"
 			 "       c.store, c.row_count, c.distinct_rows, c.content_hash"
 			 "  FROM mlops.snapshot_catalog s JOIN mlops.snapshot_contents c ON c.id = s.content"
 			 " WHERE s.id = $1 FOR UPDATE OF s"
-			 : "SELECT s.relation, s.columns, s.column_types, s.created_by::text, s.content,"
+			 : "SELECT s.relation, s.columns, s.column_types, s.owner::oid, s.content,"
 			 "       c.store, c.row_count, c.distinct_rows, c.content_hash"
 			 "  FROM mlops.snapshot_catalog s JOIN mlops.snapshot_contents c ON c.id = s.content"
 			 " WHERE s.id = $1",
@@ -208,7 +208,7 @@ SnapLookup(int64 id, bool lock_for_update)
 	if (n != info->ncols)
 		elog(ERROR, "snapshot " INT64_FORMAT " has %d column names but %d types",
 			 id, info->ncols, n);
-	info->created_by = SPI_getvalue(tup, desc, 4);
+	info->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
 	info->content = ResultInt64(0, 5);
 	info->store = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 	info->row_count = ResultInt64(0, 7);
@@ -220,39 +220,50 @@ SnapLookup(int64 id, bool lock_for_update)
 
 /*
  * Error unless the current user may read the snapshot's rows: superusers,
- * the role that took it and the members of that role.
+ * the role that took it and the roles that have its privileges.
  */
 void
 SnapCheckRead(const SnapInfo *info)
 {
-	Oid			taker = get_role_oid(info->created_by, true);
+	char	   *owner;
 
 	if (superuser())
 		return;
-	if (OidIsValid(taker) && has_privs_of_role(GetUserId(), taker))
+	if (has_privs_of_role(GetUserId(), info->owner))
 		return;
+	owner = GetUserNameFromId(info->owner, true);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied for snapshot " INT64_FORMAT, info->id),
-			 errdetail("Only role \"%s\", its members and superusers may use the rows of this snapshot.",
-					   info->created_by)));
+			 owner ? errdetail("Only role \"%s\", its members and superusers may use the rows of this snapshot.",
+							   owner)
+			 : errdetail("Only superusers may use the rows of this snapshot: the role that took it was dropped.")));
 }
 
-/* The store registered for a list of column types, or 0. */
-int32
-SnapStoreByTypes(int ncols, const SnapColumn *cols)
+/* The stored column types of cols as a text[] datum. */
+static Datum
+StoreTypesArray(int ncols, const SnapColumn *cols)
 {
 	char	  **typetexts = palloc(sizeof(char *) * Max(ncols, 1));
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
+
+	for (int i = 0; i < ncols; i++)
+		typetexts[i] = cols[i].store_type_text;
+	return CStringsToTextArray(ncols, typetexts);
+}
+
+/* The store of owner for the stored types of cols, or 0. */
+int32
+SnapStoreByTypes(Oid owner, int ncols, const SnapColumn *cols)
+{
+	Oid			types[2] = {REGROLEOID, TEXTARRAYOID};
+	Datum		values[2];
 	int32		store = 0;
 	bool		isnull;
 
-	for (int i = 0; i < ncols; i++)
-		typetexts[i] = cols[i].type_text;
-	values[0] = CStringsToTextArray(ncols, typetexts);
-	SnapExec("SELECT id FROM mlops.snapshot_stores WHERE column_types = $1",
-			 1, types, values, NULL, false);
+	values[0] = ObjectIdGetDatum(owner);
+	values[1] = StoreTypesArray(ncols, cols);
+	SnapExec("SELECT id FROM mlops.snapshot_stores WHERE owner = $1 AND column_types = $2",
+			 2, types, values, NULL, false);
 	if (SPI_processed > 0)
 		store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 											&isnull));
@@ -260,21 +271,19 @@ SnapStoreByTypes(int ncols, const SnapColumn *cols)
 	return store;
 }
 
-/* Register a new store for a list of column types; returns its id. */
+/* Register a new store of owner for the stored types of cols; returns its id. */
 int32
-SnapInsertStore(int ncols, const SnapColumn *cols)
+SnapInsertStore(Oid owner, int ncols, const SnapColumn *cols)
 {
-	char	  **typetexts = palloc(sizeof(char *) * Max(ncols, 1));
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
+	Oid			types[2] = {REGROLEOID, TEXTARRAYOID};
+	Datum		values[2];
 	bool		isnull;
 	int32		store;
 
-	for (int i = 0; i < ncols; i++)
-		typetexts[i] = cols[i].type_text;
-	values[0] = CStringsToTextArray(ncols, typetexts);
-	SnapExec("INSERT INTO mlops.snapshot_stores (column_types) VALUES ($1) RETURNING id",
-			 1, types, values, NULL, true);
+	values[0] = ObjectIdGetDatum(owner);
+	values[1] = StoreTypesArray(ncols, cols);
+	SnapExec("INSERT INTO mlops.snapshot_stores (owner, column_types) VALUES ($1, $2) RETURNING id",
+			 2, types, values, NULL, true);
 	store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 										&isnull));
 	SPI_freetuptable(SPI_tuptable);
@@ -368,60 +377,79 @@ SnapParentCandidate(int32 store, const char *relation)
 						 2, types, values, NULL, false);
 }
 
-/* The latest content of the store with this hash and row count, or 0. */
-int64
-SnapFindContent(int32 store, uint64 content_hash, int64 row_count)
+/* A bytea datum of a content digest. */
+static Datum
+DigestDatum(const uint8 *digest)
 {
-	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
-	Datum		values[3] = {Int32GetDatum(store), Int64GetDatum((int64) content_hash),
-	Int64GetDatum(row_count)};
+	bytea	   *b = palloc(VARHDRSZ + SNAP_DIGEST_LEN);
 
+	SET_VARSIZE(b, VARHDRSZ + SNAP_DIGEST_LEN);
+	memcpy(VARDATA(b), digest, SNAP_DIGEST_LEN);
+	return PointerGetDatum(b);
+}
+
+/*
+ * The latest content of the store with this digest (SnapListDigest of all
+ * its row hashes) and row count, or 0.  Stores belong to one role, so this
+ * never finds another role's content.
+ */
+int64
+SnapFindContent(int32 store, const uint8 *digest, int64 row_count)
+{
+	Oid			types[3] = {INT4OID, BYTEAOID, INT8OID};
+	Datum		values[3];
+
+	values[0] = Int32GetDatum(store);
+	values[1] = DigestDatum(digest);
+	values[2] = Int64GetDatum(row_count);
 	return SnapExecInt64("SELECT id FROM mlops.snapshot_contents"
-						 " WHERE store = $1 AND content_hash = $2 AND row_count = $3"
+						 " WHERE store = $1 AND digest = $2 AND row_count = $3"
 						 " ORDER BY id DESC LIMIT 1",
 						 3, types, values, NULL, false);
 }
 
 /*
- * The latest snapshot taken by the current user of exactly these columns of
- * relation whose content has this hash and row count, or 0.  The catalog row
- * is locked (FOR KEY SHARE) so that it cannot be dropped before the caller's
+ * The latest snapshot taken by owner of exactly these columns of relation
+ * whose content has this hash and row count, or 0.  The catalog row is
+ * locked (FOR KEY SHARE) so that it cannot be dropped before the caller's
  * transaction ends.
  */
 int64
-SnapFindSnapshot(const char *relation, int ncols, const SnapColumn *cols,
+SnapFindSnapshot(Oid owner, const char *relation, int ncols, const SnapColumn *cols,
 				 uint64 content_hash, int64 row_count)
 {
-	Oid			types[6] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT8OID, TEXTOID};
+	Oid			types[6] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT8OID, REGROLEOID};
 	Datum		values[6];
 
 	values[0] = CStringGetTextDatum(relation);
 	SnapColumnArrays(ncols, cols, &values[1], &values[2]);
 	values[3] = Int64GetDatum((int64) content_hash);
 	values[4] = Int64GetDatum(row_count);
-	values[5] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	values[5] = ObjectIdGetDatum(owner);
 
 	return SnapExecInt64("SELECT s.id FROM mlops.snapshot_catalog s"
 						 "  JOIN mlops.snapshot_contents c ON c.id = s.content"
 						 " WHERE s.relation = $1 AND s.columns = $2 AND s.column_types = $3"
-						 "   AND c.content_hash = $4 AND c.row_count = $5 AND s.created_by = $6"
+						 "   AND c.content_hash = $4 AND c.row_count = $5 AND s.owner = $6"
 						 " ORDER BY s.id DESC LIMIT 1 FOR KEY SHARE OF s",
 						 6, types, values, NULL, true);
 }
 
-/* Whether some snapshot of exactly these columns of relation exists. */
+/* Whether owner has a snapshot of exactly these columns of relation. */
 bool
-SnapHasSnapshotOf(const char *relation, int ncols, const SnapColumn *cols)
+SnapHasSnapshotOf(Oid owner, const char *relation, int ncols, const SnapColumn *cols)
 {
-	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
+	Oid			types[4] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, REGROLEOID};
+	Datum		values[4];
 	bool		found;
 
 	values[0] = CStringGetTextDatum(relation);
 	SnapColumnArrays(ncols, cols, &values[1], &values[2]);
+	values[3] = ObjectIdGetDatum(owner);
 	SnapExec("SELECT 1 FROM mlops.snapshot_catalog"
-			 " WHERE relation = $1 AND columns = $2 AND column_types = $3 LIMIT 1",
-			 3, types, values, NULL, false);
+			 " WHERE relation = $1 AND columns = $2 AND column_types = $3 AND owner = $4"
+			 " LIMIT 1",
+			 4, types, values, NULL, false);
 	found = SPI_processed > 0;
 	SPI_freetuptable(SPI_tuptable);
 	return found;
@@ -430,13 +458,13 @@ SnapHasSnapshotOf(const char *relation, int ncols, const SnapColumn *cols)
 /* Store a new content; returns its id. */
 int64
 SnapInsertContent(int32 store, int64 parent, int64 row_count, int64 distinct_rows,
-				  uint64 content_hash, const SnapHashList *added,
+				  uint64 content_hash, const uint8 *digest, const SnapHashList *added,
 				  const SnapHashList *removed, const char *stats_json)
 {
-	Oid			types[9] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	BYTEAOID, BYTEAOID, TEXTOID, INT8OID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
+	Oid			types[10] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	BYTEAOID, BYTEAOID, TEXTOID, INT8OID, BYTEAOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
 	int64		id;
 
 	values[0] = Int32GetDatum(store);
@@ -450,14 +478,15 @@ SnapInsertContent(int32 store, int64 parent, int64 row_count, int64 distinct_row
 	values[6] = PointerGetDatum(SnapListToBytea(removed));
 	values[7] = CStringGetTextDatum(stats_json);
 	values[8] = Int64GetDatum(added->n);
+	values[9] = DigestDatum(digest);
 
 	id = SnapExecInt64("INSERT INTO mlops.snapshot_contents"
-					   " (store, parent, row_count, distinct_rows, content_hash,"
+					   " (store, parent, row_count, distinct_rows, content_hash, digest,"
 					   "  added, removed, statistics, n_added, n_removed)"
-					   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9,"
+					   " VALUES ($1, $2, $3, $4, $5, $10, $6, $7, $8::jsonb, $9,"
 					   "         octet_length($7) / 8)"
 					   " RETURNING id",
-					   9, types, values, nulls, true);
+					   10, types, values, nulls, true);
 	pfree(DatumGetPointer(values[5]));
 	pfree(DatumGetPointer(values[6]));
 	return id;
@@ -485,14 +514,14 @@ SnapUpdateContent(int64 content, int64 parent, const SnapHashList *added,
 			 4, types, values, nulls, true);
 }
 
-/* Record a snapshot pointing at content; returns its id. */
+/* Record a snapshot of owner pointing at content; returns its id. */
 int64
-SnapInsertCatalog(const char *name, const char *relation, int ncols,
+SnapInsertCatalog(Oid owner, const char *name, const char *relation, int ncols,
 				  const SnapColumn *cols, int64 content, int64 rows_stored,
 				  int64 bytes_added)
 {
 	Oid			types[8] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID,
-	INT8OID, INT8OID, TEXTOID};
+	INT8OID, INT8OID, REGROLEOID};
 	Datum		values[8];
 	char		nulls[8] = "        ";
 
@@ -504,13 +533,12 @@ SnapInsertCatalog(const char *name, const char *relation, int ncols,
 	values[4] = Int64GetDatum(content);
 	values[5] = Int64GetDatum(rows_stored);
 	values[6] = Int64GetDatum(bytes_added);
-	/* the caller, before becoming the registry owner */
-	values[7] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	values[7] = ObjectIdGetDatum(owner);
 
 	return SnapExecInt64("INSERT INTO mlops.snapshot_catalog"
 						 " (name, relation, columns, column_types, content, rows_stored,"
-						 "  bytes_added, created_by)"
-						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::name) RETURNING id",
+						 "  bytes_added, owner)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
 						 8, types, values, nulls, true);
 }
 

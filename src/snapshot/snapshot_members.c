@@ -16,12 +16,19 @@
  * a list of a live content belongs to some live content, so its row is in
  * the store (snapshot_take.c relies on that to skip rows already stored).
  *
+ * A content is identified by the SHA-256 of the sorted list of all its row
+ * hashes, duplicates repeated: the bytes its base list has or would have.
+ * Two contents with the same digest list the same rows of their store.
+ * (The sum of the row hashes, kept as the content hash, is no identity: a
+ * role can choose one row so that any other rows reach a given sum.)
+ *
  * This file works in memory only: it reads no registry row and no store.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "common/cryptohash.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/memutils.h"
@@ -252,4 +259,43 @@ SnapDeltaLists(snapmap_hash *delta, SnapHashList *added, SnapHashList *removed)
 	}
 	SnapListSort(added);
 	SnapListSort(removed);
+}
+
+/* Error out of a failed SHA-256 step. */
+static void
+DigestFailed(pg_cryptohash_ctx *ctx, const char *step)
+{
+	elog(ERROR, "could not %s the SHA-256 of a snapshot content: %s",
+		 step, pg_cryptohash_error(ctx));
+}
+
+/*
+ * The identity of a content: the SHA-256 of its sorted row hashes as 8-byte
+ * big-endian numbers, duplicates repeated.  digest gets SNAP_DIGEST_LEN
+ * bytes.
+ */
+void
+SnapListDigest(const SnapHashList *sorted, uint8 *digest)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint64		buf[1024];
+
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (pg_cryptohash_init(ctx) < 0)
+		DigestFailed(ctx, "start");
+	for (int64 i = 0; i < sorted->n; i += lengthof(buf))
+	{
+		int64		m = Min((int64) lengthof(buf), sorted->n - i);
+
+		for (int64 j = 0; j < m; j++)
+			buf[j] = pg_hton64(sorted->v[i + j]);
+		if (pg_cryptohash_update(ctx, (const uint8 *) buf, m * sizeof(uint64)) < 0)
+			DigestFailed(ctx, "compute");
+	}
+	if (pg_cryptohash_final(ctx, digest, SNAP_DIGEST_LEN) < 0)
+		DigestFailed(ctx, "finish");
+	pg_cryptohash_free(ctx);
 }

@@ -5,8 +5,10 @@
  *	  garbage deletion.
  *
  * A store's rows live in mlops.snapshot_rows_<id> (row_hash bigint, c1, c2,
- * ...), the columns in their original SQL types, so that rows are written
- * and read back without any encoding and restore with their exact types.
+ * ...), the columns in built-in types (snapshot_types.c): the original SQL
+ * type or a domain's base type, which need no encoding, or text for a type
+ * a user could drop.  A store belongs to one role: only snapshots that role
+ * took point at its rows.
  * The table has no index: rows are found by hash with an in-memory map while
  * scanning it, which costs one sequential read of the store and spares the
  * first snapshot the price of building an index over every row.
@@ -29,6 +31,7 @@
 #include "catalog/pg_depend.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
@@ -101,8 +104,8 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 	appendStringInfo(&sql, "CREATE TABLE %s (row_hash bigint NOT NULL", rel);
 	for (int i = 0; i < ncols; i++)
 	{
-		appendStringInfo(&sql, ", c%d %s", i + 1, cols[i].type_text);
-		appendStringInfo(&types, "%s%s", i > 0 ? ", " : "", cols[i].type_text);
+		appendStringInfo(&sql, ", c%d %s", i + 1, cols[i].store_type_text);
+		appendStringInfo(&types, "%s%s", i > 0 ? ", " : "", cols[i].store_type_text);
 	}
 	appendStringInfoString(&sql, ") USING heap;");
 	appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s;", rel,
@@ -118,17 +121,42 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 }
 
 /*
- * The store for a list of column types, created (with its rows table) when
- * missing and create is true; 0 when missing and create is false.
+ * Error unless the rows table rel stores the columns cols in their stored
+ * types: nothing is written to or read from a table of other types.
+ */
+void
+SnapCheckStoreTypes(Relation rel, int ncols, const SnapColumn *cols)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		ok = (desc->natts == ncols + 1 &&
+					  TupleDescAttr(desc, 0)->atttypid == INT8OID);
+
+	for (int i = 0; ok && i < ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i + 1);
+
+		ok = (!att->attisdropped && att->atttypid == cols[i].store_typid);
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("snapshot row table %s does not have the columns its store lists",
+						RelationGetRelationName(rel))));
+}
+
+/*
+ * The store of owner for the stored types of cols, created (with its rows
+ * table) when missing and create is true; 0 when missing and create is
+ * false.
  */
 int32
-SnapFindStore(int ncols, const SnapColumn *cols, bool create, bool *created)
+SnapFindStore(Oid owner, int ncols, const SnapColumn *cols, bool create, bool *created)
 {
 	int32		store;
 	bool		latest;
 
 	*created = false;
-	store = SnapStoreByTypes(ncols, cols);
+	store = SnapStoreByTypes(owner, ncols, cols);
 	if (store != 0 || !create)
 		return store;
 
@@ -136,12 +164,12 @@ SnapFindStore(int ncols, const SnapColumn *cols, bool create, bool *created)
 	LockRelationOid(get_relname_relid("snapshot_stores", MlopsSchemaOid()),
 					ShareRowExclusiveLock);
 	latest = SnapReadLatest(true);
-	store = SnapStoreByTypes(ncols, cols);
+	store = SnapStoreByTypes(owner, ncols, cols);
 	SnapReadLatest(latest);
 	if (store != 0)
 		return store;
 
-	store = SnapInsertStore(ncols, cols);
+	store = SnapInsertStore(owner, ncols, cols);
 	SnapCreateStoreTable(store, ncols, cols);
 	*created = true;
 	return store;
