@@ -100,4 +100,17 @@ typedef struct MlopsNewVersion
 extern void MlopsLockProject(const char *project);
 extern int	MlopsInsertVersion(const MlopsNewVersion *nv);
 
+/* How a statement run as the registry owner sees the data (owner_exec.c) */
+typedef enum MlopsOwnerMode
+{
+	MLOPS_OWNER_WRITE,			/* may write; ordinary snapshot rules */
+	MLOPS_OWNER_READ,			/* read-only, the calling statement's snapshot */
+	MLOPS_OWNER_READ_LATEST		/* read-only, a new snapshot */
+} MlopsOwnerMode;
+
+/* Run one statement of ours as the registry owner; errors on SPI failure */
+extern int	MlopsExecAsRegistryOwner(const char *sql, int nargs, Oid *types,
+									 Datum *values, const char *nulls,
+									 MlopsOwnerMode mode);
+
 #endif							/* MLOPS_REGISTRY_H */
