@@ -200,6 +200,7 @@ SELECT s.id,
        ARRAY(SELECT v.project || '/' || v.version
                FROM mlops.model_versions v
               WHERE v.snapshot = s.id
+                AND mlops.has_project_privilege(v.project, 'read')
               ORDER BY v.project, v.version)               AS model_versions,
        (SELECT jsonb_object_agg(col.name, st.value ORDER BY col.n)
           FROM unnest(s.columns) WITH ORDINALITY AS col(name, n)
