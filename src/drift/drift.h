@@ -30,32 +30,6 @@ typedef struct MlopsDriftThresholds
 	double		metric_drop;	/* concept drift when the key metric drops by this */
 } MlopsDriftThresholds;
 
-/* Statistics (shares are normalised here; empty bins count as 1e-4) */
-extern double MlopsPsi(const double *expected, const double *actual, int nbins);
-extern double MlopsKsStatistic(const double *sample, int m, const int64 *hist,
-							   int64 n);
-
-/*
- * A sorted KS sample with a uniform grid over its range, so that the cell
- * of a live value is found in constant expected time (MlopsKsCell).
- */
-typedef struct MlopsKsIndex
-{
-	const double *sample;		/* sorted ascending */
-	int			m;
-	int			ngrid;			/* 0: plain binary search */
-	double		lo;
-	double		scale;			/* grid cells per unit */
-	int		   *grid;			/* ngrid + 1 lower bounds */
-	double	   *padded;			/* the sample, then KS_PAD infinities */
-} MlopsKsIndex;
-
-extern void MlopsKsIndexInit(MlopsKsIndex *ix, const double *sample, int m);
-extern int	MlopsKsCell(const MlopsKsIndex *ix, double v);
-extern double MlopsKsPValue(double d, double m, double n);
-extern double MlopsChiSquareHomogeneity(const double *a, const double *b, int k,
-										double *statistic, int *df);
-
 /* Thresholds: defaults overridden by a project's jsonb */
 extern void MlopsDriftThresholdsDefault(MlopsDriftThresholds *t);
 extern void MlopsDriftThresholdsApply(MlopsDriftThresholds *t, Jsonb *overrides);
