@@ -243,94 +243,31 @@ TextToJsonb(const char *s)
 }
 
 /* ------------------------------------------------------------------------
- * Registry access
+ * A project's thresholds
  * ------------------------------------------------------------------------
  */
 
-/* What check_drift and set_drift_thresholds need to know about a project */
-typedef struct DriftProject
-{
-	char	   *name;
-	char	   *task;
-	char	   *target;
-	char	   *key_metric;
-	Jsonb	   *thresholds;		/* overrides */
-	Oid			owner;
-} DriftProject;
-
 /*
- * Look a project up (SPI must be connected; results are copied into ctx)
- * and check that the current user may act on it: its owner, a member of
- * the owner's role, or a superuser.
+ * The thresholds in effect for a project: the defaults, overridden by the
+ * project's own.  SPI must be connected and the project known to exist.
  */
-static DriftProject *
-LookupProject(const char *name, MemoryContext ctx)
+static void
+ProjectThresholds(const char *project, MlopsDriftThresholds *t)
 {
 	Oid			argtypes[1] = {TEXTOID};
 	Datum		args[1];
-	DriftProject *p;
-	HeapTuple	tup;
-	TupleDesc	desc;
 	bool		isnull;
-	char	   *owner;
-	MemoryContext old;
+	Datum		d;
 
-	args[0] = CStringGetTextDatum(name);
-	if (SPI_execute_with_args("SELECT task, target, key_metric, drift_thresholds, owner::text "
-							  "FROM mlops.projects WHERE name = $1",
-							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read mlops.projects");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project \"%s\" does not exist", name),
-				 errhint("Projects are created by mlops.train; see SELECT name FROM mlops.projects.")));
-	tup = SPI_tuptable->vals[0];
-	desc = SPI_tuptable->tupdesc;
-
-	old = MemoryContextSwitchTo(ctx);
-	p = palloc0(sizeof(DriftProject));
-	p->name = pstrdup(name);
-	p->task = SPI_getvalue(tup, desc, 1);
-	p->target = SPI_getvalue(tup, desc, 2);
-	p->key_metric = SPI_getvalue(tup, desc, 3);
-	{
-		Datum		d = SPI_getbinval(tup, desc, 4, &isnull);
-
-		p->thresholds = isnull ? NULL : DatumGetJsonbPCopy(d);
-	}
-	owner = SPI_getvalue(tup, desc, 5);
-	MemoryContextSwitchTo(old);
-
-	p->owner = get_role_oid(owner, true);
-	if (!has_privs_of_role(GetUserId(), p->owner))
-		ereport(ERROR,
-				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-				 errmsg("permission denied for project \"%s\"", name),
-				 errdetail("Only the project's owner (%s), members of that role and superusers may check drift and change its thresholds.",
-						   owner)));
-	return p;
-}
-
-/* Run a registry write as the registry owner (caller checked the rights) */
-static int
-ExecuteAsRegistryOwner(const char *sql, int nargs, Oid *argtypes, Datum *args,
-					   const char *nulls)
-{
-	MlopsUserSwitch sw;
-	volatile int rc;
-
-	MlopsBecomeRegistryOwner(&sw);
-	PG_TRY();
-	{
-		rc = SPI_execute_with_args(sql, nargs, argtypes, args, nulls, false, 0);
-	}
-	PG_FINALLY();
-	{
-		MlopsRestoreUser(&sw);
-	}
-	PG_END_TRY();
-	return rc;
+	args[0] = CStringGetTextDatum(project);
+	MlopsExecOrError("SELECT drift_thresholds FROM mlops.projects WHERE name = $1",
+					 1, argtypes, args, NULL, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		elog(ERROR, "project \"%s\" vanished from mlops.projects", project);
+	MlopsDriftThresholdsDefault(t);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		MlopsDriftThresholdsApply(t, DatumGetJsonbP(d));
 }
 
 /* ------------------------------------------------------------------------
@@ -753,7 +690,8 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 	char	   *project_name;
 	Oid			relid;
 	int			version;
-	DriftProject *proj;
+	MlopsProject *proj;
+	bool		project_has_target;
 	MlopsDriftThresholds thresholds;
 	MlopsBaseline *base;
 	bytea	   *model_bytes = NULL;
@@ -799,9 +737,10 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 
 	/* -- the project, its thresholds and the version's baseline -------- */
 	SPI_connect();
-	proj = LookupProject(project_name, callctx);
-	MlopsDriftThresholdsDefault(&thresholds);
-	MlopsDriftThresholdsApply(&thresholds, proj->thresholds);
+	proj = MlopsGetProject(project_name, false);
+	MlopsCheckProjectWriter(proj);
+	project_has_target = proj->target != NULL;
+	ProjectThresholds(project_name, &thresholds);
 	{
 		Oid			argtypes[2] = {TEXTOID, INT4OID};
 		Datum		args[2];
@@ -810,15 +749,17 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 		bool		isnull;
 		Datum		d;
 		MemoryContext old;
+		MlopsUserSwitch sw;
 
 		args[0] = CStringGetTextDatum(project_name);
 		args[1] = Int32GetDatum(version);
-		/* the baseline column is the owner's: LookupProject checked the caller */
-		if (ExecuteAsRegistryOwner("SELECT version, baseline, model FROM mlops.model_versions "
-								   "WHERE project = $1 AND ($2 IS NULL OR version = $2) "
-								   "ORDER BY (status = 'production') DESC, version DESC LIMIT 1",
-								   2, argtypes, args, nulls) != SPI_OK_SELECT)
-			elog(ERROR, "could not read mlops.model_versions");
+		/* the baseline column is the owner's: the caller's rights are checked */
+		MlopsBecomeRegistryOwner(&sw);
+		MlopsExecOrError("SELECT version, baseline, model FROM mlops.model_versions "
+						 "WHERE project = $1 AND ($2 IS NULL OR version = $2) "
+						 "ORDER BY (status = 'production') DESC, version DESC LIMIT 1",
+						 2, argtypes, args, nulls, SPI_OK_SELECT);
+		MlopsRestoreUser(&sw);
 		if (SPI_processed == 0)
 		{
 			if (PG_ARGISNULL(2))
@@ -849,12 +790,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 	SPI_finish();
 
 	/* -- which baseline columns the live relation has, and as what ----- */
-	if (get_rel_name(relid) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid)));
-	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
-										 get_rel_name(relid));
+	relname = MlopsQualifiedRelname(relid);
 	argcols = palloc((base->nfeatures + 1) * sizeof(MlopsBaselineColumn *));
 	argof = palloc(base->nfeatures * sizeof(int));
 	livetype = palloc0(base->nfeatures * sizeof(Oid));
@@ -894,7 +830,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 	 * with a type that can be read so (a number stays a number; anything
 	 * readable can be a class label).
 	 */
-	if (base->target && proj->target &&
+	if (base->target && project_has_target &&
 		get_attnum(relid, base->target->name) > 0 &&
 		TargetReadable(base->target->kind,
 					   MlopsTypeKind(get_atttype(relid, get_attnum(relid, base->target->name)))))
@@ -1184,6 +1120,7 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 		bool	   *isnull;
 		char	   *checked_by = GetUserNameFromId(GetUserId(), false);
 		NameData	who;
+		MlopsUserSwitch sw;
 
 		namestrcpy(&who, checked_by);
 		memset(nulls, ' ', sizeof(nulls));
@@ -1200,12 +1137,14 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 		args[8] = JsonbPGetDatum(TextToJsonb(features.data));
 		args[9] = JsonbPGetDatum(TextToJsonb(summary.data));
 		args[10] = Float8GetDatum(duration);
-		if (ExecuteAsRegistryOwner("INSERT INTO mlops.drift_reports "
-								   "(project, version, relation, checked_by, rows_checked, verdict, "
-								   " drift_share, concept_drift, features, summary, duration_ms) "
-								   "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
-								   11, argtypes, args, nulls) != SPI_OK_INSERT_RETURNING ||
-			SPI_processed != 1)
+		MlopsBecomeRegistryOwner(&sw);
+		MlopsExecOrError("INSERT INTO mlops.drift_reports "
+						 "(project, version, relation, checked_by, rows_checked, verdict, "
+						 " drift_share, concept_drift, features, summary, duration_ms) "
+						 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
+						 11, argtypes, args, nulls, SPI_OK_INSERT_RETURNING);
+		MlopsRestoreUser(&sw);
+		if (SPI_processed != 1)
 			elog(ERROR, "could not insert into mlops.drift_reports");
 
 		tup = SPI_tuptable->vals[0];
@@ -1226,10 +1165,11 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 			qargs[0] = CStringGetTextDatum(project_name);
 			qargs[1] = Int64GetDatum(report_id);
 			qargs[2] = CStringGetTextDatum(reason.data);
-			if (ExecuteAsRegistryOwner("INSERT INTO mlops.retrain_queue (project, report_id, reason) "
-									   "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-									   3, qtypes, qargs, NULL) != SPI_OK_INSERT)
-				elog(ERROR, "could not insert into mlops.retrain_queue");
+			MlopsBecomeRegistryOwner(&sw);
+			MlopsExecOrError("INSERT INTO mlops.retrain_queue (project, report_id, reason) "
+							 "VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+							 3, qtypes, qargs, NULL, SPI_OK_INSERT);
+			MlopsRestoreUser(&sw);
 		}
 	}
 	SPI_finish();
@@ -1252,7 +1192,6 @@ mlops_check_drift(PG_FUNCTION_ARGS)
 Datum
 mlops_set_drift_thresholds(PG_FUNCTION_ARGS)
 {
-	MemoryContext callctx = CurrentMemoryContext;
 	char	   *project_name;
 	Jsonb	   *given = PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1);
 	MlopsDriftThresholds t;
@@ -1262,6 +1201,7 @@ mlops_set_drift_thresholds(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	char		nulls[2] = {' ', given ? ' ' : 'n'};
 	bool		isnull;
+	MlopsUserSwitch sw;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -1274,15 +1214,17 @@ mlops_set_drift_thresholds(PG_FUNCTION_ARGS)
 	MlopsDriftThresholdsApply(&t, given);
 
 	SPI_connect();
-	(void) LookupProject(project_name, callctx);
+	MlopsCheckProjectWriter(MlopsGetProject(project_name, false));
 	args[0] = CStringGetTextDatum(project_name);
 	args[1] = given ? JsonbPGetDatum(given) : (Datum) 0;
-	if (ExecuteAsRegistryOwner("UPDATE mlops.projects "
-							   "SET drift_thresholds = CASE WHEN $2 IS NULL THEN '{}'::jsonb "
-							   "ELSE jsonb_strip_nulls(drift_thresholds || $2) END "
-							   "WHERE name = $1 RETURNING drift_thresholds",
-							   2, argtypes, args, nulls) != SPI_OK_UPDATE_RETURNING ||
-		SPI_processed != 1)
+	MlopsBecomeRegistryOwner(&sw);
+	MlopsExecOrError("UPDATE mlops.projects "
+					 "SET drift_thresholds = CASE WHEN $2 IS NULL THEN '{}'::jsonb "
+					 "ELSE jsonb_strip_nulls(drift_thresholds || $2) END "
+					 "WHERE name = $1 RETURNING drift_thresholds",
+					 2, argtypes, args, nulls, SPI_OK_UPDATE_RETURNING);
+	MlopsRestoreUser(&sw);
+	if (SPI_processed != 1)
 		elog(ERROR, "could not update mlops.projects");
 	stored = DatumGetJsonbP(SPI_getbinval(SPI_tuptable->vals[0],
 										  SPI_tuptable->tupdesc, 1, &isnull));
@@ -1311,23 +1253,10 @@ mlops_drift_thresholds(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(0))
 	{
 		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-		Oid			argtypes[1] = {TEXTOID};
-		Datum		args[1];
-		bool		isnull;
-		Datum		d;
 
 		SPI_connect();
-		args[0] = CStringGetTextDatum(name);
-		if (SPI_execute_with_args("SELECT drift_thresholds FROM mlops.projects WHERE name = $1",
-								  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read mlops.projects");
-		if (SPI_processed == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("project \"%s\" does not exist", name)));
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			MlopsDriftThresholdsApply(&t, DatumGetJsonbP(d));
+		(void) MlopsGetProject(name, false);
+		ProjectThresholds(name, &t);
 		SPI_finish();
 	}
 	initStringInfo(&buf);
@@ -1500,8 +1429,8 @@ mlops_version_baseline(PG_FUNCTION_ARGS)
 	char		nulls[2] = {' ', ' '};
 	Datum		values[2];
 	bool		isnull[2];
-	MemoryContext callctx = CurrentMemoryContext;
 	HeapTuple	result;
+	MlopsUserSwitch sw;
 
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
@@ -1514,12 +1443,13 @@ mlops_version_baseline(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	(void) LookupProject(project_name, callctx);
-	if (ExecuteAsRegistryOwner("SELECT version, baseline FROM mlops.model_versions "
-							   "WHERE project = $1 AND ($2 IS NULL OR version = $2) "
-							   "ORDER BY (status = 'production') DESC, version DESC LIMIT 1",
-							   2, argtypes, args, nulls) != SPI_OK_SELECT)
-		elog(ERROR, "could not read mlops.model_versions");
+	MlopsCheckProjectWriter(MlopsGetProject(project_name, false));
+	MlopsBecomeRegistryOwner(&sw);
+	MlopsExecOrError("SELECT version, baseline FROM mlops.model_versions "
+					 "WHERE project = $1 AND ($2 IS NULL OR version = $2) "
+					 "ORDER BY (status = 'production') DESC, version DESC LIMIT 1",
+					 2, argtypes, args, nulls, SPI_OK_SELECT);
+	MlopsRestoreUser(&sw);
 	if (SPI_processed == 0)
 	{
 		SPI_finish();
