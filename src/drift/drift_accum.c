@@ -15,7 +15,7 @@
  * combines exactly, so the result depends neither on the physical order of
  * the rows nor on how the scan was split between workers.
  *
- * The spec (built by drift.c from the baseline) carries, per argument, the
+ * The spec (built by check.c from the baseline) carries, per argument, the
  * kind, the moments' shift and the bin edges as raw doubles, so that each
  * process decodes it once with no number parsing.  The transition state is
  * an "internal" C struct; the serialised form (also the aggregate's result)
@@ -35,7 +35,7 @@
 #include "utils/lsyscache.h"
 
 #include "train/baseline.h"
-#include "drift/drift.h"
+#include "drift/drift_accum.h"
 #include "model/preprocess.h"
 
 PG_FUNCTION_INFO_V1(mlops_drift_accum_trans);

@@ -1,44 +1,21 @@
 /*-------------------------------------------------------------------------
  *
- * drift.h
- *	  Drift monitoring (drift.c): the statistics that compare live data with
- *	  a version's baseline, the per-project thresholds, and the drift check
- *	  that writes mlops.drift_reports and queues retrains.
+ * drift_accum.h
+ *	  The parallel accumulator of the drift check (drift_accum.c): the spec
+ *	  it is given and the state it leaves.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef MLOPS_DRIFT_H
-#define MLOPS_DRIFT_H
-
-#include "postgres.h"
-
-#include "utils/jsonb.h"
+#ifndef MLOPS_DRIFT_ACCUM_H
+#define MLOPS_DRIFT_ACCUM_H
 
 #include "train/baseline.h"
 
-/* Thresholds of the drift verdict; defaults in drift.c, see docs/drift.md */
-typedef struct MlopsDriftThresholds
-{
-	double		psi_warning;	/* numeric feature warns at PSI >= this */
-	double		psi_drift;		/* numeric feature drifts at PSI >= this */
-	double		ks_statistic;	/* ... or at KS D >= this with p < p_value */
-	double		p_value;		/* significance of KS and chi-square */
-	double		linf;			/* categorical drifts at L-inf >= this (p < p_value) */
-	double		unseen_share;	/* categorical drifts at unseen share >= this */
-	double		null_share;		/* any feature drifts at |NULL share change| >= this */
-	double		drift_share;	/* dataset drifts when this share of features drift */
-	double		metric_drop;	/* concept drift when the key metric drops by this */
-} MlopsDriftThresholds;
-
-/* Thresholds: defaults overridden by a project's jsonb */
-extern void MlopsDriftThresholdsDefault(MlopsDriftThresholds *t);
-extern void MlopsDriftThresholdsApply(MlopsDriftThresholds *t, Jsonb *overrides);
-
 /*
- * The parallel accumulator (drift_accum.c): what one scan of the live
- * relation leaves for the statistics, per column of the spec, plus the
- * values of the numeric columns in the MLOPS_DRIFT_KS_ROWS rows of smallest
- * content hash (all rows when there are fewer), for the KS statistic.
+ * What one scan of the live relation leaves for the statistics, per column
+ * of the spec, plus the values of the numeric columns in the
+ * MLOPS_DRIFT_KS_ROWS rows of smallest content hash (all rows when there
+ * are fewer), for the KS statistic.
  */
 #define MLOPS_DRIFT_KS_ROWS 20000
 
@@ -103,4 +80,4 @@ typedef struct MlopsDriftState
 extern bytea *MlopsDriftSpecBuild(MlopsBaselineColumn **cols, int ncols);
 extern MlopsDriftState *MlopsDriftStateDeserialize(const bytea *bytes, MemoryContext cxt);
 
-#endif							/* MLOPS_DRIFT_H */
+#endif							/* MLOPS_DRIFT_ACCUM_H */
