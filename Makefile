@@ -4,8 +4,10 @@
 #   make test                everything: pg_regress (sql/) and pgTAP (test/) on a throwaway cluster
 #   make demo                the end-to-end example on a throwaway cluster
 #   make bench               the performance benchmarks (bench/) on a throwaway cluster
+#   make fuzz                the libFuzzer targets (fuzz/), FUZZ_SECONDS (600) each; not part of test
+#   make fuzz-build          build the libFuzzer targets only (needs clang)
 #
-# test, demo and bench install missing Debian packages first; see tools/pgtmp.sh.
+# test, demo, bench and fuzz install missing Debian packages first; see tools/pgtmp.sh.
 
 EXTENSION   = mlops
 EXTVERSION  = 0.1
@@ -34,7 +36,7 @@ endif
 SHLIB_LINK += -lopenblas -llapacke -lm
 
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
-EXTRA_CLEAN = results regression.diffs regression.out
+EXTRA_CLEAN = results regression.diffs regression.out fuzz/build
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -42,10 +44,16 @@ include $(PGXS)
 mlops--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 
-.PHONY: test demo bench
+FUZZ_SECONDS ?= 600
+
+.PHONY: test demo bench fuzz fuzz-build
 test:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh test
 demo:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh demo
 bench:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh bench
+fuzz:
+	PG_CONFIG=$(PG_CONFIG) FUZZ_SECONDS=$(FUZZ_SECONDS) tools/pgtmp.sh fuzz
+fuzz-build:
+	$(MAKE) -C fuzz PG_CONFIG=$(PG_CONFIG)

@@ -30,6 +30,7 @@ extern void MlopsLinearPredict(const MlopsModel *model, const double *x,
 							   double *out);
 extern int	MlopsPenalizedExplain(const MlopsModel *model,
 								  MlopsExplainRow **rows);
+extern int64 MlopsPenalizedNParams(const MlopsModel *model);
 extern double MlopsMeanOf(const double *v, int64 n);
 extern double *MlopsStandardisedOffsets(const MlopsModel *model);
 extern void MlopsExplainRowInit(MlopsExplainRow *row, const char *term);

@@ -228,6 +228,10 @@ GetStr(Reader *r)
 	char	   *s;
 
 	Need(r, len);
+	if (memchr(r->p, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model bytes are corrupted: a string contains a zero byte")));
 	s = palloc(len + 1);
 	memcpy(s, r->p, len);
 	s[len] = '\0';
@@ -261,8 +265,50 @@ GetF64Array(Reader *r, int *n)
 }
 
 /*
- * Read a model from its bytes, checking magic, format version, length and
- * checksum.  The model is allocated in the current memory context.
+ * Check what the layout alone does not: that the parts of a decoded model
+ * fit together the way predict() and explain() index them.  Bytes with a
+ * valid checksum can still be wrong (written by hand, or by a faulty
+ * writer); scoring must refuse them rather than read past an array.
+ */
+static void
+CheckModelShape(const MlopsModel *model)
+{
+	const MlopsAlgorithm *algo = model->algo;
+	int64		nparams;
+
+	if (!(algo->tasks & MLOPS_SUPPORTS(model->task)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model bytes are corrupted: algorithm \"%s\" does not do %s",
+						algo->name, MlopsTaskName(model->task))));
+	if (model->task == MLOPS_TASK_CLASSIFICATION ? model->nclasses < 2 : model->nclasses != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model bytes are corrupted: a %s model with %d classes",
+						MlopsTaskName(model->task), model->nclasses)));
+	for (int i = 0; i < model->nfeatures; i++)
+		if (model->features[i].kind != MLOPS_KIND_CATEGORICAL && model->features[i].nvocab != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model bytes are corrupted: feature %d is not categorical but has a vocabulary",
+							i + 1)));
+	if (model->nhyper != algo->nhyper)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model bytes are corrupted: %d hyperparameters, algorithm \"%s\" has %d",
+						model->nhyper, algo->name, algo->nhyper)));
+	nparams = algo->nparams(model);
+	if (model->nparams != nparams)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model bytes are corrupted: %d parameters where this %s model has %lld",
+						model->nparams, algo->name, (long long) nparams)));
+}
+
+/*
+ * Read a model from its bytes, checking magic, format version, length,
+ * checksum, and that its parts fit together.  The model is allocated in
+ * the current memory context.
  */
 MlopsModel *
 MlopsModelDeserialize(const bytea *bytes)
@@ -364,6 +410,7 @@ MlopsModelDeserialize(const bytea *bytes)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("model bytes are corrupted: features do not add up to %d columns",
 						model->ncols)));
+	CheckModelShape(model);
 	return model;
 }
 

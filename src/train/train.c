@@ -42,6 +42,7 @@
 #include "core/rowhash.h"
 #include "train/baseline.h"
 #include "snapshot/snapshot.h"
+#include "train/hyperparams.h"
 #include "train/load.h"
 #include "core/relation.h"
 #include "core/util.h"
@@ -49,7 +50,6 @@
 PG_FUNCTION_INFO_V1(mlops_train);
 PG_FUNCTION_INFO_V1(mlops_reproduce);
 
-#define DEFAULT_MAX_CATEGORIES	100
 #define INT_TARGET_MAX_CLASSES	20
 
 /* What to train */
@@ -146,37 +146,19 @@ KeyMetricFor(MlopsTask task, int nclasses)
 	return nclasses == 2 ? "roc_auc" : "f1";
 }
 
-static char *
-ValidHyperparams(const MlopsAlgorithm *algo)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	for (int i = 0; i < algo->nhyper; i++)
-		appendStringInfo(&buf, "%s, ", algo->hyper[i].name);
-	appendStringInfoString(&buf, "max_categories");
-	return buf.data;
-}
-
 /*
  * Fill model->hyper from the user's jsonb (defaults for what is absent),
- * checking names, types and ranges.  max_categories is the driver's own.
+ * each key and value checked by hyperparams.c.
  */
 static void
 ParseHyperparams(MlopsModel *model, Jsonb *hp, int *max_categories)
 {
-	const MlopsAlgorithm *algo = model->algo;
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
 
-	model->nhyper = algo->nhyper;
-	model->hyper = palloc(sizeof(double) * Max(algo->nhyper, 1));
-	for (int i = 0; i < algo->nhyper; i++)
-		model->hyper[i] = algo->hyper[i].defval;
-	*max_categories = DEFAULT_MAX_CATEGORIES;
-
+	MlopsHyperparamsInit(model, max_categories);
 	if (hp == NULL)
 		return;
 	if (!JB_ROOT_IS_OBJECT(hp))
@@ -187,11 +169,8 @@ ParseHyperparams(MlopsModel *model, Jsonb *hp, int *max_categories)
 	it = JsonbIteratorInit(&hp->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
-		double		val;
-		int			idx = -1;
-		double		min,
-					max;
-		bool		integer;
+		double		val = 0.0;
+		int			idx;
 
 		if (tok == WJB_KEY)
 		{
@@ -201,62 +180,16 @@ ParseHyperparams(MlopsModel *model, Jsonb *hp, int *max_categories)
 		if (tok != WJB_VALUE)
 			continue;
 
-		for (int i = 0; i < algo->nhyper; i++)
-			if (strcmp(algo->hyper[i].name, key) == 0)
-				idx = i;
-		if (idx < 0 && strcmp(key, "max_categories") != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown hyperparameter \"%s\" for algorithm \"%s\"", key, algo->name),
-					 errdetail("Valid hyperparameters are: %s.", ValidHyperparams(algo))));
+		/* the key first: an unknown one is reported whatever its value */
+		idx = MlopsHyperparamIndex(model, key);
 		if (v.type == jbvNumeric)
 			val = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
 		else if (v.type == jbvBool)
 			val = v.val.boolean ? 1.0 : 0.0;
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("hyperparameter \"%s\" must be a number", key)));
-
-		if (idx >= 0)
-		{
-			min = algo->hyper[idx].min;
-			max = algo->hyper[idx].max;
-			integer = algo->hyper[idx].integer;
-		}
-		else
-		{
-			min = 1;
-			max = 10000;
-			integer = true;
-		}
-		if (!(val >= min && val <= max))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("hyperparameter \"%s\" must be between %g and %g, not %g",
-							key, min, max, val)));
-		if (integer && val != floor(val))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("hyperparameter \"%s\" must be an integer, not %g", key, val)));
-		if (idx >= 0)
-			model->hyper[idx] = val;
-		else
-			*max_categories = (int) val;
+		MlopsHyperparamAssign(model, idx, key,
+							  (v.type == jbvNumeric || v.type == jbvBool) ? &val : NULL,
+							  max_categories);
 	}
-}
-
-static char *
-HyperJson(const MlopsModel *model, int max_categories)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoChar(&buf, '{');
-	for (int i = 0; i < model->nhyper; i++)
-		appendStringInfo(&buf, "\"%s\": %.17g, ", model->algo->hyper[i].name, model->hyper[i]);
-	appendStringInfo(&buf, "\"max_categories\": %d}", max_categories);
-	return buf.data;
 }
 
 /* ---------------------------------------------------------------------------
@@ -738,7 +671,7 @@ TrainCore(TrainSpec *spec)
 	res->model = model;
 	res->bytes = MlopsModelSerialize(model);
 	res->features_json = FeaturesJson(model);
-	res->hyper_json = HyperJson(model, max_categories);
+	res->hyper_json = MlopsHyperparamsJson(model, max_categories);
 	res->ntrain = ntrain;
 	res->ntest = ntest;
 	res->baseline = MlopsBaselineBuild(data, nf, spec->target, res->key_metric, res->key_value);
