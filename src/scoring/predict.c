@@ -44,6 +44,7 @@
 #include "utils/typcache.h"
 
 #include "algorithms/algorithm.h"
+#include "model/integrity.h"
 #include "model/model.h"
 #include "registry/registry.h"
 
@@ -202,6 +203,8 @@ AcquireModel(const char *project, int version, const uint8 *sha)
 			SPI_processed != 1)
 			elog(ERROR, "model of version %d of project \"%s\" vanished", version, project);
 		bytes = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		/* once per backend and (project, version, sha256): the cache keeps the result */
+		MlopsVerifyModelBytes(project, version, bytes, sha);
 
 		cxt = AllocSetContextCreate(TopMemoryContext, "mlops cached model", ALLOCSET_SMALL_SIZES);
 		old = MemoryContextSwitchTo(cxt);
