@@ -882,6 +882,8 @@ mlops_train(PG_FUNCTION_ARGS)
 				 errdetail("Relation %s has no column besides the target \"%s\".",
 						   spec.relation_text, spec.target)));
 
+	/* a relation clearly too large for mlops.max_training_memory: refuse before reading */
+	MlopsCheckLoadEstimate(spec.relid, list_length(spec.features) + 1, "training data");
 	res = TrainCore(&spec);
 
 	/* the champion, scored on the same held-out rows */
