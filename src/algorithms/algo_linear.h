@@ -30,5 +30,6 @@ extern void MlopsLinearPredict(const MlopsModel *model, const double *x,
 							   double *out);
 extern int	MlopsPenalizedExplain(const MlopsModel *model,
 								  MlopsExplainRow **rows);
+extern int64 MlopsPenalizedNParams(const MlopsModel *model);
 
 #endif							/* MLOPS_ALGO_LINEAR_H */

@@ -762,6 +762,13 @@ LogisticExplain(const MlopsModel *model, MlopsExplainRow **rows)
 	return D;
 }
 
+/* Size of params: the layout above, for nclasses and ncols */
+static int64
+LogisticNParams(const MlopsModel *model)
+{
+	return LOGIT_NPARAMS((int64) (model->nclasses - 1) * (model->ncols + 1));
+}
+
 const MlopsAlgorithm mlops_algo_logistic = {
 	.name = "logistic",
 	.id = 5,
@@ -772,4 +779,5 @@ const MlopsAlgorithm mlops_algo_logistic = {
 	.fit = LogisticFit,
 	.predict = LogisticPredict,
 	.explain = LogisticExplain,
+	.nparams = LogisticNParams,
 };

@@ -349,6 +349,13 @@ NaiveBayesExplain(const MlopsModel *model, MlopsExplainRow **rows)
 	return model->nfeatures;
 }
 
+/* Size of params: the layout above, for nclasses, ncols and nfeatures */
+static int64
+NaiveBayesNParams(const MlopsModel *model)
+{
+	return NB_NPARAMS((int64) model->nclasses, (int64) model->ncols, (int64) model->nfeatures);
+}
+
 const MlopsAlgorithm mlops_algo_naive_bayes = {
 	.name = "naive_bayes",
 	.id = 6,
@@ -359,4 +366,5 @@ const MlopsAlgorithm mlops_algo_naive_bayes = {
 	.fit = NaiveBayesFit,
 	.predict = NaiveBayesPredict,
 	.explain = NaiveBayesExplain,
+	.nparams = NaiveBayesNParams,
 };

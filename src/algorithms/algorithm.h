@@ -78,6 +78,13 @@ typedef struct MlopsAlgorithm
 
 	/* Rows for mlops.explain(); returns the count, *rows palloc'd */
 	int			(*explain) (const MlopsModel *model, MlopsExplainRow **rows);
+
+	/*
+	 * The number of fitted parameters of a model of this shape (ncols,
+	 * nclasses, nfeatures): predict() and explain() index params by that
+	 * layout, so the model reader refuses bytes that disagree.
+	 */
+	int64		(*nparams) (const MlopsModel *model);
 } MlopsAlgorithm;
 
 /* algorithm.c */

@@ -44,6 +44,7 @@
 #include "utils/typcache.h"
 
 #include "algorithms/algorithm.h"
+#include "model/integrity.h"
 #include "model/model.h"
 #include "registry/registry.h"
 
@@ -196,6 +197,8 @@ AcquireModel(const char *project, int version, const uint8 *sha)
 
 		if (!MlopsScanVersion(project, version, &found_version, found_sha, &bytes))
 			elog(ERROR, "model of version %d of project \"%s\" vanished", version, project);
+		/* once per backend and (project, version, sha256): the cache keeps the result */
+		MlopsVerifyModelBytes(project, version, bytes, sha);
 
 		cxt = AllocSetContextCreate(TopMemoryContext, "mlops cached model", ALLOCSET_SMALL_SIZES);
 		old = MemoryContextSwitchTo(cxt);

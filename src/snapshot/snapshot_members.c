@@ -146,7 +146,7 @@ bytea *
 SnapListToBytea(const SnapHashList *list)
 {
 	bytea	   *b;
-	uint64	   *out;
+	char	   *out;
 
 	if (list->n > SNAP_MAX_LIST)
 		ereport(ERROR,
@@ -157,9 +157,14 @@ SnapListToBytea(const SnapHashList *list)
 						   SNAP_MAX_LIST)));
 	b = palloc(VARHDRSZ + list->n * sizeof(uint64));
 	SET_VARSIZE(b, VARHDRSZ + list->n * sizeof(uint64));
-	out = (uint64 *) VARDATA(b);
+	/* VARDATA is 4 bytes past an aligned chunk: no uint64 stores into it */
+	out = VARDATA(b);
 	for (int64 i = 0; i < list->n; i++)
-		out[i] = pg_hton64(list->v[i]);
+	{
+		uint64		h = pg_hton64(list->v[i]);
+
+		memcpy(out + i * sizeof(uint64), &h, sizeof(uint64));
+	}
 	return b;
 }
 
@@ -171,7 +176,10 @@ SnapListFromBytea(SnapHashList *list, bytea *b)
 	const char *p = VARDATA(b);
 
 	if (n % sizeof(uint64) != 0)
-		elog(ERROR, "corrupt snapshot membership list of %lld bytes", (long long) n);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("snapshot membership list is corrupted: %lld bytes is not a whole number of row hashes",
+						(long long) n)));
 	n /= sizeof(uint64);
 	SnapListInit(list, n);
 	for (int64 i = 0; i < n; i++)

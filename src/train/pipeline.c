@@ -32,6 +32,7 @@
 #include "core/rowhash.h"
 #include "core/util.h"
 #include "train/baseline.h"
+#include "train/hyperparams.h"
 #include "train/metrics.h"
 #include "train/train_int.h"
 
@@ -206,6 +207,52 @@ TrainTarget(TrainState *st)
 	}
 }
 
+/*
+ * Fill model->hyper from the user's jsonb (defaults for what is absent);
+ * each key and value is checked by hyperparams.c.
+ */
+static void
+ParseHyperparams(MlopsModel *model, Jsonb *hp, int *max_categories)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	MlopsHyperparamsInit(model, max_categories);
+	if (hp == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(hp))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("hyperparams must be a JSON object")));
+
+	it = JsonbIteratorInit(&hp->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		double		val = 0.0;
+		int			idx;
+
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE)
+			continue;
+
+		/* the key first: an unknown one is reported whatever its value */
+		idx = MlopsHyperparamIndex(model, key);
+		if (v.type == jbvNumeric)
+			val = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v.val.numeric)));
+		else if (v.type == jbvBool)
+			val = v.val.boolean ? 1.0 : 0.0;
+		MlopsHyperparamAssign(model, idx, key,
+							  (v.type == jbvNumeric || v.type == jbvBool) ? &val : NULL,
+							  max_categories);
+	}
+}
+
 /* Model: the algorithm for the task and its hyperparameters. */
 static void
 TrainNewModel(TrainState *st)
@@ -214,7 +261,7 @@ TrainNewModel(TrainState *st)
 
 	model->task = st->task;
 	MlopsModelSetAlgorithm(model, ResolveAlgorithm(st->spec, st->task));
-	TrainParseHyperparams(model, st->spec->hyperparams, &st->max_categories);
+	ParseHyperparams(model, st->spec->hyperparams, &st->max_categories);
 	model->seed = 0;
 	st->model = model;
 }
@@ -457,7 +504,7 @@ TrainMeasure(TrainState *st)
 	res->model = model;
 	res->bytes = MlopsModelSerialize(model);
 	res->features_json = TrainFeaturesJson(model);
-	res->hyper_json = TrainHyperparamsJson(model, st->max_categories);
+	res->hyper_json = MlopsHyperparamsJson(model, st->max_categories);
 	res->ntrain = st->ntrain;
 	res->ntest = st->ntest;
 	res->baseline = MlopsBaselineBuild(st->data, nf, st->spec->target, res->key_metric,

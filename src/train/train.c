@@ -293,6 +293,8 @@ mlops_train(PG_FUNCTION_ARGS)
 	TrainResolveFeatures(&spec, relcols, reltypes,
 						 PG_ARGISNULL(6) ? NULL : PG_GETARG_ARRAYTYPE_P(6));
 
+	/* a relation clearly too large for mlops.max_training_memory: refuse before reading */
+	MlopsCheckLoadEstimate(spec.relid, list_length(spec.features) + 1, "training data");
 	res = TrainPipeline(&spec);
 
 	TrainScoreChampion(&spec, res, &rec);

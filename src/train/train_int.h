@@ -88,10 +88,6 @@ extern int *TrainFitClasses(MlopsModel *model, const MlopsColumnData *tcol,
 							const char *target);
 extern char *TrainFeaturesJson(const MlopsModel *model);
 
-/* hyperparams.c */
-extern void TrainParseHyperparams(MlopsModel *model, Jsonb *hp, int *max_categories);
-extern char *TrainHyperparamsJson(const MlopsModel *model, int max_categories);
-
 /* record.c */
 extern void TrainCheckPrivileges(const char *project, const char *deploy);
 extern void TrainRegister(const TrainSpec *spec, const TrainResult *res, TrainRecord *rec,
