@@ -122,10 +122,8 @@ DECLARE
     b jsonb;
     v integer;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM mlops.projects p WHERE p.name = baseline.project) THEN
-        RAISE EXCEPTION 'project "%" does not exist', baseline.project
-              USING ERRCODE = 'undefined_object';
-    END IF;
+    -- _version_baseline checks that the project exists and that the caller
+    -- may read it (row-level security would hide it from a query here)
     SELECT vb.baseline, vb.version INTO b, v
       FROM mlops._version_baseline(baseline.project, baseline.version) vb;
     IF v IS NULL AND baseline.version IS NULL THEN
