@@ -42,53 +42,6 @@ PG_FUNCTION_INFO_V1(mlops_deploy_strategy);
 static MlopsVersion *MlopsGetVersionSnapshot(const char *project, int version,
 											 bool missing_ok, bool read_only);
 
-/*
- * Role that owns the registry (the owner of schema mlops).  Registry writes
- * are made as this role, after the calling function has checked that the
- * caller may make them.
- */
-Oid
-MlopsRegistryOwner(void)
-{
-	Oid			nsp = MlopsSchemaOid();
-	HeapTuple	tup;
-	Oid			owner;
-
-	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
-/*
- * Act as the registry owner until MlopsRestoreUser().  The search_path is
- * pinned to pg_catalog meanwhile: the owner is usually a superuser, and an
- * operator or function found through the caller's search_path would run
- * with its rights.
- */
-void
-MlopsBecomeRegistryOwner(MlopsUserSwitch *sw)
-{
-	Oid			owner = MlopsRegistryOwner();
-
-	GetUserIdAndSecContext(&sw->saved_uid, &sw->saved_sec);
-	sw->guc_nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	SetUserIdAndSecContext(owner, sw->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-/* Back to the caller's identity and search_path. */
-void
-MlopsRestoreUser(const MlopsUserSwitch *sw)
-{
-	SetUserIdAndSecContext(sw->saved_uid, sw->saved_sec);
-	AtEOXact_GUC(false, sw->guc_nest);
-}
-
 static char *
 GetText(HeapTuple tup, TupleDesc desc, int col)
 {
