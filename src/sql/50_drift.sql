@@ -116,6 +116,9 @@ RETURNS TABLE (feature text, role text, kind text, type text, bucket integer,
                share float8, rows bigint, null_share float8, mean float8,
                stddev float8, min float8, max float8)
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+-- nothing of the caller's search_path (a function planted in public, say)
+-- may stand in for the built-ins this body calls
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
