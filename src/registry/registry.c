@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * registry.c
- *	  Reading the model registry, acting as its owner for writes, and the
- *	  SQL-callable deployment functions.
+ *	  Reading projects and versions of the model registry, and the
+ *	  SQL-callable deployment functions.  Acting as the registry owner is
+ *	  owner.c's; who may do what, access.c's.
  *
  * Nobody but the registry owner writes the registry.  A function that
  * changes it first checks the caller's privilege on the project (access.c),
