@@ -133,9 +133,9 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 	args[1] = Int32GetDatum(version);
 	sql = version > 0
 		? "SELECT version, algorithm, status, model, metrics, hyperparams, snapshot, "
-		"test_size FROM mlops.model_versions WHERE project = $1 AND version = $2"
+		"test_size, model_sha256 FROM mlops.model_versions WHERE project = $1 AND version = $2"
 		: "SELECT version, algorithm, status, model, metrics, hyperparams, snapshot, "
-		"test_size FROM mlops.model_versions WHERE project = $1 "
+		"test_size, model_sha256 FROM mlops.model_versions WHERE project = $1 "
 		"AND status = 'production' AND $2 = 0";
 	/* as the registry owner, as MlopsGetProject */
 	MlopsBecomeRegistryOwner(&sw);
@@ -166,6 +166,10 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 	d = SPI_getbinval(tup, desc, 7, &isnull);
 	v->snapshot = isnull ? 0 : DatumGetInt64(d);
 	v->test_size = DatumGetFloat8(SPI_getbinval(tup, desc, 8, &isnull));
+	/* every use of these bytes decodes them: check them against their sha256 first */
+	d = SPI_getbinval(tup, desc, 9, &isnull);
+	MlopsVerifyModelBytes(project, v->version, v->model,
+						  (const uint8 *) VARDATA_ANY(DatumGetByteaPP(d)));
 	return v;
 }
 
@@ -177,22 +181,9 @@ MlopsModel *
 MlopsFetchModel(const char *project, int version, MlopsVersion **info)
 {
 	MlopsVersion *v = MlopsGetVersion(project, version, false);
-	Oid			argtypes[2] = {TEXTOID, INT4OID};
-	Datum		args[2];
-	bool		isnull;
-	bytea	   *sha;
 
 	if (info)
 		*info = v;
-	args[0] = CStringGetTextDatum(project);
-	args[1] = Int32GetDatum(v->version);
-	if (SPI_execute_with_args("SELECT model_sha256 FROM mlops.model_versions "
-							  "WHERE project = $1 AND version = $2",
-							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "version %d of project \"%s\" vanished", v->version, project);
-	sha = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	MlopsVerifyModelBytes(project, v->version, v->model, (const uint8 *) VARDATA_ANY(sha));
 	return MlopsModelDeserialize(v->model);
 }
 
