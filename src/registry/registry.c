@@ -166,10 +166,8 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 	d = SPI_getbinval(tup, desc, 7, &isnull);
 	v->snapshot = isnull ? 0 : DatumGetInt64(d);
 	v->test_size = DatumGetFloat8(SPI_getbinval(tup, desc, 8, &isnull));
-	/* every use of these bytes decodes them: check them against their sha256 first */
 	d = SPI_getbinval(tup, desc, 9, &isnull);
-	MlopsVerifyModelBytes(project, v->version, v->model,
-						  (const uint8 *) VARDATA_ANY(DatumGetByteaPP(d)));
+	memcpy(v->model_sha256, VARDATA_ANY(DatumGetByteaPP(d)), 32);
 	return v;
 }
 
@@ -184,6 +182,18 @@ MlopsFetchModel(const char *project, int version, MlopsVersion **info)
 
 	if (info)
 		*info = v;
+	return MlopsVersionModel(project, v);
+}
+
+/*
+ * A version's model bytes, checked against their sha256 and decoded: how
+ * every path that uses a stored model gets it (mlops.reproduce compares the
+ * bytes without decoding them, and so reports damaged bytes as different).
+ */
+MlopsModel *
+MlopsVersionModel(const char *project, const MlopsVersion *v)
+{
+	MlopsVerifyModelBytes(project, v->version, v->model, v->model_sha256);
 	return MlopsModelDeserialize(v->model);
 }
 

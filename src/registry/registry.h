@@ -30,6 +30,7 @@ typedef struct MlopsVersion
 	char	   *algorithm;
 	char	   *status;
 	bytea	   *model;
+	uint8		model_sha256[32];	/* as stored with the bytes */
 	Jsonb	   *metrics;
 	Jsonb	   *hyperparams;
 	int64		snapshot;		/* 0 when none */
@@ -71,6 +72,7 @@ extern MlopsProject *MlopsGetProject(const char *name, bool missing_ok);
 extern MlopsVersion *MlopsGetVersion(const char *project, int version, bool missing_ok);
 extern MlopsVersion *MlopsGetVersionFresh(const char *project, int version, bool missing_ok);
 extern MlopsModel *MlopsFetchModel(const char *project, int version, MlopsVersion **info);
+extern MlopsModel *MlopsVersionModel(const char *project, const MlopsVersion *v);
 
 /* A new version, as MlopsInsertVersion records it (versions.c) */
 typedef struct MlopsNewVersion

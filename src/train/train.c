@@ -244,7 +244,7 @@ TrainScoreChampion(const TrainSpec *spec, const TrainResult *res, TrainRecord *r
 	rec->champ_score = NAN;
 	if (spec->project && champ_info)
 	{
-		MlopsModel *champ = MlopsModelDeserialize(champ_info->model);
+		MlopsModel *champ = MlopsVersionModel(spec->project_name, champ_info);
 
 		rec->champ_version = champ_info->version;
 		rec->champ_score = TrainChampionScore(res, champ, res->key_metric, list_length(spec->features));
