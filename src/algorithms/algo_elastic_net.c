@@ -242,6 +242,7 @@ const MlopsAlgorithm mlops_algo_lasso = {
 	.fit = LassoFit,
 	.predict = MlopsLinearPredict,
 	.explain = MlopsPenalizedExplain,
+	.contributions = MlopsLinearContributions,
 };
 
 const MlopsAlgorithm mlops_algo_elastic_net = {
@@ -254,4 +255,5 @@ const MlopsAlgorithm mlops_algo_elastic_net = {
 	.fit = ElasticNetFit,
 	.predict = MlopsLinearPredict,
 	.explain = MlopsPenalizedExplain,
+	.contributions = MlopsLinearContributions,
 };

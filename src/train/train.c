@@ -417,6 +417,8 @@ FeaturesJson(const MlopsModel *model)
 			}
 			appendStringInfoString(&buf, "], \"unseen\": \"other\"");
 		}
+		else if (isnan(f->impute))
+			appendStringInfoString(&buf, ", \"encoding\": \"number\", \"impute\": null");
 		else
 			appendStringInfo(&buf, ", \"encoding\": \"number\", \"impute\": %.17g", f->impute);
 		appendStringInfoChar(&buf, '}');
@@ -601,7 +603,12 @@ TrainCore(TrainSpec *spec)
 	model->nfeatures = nf;
 	model->features = palloc0(sizeof(MlopsFeature) * Max(nf, 1));
 	for (i = 0; i < nf; i++)
+	{
 		FitFeature(&model->features[i], &data->columns[i], trainrow, ntrain, max_categories);
+		/* an algorithm that learns where missing values go sees them as NaN */
+		if (model->algo->handles_missing && model->features[i].kind != MLOPS_KIND_CATEGORICAL)
+			model->features[i].impute = NAN;
+	}
 	MlopsModelPrepare(model);
 	ncols = 0;
 	for (i = 0; i < nf; i++)
