@@ -5,8 +5,10 @@
 #   make demo                the end-to-end example on a throwaway cluster
 #   make bench               the performance benchmarks (bench/) on a throwaway cluster
 #   make check-structure     layering, call cycles and function length of src/ (python3)
+#   make fuzz                the libFuzzer targets (fuzz/), FUZZ_SECONDS (600) each; not part of test
+#   make fuzz-build          build the libFuzzer targets only (needs clang)
 #
-# test, demo and bench install missing Debian packages first; see tools/pgtmp.sh.
+# test, demo, bench and fuzz install missing Debian packages first; see tools/pgtmp.sh.
 
 EXTENSION   = mlops
 EXTVERSION  = 0.1
@@ -39,8 +41,8 @@ SHLIB_LINK += -lopenblas -llapacke -lm
 # plain name.  libgomp is XGBoost's OpenMP runtime, whose team size we set.
 SHLIB_LINK += -lxgboost -lgomp
 
-PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
-EXTRA_CLEAN = results regression.diffs regression.out
+PG_CPPFLAGS = -I$(srcdir)/src -Werror=implicit-function-declaration -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
+EXTRA_CLEAN = results regression.diffs regression.out fuzz/build
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
@@ -48,7 +50,9 @@ include $(PGXS)
 mlops--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 
-.PHONY: test demo bench check-structure
+FUZZ_SECONDS ?= 600
+
+.PHONY: test demo bench check-structure fuzz fuzz-build
 test:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh test
 demo:
@@ -57,3 +61,7 @@ bench:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh bench
 check-structure: all
 	python3 tools/check_structure.py
+fuzz:
+	PG_CONFIG=$(PG_CONFIG) FUZZ_SECONDS=$(FUZZ_SECONDS) tools/pgtmp.sh fuzz
+fuzz-build:
+	$(MAKE) -C fuzz PG_CONFIG=$(PG_CONFIG)

@@ -106,13 +106,19 @@ DROP OWNED BY mlops_intruder;
 DROP ROLE mlops_intruder;
 SELECT count(*) AS versions FROM mlops.model_versions;
 
--- beyond mlops.max_training_memory, training refuses and says how much it needs
+-- beyond mlops.max_training_memory, training refuses and says how much it needs:
+-- before reading, from the planner's estimate of an analyzed table
 CREATE TABLE te_big AS
 SELECT i::float8 AS x1, (i % 7)::float8 AS x2, (i % 13)::float8 AS y FROM generate_series(1, 40000) i;
+ANALYZE te_big;
 SET mlops.max_training_memory = '1MB';
 SELECT version FROM mlops.train('big', 'te_big', 'y');
+-- a view has no estimate: the data is refused as it grows past the cap
+CREATE VIEW te_big_view AS SELECT * FROM te_big;
+SELECT version FROM mlops.train('big', 'te_big_view', 'y');
 RESET mlops.max_training_memory;
 SELECT count(*) AS projects FROM mlops.projects WHERE name = 'big';
+DROP VIEW te_big_view;
 DROP TABLE te_big;
 
 -- clean up

@@ -3,7 +3,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(8);
+SELECT plan(10);
 
 -- linear model of y on x (float8) and c (text, one-hot u/v), trained by
 -- mlops 0.1; its explain() gave intercept 1.020930921463858,
@@ -24,6 +24,34 @@ VALUES ('fixed_bytes', 1, 'linear', '[]', 'y', 30, 10, 0.25, 0, current_user, '0
         '\x00010203', sha256('\x00010203'::bytea)),
        ('fixed_bytes', 5, 'linear', '[]', 'y', 30, 10, 0.25, 0, current_user, '0.1',
         substring(:'fixed'::bytea from 1 for 100), sha256(substring(:'fixed'::bytea from 1 for 100)));
+
+-- bytes with a valid checksum whose parts do not fit together: the fixed
+-- model with its last parameter cut off, the count and the header's length
+-- and CRC-32C made to match (found by fuzz/fuzz_model.c: explain() and
+-- predict() read past the parameters)
+CREATE FUNCTION pg_temp.le32(v bigint) RETURNS bytea LANGUAGE sql AS
+$$ SELECT set_byte(set_byte(set_byte(set_byte('\x00000000'::bytea, 0, (v & 255)::int),
+          1, ((v >> 8) & 255)::int), 2, ((v >> 16) & 255)::int), 3, ((v >> 24) & 255)::int) $$;
+CREATE FUNCTION pg_temp.crc32c(b bytea) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE
+    crc bigint := 4294967295;
+BEGIN
+    FOR i IN 0 .. length(b) - 1 LOOP
+        crc := crc # get_byte(b, i);
+        FOR k IN 1 .. 8 LOOP
+            crc := CASE WHEN crc & 1 = 1 THEN (crc >> 1) # 2197175160 ELSE crc >> 1 END;
+        END LOOP;
+    END LOOP;
+    RETURN crc # 4294967295;
+END $$;
+SELECT substring(:'fixed'::bytea from 21 for 163) || pg_temp.le32(19)
+       || substring(:'fixed'::bytea from 188 for 19 * 8) AS payload \gset
+INSERT INTO mlops.model_versions
+    (project, version, algorithm, features, target, train_rows, test_rows, test_size,
+     training_seconds, trained_by, extension_version, model, model_sha256)
+SELECT 'fixed_bytes', 6, 'linear', '[]', 'y', 30, 10, 0.25, 0, current_user, '0.1', m, sha256(m)
+FROM (SELECT substring(:'fixed'::bytea from 1 for 12) || pg_temp.le32(length(:'payload'::bytea))
+             || pg_temp.le32(pg_temp.crc32c(:'payload'::bytea)) || :'payload'::bytea AS m) t;
 
 SELECT is((SELECT round(coefficient::numeric, 12) FROM mlops.explain('fixed_bytes', 1) WHERE term = 'x'),
           2.000026796537, 'the coefficient of x is read back');
@@ -47,6 +75,12 @@ SELECT throws_ok($$SELECT * FROM mlops.explain('fixed_bytes', 4)$$, 'XX001',
                  'bytes are not an mlops model', 'bytes without the magic are refused');
 SELECT throws_ok($$SELECT * FROM mlops.explain('fixed_bytes', 5)$$, 'XX001',
                  NULL, 'truncated bytes are refused');
+SELECT throws_ok($$SELECT * FROM mlops.explain('fixed_bytes', 6)$$, 'XX001',
+                 'model bytes are corrupted: 19 parameters where this linear model has 20',
+                 'a parameter count that does not fit the model is refused, checksum or not');
+SELECT throws_ok($$SELECT mlops.predict('fixed_bytes', s, 6) FROM (SELECT 3.0::float8 AS x, 'u'::text AS c) s$$,
+                 'XX001', 'model bytes are corrupted: 19 parameters where this linear model has 20',
+                 'scoring refuses it too');
 
 SELECT * FROM finish();
 ROLLBACK;

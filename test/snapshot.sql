@@ -35,8 +35,9 @@ SELECT is((SELECT rows_stored FROM mlops.snapshots WHERE id = :a), 5000::bigint,
 SELECT isnt((SELECT content_hash FROM mlops.snapshots WHERE id = :a), '0000000000000000',
             'the content hash is not trivial');
 
-SELECT rows_table AS store FROM mlops.snapshot_storage
- WHERE column_types = (SELECT column_types FROM mlops.snapshots WHERE id = :a) \gset
+SELECT format('mlops.snapshot_rows_%s', c.store) AS store
+  FROM mlops.snapshot_catalog s JOIN mlops.snapshot_contents c ON c.id = s.content
+ WHERE s.id = :a \gset
 SELECT is((SELECT count(*) FROM :store), 5000::bigint, 'the store holds 5000 rows');
 
 -- ---------------------------------------------------------------------------
@@ -161,8 +162,9 @@ SELECT is((SELECT count(*) FROM mlops.snapshot_contents
             WHERE id IN (SELECT content FROM mlops.snapshot_catalog WHERE id IN (:c2, :c3, :c4))
               AND parent IS NOT NULL), 3::bigint, 'small changes are stored as deltas');
 
-SELECT rows_table AS chain_store FROM mlops.snapshot_storage
- WHERE column_types = (SELECT column_types FROM mlops.snapshots WHERE id = :c1) \gset
+SELECT format('mlops.snapshot_rows_%s', c.store) AS chain_store
+  FROM mlops.snapshot_catalog s JOIN mlops.snapshot_contents c ON c.id = s.content
+ WHERE s.id = :c1 \gset
 SELECT is(mlops.drop_snapshot(:c1), 40::bigint, 'dropping the base frees the 40 rows only it had');
 SELECT is(mlops.drop_snapshot(:c3), 0::bigint,
           'dropping a middle snapshot frees nothing: its neighbours have all its rows');

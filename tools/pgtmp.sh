@@ -5,6 +5,8 @@
 #   tools/pgtmp.sh demo     demo/demo.sql, printed readably
 #   tools/pgtmp.sh bench    bench/*.sql on 1,000,000 rows
 #   tools/pgtmp.sh shell    keep a cluster up and print how to connect (development)
+#   tools/pgtmp.sh fuzz     build and run the libFuzzer targets (fuzz/), FUZZ_SECONDS
+#                           (default 600) each; no cluster
 #
 # Works on a fresh Debian 12 machine as root or as a user with sudo: missing
 # packages are installed with apt-get, the extension is built and installed,
@@ -28,6 +30,9 @@ PKGS="make gcc libc6-dev postgresql-15 postgresql-server-dev-15 postgresql-contr
 if [ "$MODE" = bench ]; then
     PKGS="$PKGS postgresql-plpython3-15 python3-sklearn"
 fi
+if [ "$MODE" = fuzz ]; then
+    PKGS="$PKGS clang libclang-rt-14-dev llvm"
+fi
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -41,6 +46,11 @@ fi
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 [ -x "$PG_CONFIG" ] || PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 BINDIR=$("$PG_CONFIG" --bindir)
+
+# fuzzing runs no server: it needs neither the install nor a cluster
+if [ "$MODE" = fuzz ]; then
+    exec make -C fuzz run PG_CONFIG="$PG_CONFIG" FUZZ_SECONDS="${FUZZ_SECONDS:-600}"
+fi
 
 # --- 2. build and install ------------------------------------------------------
 # The extension is installed into the server's own directories, which every
@@ -175,7 +185,7 @@ shell)
     while sleep 3600; do :; done
     ;;
 *)
-    echo "usage: $0 test|demo|bench|shell" >&2
+    echo "usage: $0 test|demo|bench|shell|fuzz" >&2
     exit 2
     ;;
 esac

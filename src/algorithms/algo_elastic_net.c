@@ -242,6 +242,7 @@ const MlopsAlgorithm mlops_algo_lasso = {
 	.fit = LassoFit,
 	.predict = MlopsLinearPredict,
 	.explain = MlopsPenalizedExplain,
+	.nparams = MlopsPenalizedNParams,
 	.contributions = MlopsLinearContributions,
 };
 
@@ -255,5 +256,6 @@ const MlopsAlgorithm mlops_algo_elastic_net = {
 	.fit = ElasticNetFit,
 	.predict = MlopsLinearPredict,
 	.explain = MlopsPenalizedExplain,
+	.nparams = MlopsPenalizedNParams,
 	.contributions = MlopsLinearContributions,
 };

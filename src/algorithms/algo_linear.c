@@ -346,6 +346,20 @@ MlopsPenalizedExplain(const MlopsModel *model, MlopsExplainRow **rows)
 	return p + 1;
 }
 
+/* Size of a linear model's params (the layout above) */
+static int64
+LinearNParams(const MlopsModel *model)
+{
+	return LIN_NPARAMS((int64) model->ncols);
+}
+
+/* Size of a penalised linear model's params: intercept and coefficients */
+int64
+MlopsPenalizedNParams(const MlopsModel *model)
+{
+	return MLOPS_PENALIZED_NPARAMS((int64) model->ncols);
+}
+
 const MlopsAlgorithm mlops_algo_linear = {
 	.name = "linear",
 	.id = 1,
@@ -356,6 +370,7 @@ const MlopsAlgorithm mlops_algo_linear = {
 	.fit = LinearFit,
 	.predict = MlopsLinearPredict,
 	.explain = LinearExplain,
+	.nparams = LinearNParams,
 	.contributions = MlopsLinearContributions,
 };
 
@@ -369,5 +384,6 @@ const MlopsAlgorithm mlops_algo_ridge = {
 	.fit = RidgeFit,
 	.predict = MlopsLinearPredict,
 	.explain = MlopsPenalizedExplain,
+	.nparams = MlopsPenalizedNParams,
 	.contributions = MlopsLinearContributions,
 };

@@ -32,5 +32,6 @@ extern int	MlopsLinearContributions(const MlopsModel *model, const double *x,
 									 double *contrib);
 extern int	MlopsPenalizedExplain(const MlopsModel *model,
 								  MlopsExplainRow **rows);
+extern int64 MlopsPenalizedNParams(const MlopsModel *model);
 
 #endif							/* MLOPS_ALGO_LINEAR_H */

@@ -96,6 +96,161 @@ typedef struct LogitState
 } LogitState;
 
 /*
+ * One block of m rows from row i0 (Xb its first design row): the linear
+ * predictors, the softmax against the reference class and the log loss,
+ * added to *loss; with derivatives, also the probabilities normalised, the
+ * residuals (probability - indicator) and the largest |linear predictor|.
+ */
+static void
+LogitBlockForward(LogitState *s, const double *beta, const double *Xb, int64 i0, int m,
+				  bool derivatives, double *loss)
+{
+	int			p = s->p;
+	int			P = s->P;
+	int			B = s->B;
+
+	/* linear predictors: intercepts, then + X_block B_slopes */
+	for (int b = 0; b < B; b++)
+		for (int i = 0; i < m; i++)
+			s->eta[b * m + i] = beta[b * P];
+	MlopsGemm(false, false, m, B, p, 1.0, Xb, (int) s->ld, beta + 1, P,
+			  1.0, s->eta, m);
+
+	/* softmax against the reference class, and the log loss */
+	for (int i = 0; i < m; i++)
+	{
+		int			yi = (int) s->y[i0 + i];
+		double		mx = 0.0;
+		double		denom;
+
+		if (yi < 0 || yi >= s->K)
+			elog(ERROR, "class index %d out of range", yi);
+		for (int b = 0; b < B; b++)
+			mx = Max(mx, s->eta[b * m + i]);
+		denom = s->prob[i] = exp(-mx);
+		for (int b = 0; b < B; b++)
+		{
+			double		e = exp(s->eta[b * m + i] - mx);
+
+			s->prob[(b + 1) * m + i] = e;
+			denom += e;
+		}
+		*loss += log(denom) + mx - (yi > 0 ? s->eta[(yi - 1) * m + i] : 0.0);
+		if (derivatives)
+		{
+			double		inv = 1.0 / denom;
+
+			for (int b = 0; b < B; b++)
+				s->max_abs_eta = Max(s->max_abs_eta, fabs(s->eta[b * m + i]));
+
+			for (int k = 0; k < s->K; k++)
+				s->prob[k * m + i] *= inv;
+			for (int b = 0; b < B; b++)
+				s->resid[b * m + i] = s->prob[(b + 1) * m + i] -
+					(yi == b + 1 ? 1.0 : 0.0);
+		}
+	}
+}
+
+/*
+ * One block's share of the derivatives, from LogitBlockForward's
+ * probabilities and residuals: the intercepts' gradient into grad, the
+ * slopes' into s->gslope, the Hessian blocks into s->hpair.
+ */
+static void
+LogitBlockDerivatives(LogitState *s, const double *Xb, int m, double *grad)
+{
+	int			p = s->p;
+	int			P = s->P;
+	int			B = s->B;
+	int			pair = 0;
+
+	/* gradient: intercepts sum the residuals, slopes X^T R */
+	for (int b = 0; b < B; b++)
+	{
+		double		sum = 0.0;
+
+		for (int i = 0; i < m; i++)
+			sum += s->resid[b * m + i];
+		grad[b * P] += sum;
+	}
+	MlopsGemm(true, false, p, B, m, 1.0, Xb, (int) s->ld, s->resid, m,
+			  1.0, s->gslope, p);
+
+	/* Hessian blocks: [1 X]^T diag(w) [1 X] via sqrt(|w|) rows */
+	for (int a = 0; a < B; a++)
+	{
+		for (int c = a; c < B; c++, pair++)
+		{
+			const double *pa = s->prob + (a + 1) * m;
+			const double *pc = s->prob + (c + 1) * m;
+
+			for (int i = 0; i < m; i++)
+			{
+				double		w = (a == c) ? pa[i] * (1.0 - pa[i]) : pa[i] * pc[i];
+
+				s->sw[i] = sqrt(w);
+				s->Z[i] = s->sw[i];
+			}
+			for (int j = 0; j < p; j++)
+			{
+				const double *xj = Xb + (int64) j * s->ld;
+				double	   *zj = s->Z + (int64) (j + 1) * m;
+
+				for (int i = 0; i < m; i++)
+					zj[i] = s->sw[i] * xj[i];
+			}
+			MlopsSyrkUpper(P, m, (a == c) ? 1.0 : -1.0, s->Z, m,
+						   s->hpair + (int64) pair * P * P, P);
+		}
+	}
+}
+
+/*
+ * The gradient and the full Hessian per row, penalty included, from the
+ * sums the blocks accumulated.
+ */
+static void
+LogitFinishDerivatives(LogitState *s, const double *beta, double *grad, double *H)
+{
+	int			p = s->p;
+	int			P = s->P;
+	int			B = s->B;
+	int			D = s->D;
+	int64		n = s->n;
+	int			pair = 0;
+
+	for (int b = 0; b < B; b++)
+	{
+		grad[b * P] /= (double) n;
+		for (int j = 0; j < p; j++)
+			grad[b * P + 1 + j] = s->gslope[b * p + j] / (double) n +
+				s->alpha * beta[b * P + 1 + j];
+	}
+
+	/* assemble the full Hessian from the pair blocks */
+	for (int a = 0; a < B; a++)
+	{
+		for (int c = a; c < B; c++, pair++)
+		{
+			double	   *blk = s->hpair + (int64) pair * P * P;
+
+			MlopsSymmetrize(P, blk, P);
+			for (int cs = 0; cs < P; cs++)
+				for (int rs = 0; rs < P; rs++)
+				{
+					double		v = blk[cs * P + rs] / (double) n;
+
+					H[(int64) (c * P + cs) * D + a * P + rs] = v;
+					H[(int64) (a * P + rs) * D + c * P + cs] = v;
+				}
+		}
+		for (int j = 0; j < p; j++)
+			H[(int64) (a * P + 1 + j) * D + a * P + 1 + j] += s->alpha;
+	}
+}
+
+/*
  * The objective at beta; also its gradient (D) and Hessian (D x D, full)
  * when grad is not NULL.
  */
@@ -124,92 +279,9 @@ LogitEvaluate(LogitState *s, const double *beta, double *grad, double *H)
 		int			m = (int) Min((int64) MLOPS_BLOCK_ROWS, n - i0);
 		const double *Xb = s->X + i0;
 
-		/* linear predictors: intercepts, then + X_block B_slopes */
-		for (int b = 0; b < B; b++)
-			for (int i = 0; i < m; i++)
-				s->eta[b * m + i] = beta[b * P];
-		MlopsGemm(false, false, m, B, p, 1.0, Xb, (int) s->ld, beta + 1, P,
-				  1.0, s->eta, m);
-
-		/* softmax against the reference class, and the log loss */
-		for (int i = 0; i < m; i++)
-		{
-			int			yi = (int) s->y[i0 + i];
-			double		mx = 0.0;
-			double		denom;
-
-			if (yi < 0 || yi >= s->K)
-				elog(ERROR, "class index %d out of range", yi);
-			for (int b = 0; b < B; b++)
-				mx = Max(mx, s->eta[b * m + i]);
-			denom = s->prob[i] = exp(-mx);
-			for (int b = 0; b < B; b++)
-			{
-				double		e = exp(s->eta[b * m + i] - mx);
-
-				s->prob[(b + 1) * m + i] = e;
-				denom += e;
-			}
-			loss += log(denom) + mx - (yi > 0 ? s->eta[(yi - 1) * m + i] : 0.0);
-			if (grad)
-			{
-				double		inv = 1.0 / denom;
-
-				for (int b = 0; b < B; b++)
-					s->max_abs_eta = Max(s->max_abs_eta, fabs(s->eta[b * m + i]));
-
-				for (int k = 0; k < s->K; k++)
-					s->prob[k * m + i] *= inv;
-				for (int b = 0; b < B; b++)
-					s->resid[b * m + i] = s->prob[(b + 1) * m + i] -
-						(yi == b + 1 ? 1.0 : 0.0);
-			}
-		}
-
+		LogitBlockForward(s, beta, Xb, i0, m, grad != NULL, &loss);
 		if (grad)
-		{
-			int			pair = 0;
-
-			/* gradient: intercepts sum the residuals, slopes X^T R */
-			for (int b = 0; b < B; b++)
-			{
-				double		sum = 0.0;
-
-				for (int i = 0; i < m; i++)
-					sum += s->resid[b * m + i];
-				grad[b * P] += sum;
-			}
-			MlopsGemm(true, false, p, B, m, 1.0, Xb, (int) s->ld, s->resid, m,
-					  1.0, s->gslope, p);
-
-			/* Hessian blocks: [1 X]^T diag(w) [1 X] via sqrt(|w|) rows */
-			for (int a = 0; a < B; a++)
-			{
-				for (int c = a; c < B; c++, pair++)
-				{
-					const double *pa = s->prob + (a + 1) * m;
-					const double *pc = s->prob + (c + 1) * m;
-
-					for (int i = 0; i < m; i++)
-					{
-						double		w = (a == c) ? pa[i] * (1.0 - pa[i]) : pa[i] * pc[i];
-
-						s->sw[i] = sqrt(w);
-						s->Z[i] = s->sw[i];
-					}
-					for (int j = 0; j < p; j++)
-					{
-						const double *xj = Xb + (int64) j * s->ld;
-						double	   *zj = s->Z + (int64) (j + 1) * m;
-
-						for (int i = 0; i < m; i++)
-							zj[i] = s->sw[i] * xj[i];
-					}
-					MlopsSyrkUpper(P, m, (a == c) ? 1.0 : -1.0, s->Z, m,
-								   s->hpair + (int64) pair * P * P, P);
-				}
-			}
-		}
+			LogitBlockDerivatives(s, Xb, m, grad);
 		CHECK_FOR_INTERRUPTS();
 	}
 
@@ -222,38 +294,7 @@ LogitEvaluate(LogitState *s, const double *beta, double *grad, double *H)
 		}
 
 	if (grad)
-	{
-		int			pair = 0;
-
-		for (int b = 0; b < B; b++)
-		{
-			grad[b * P] /= (double) n;
-			for (int j = 0; j < p; j++)
-				grad[b * P + 1 + j] = s->gslope[b * p + j] / (double) n +
-					s->alpha * beta[b * P + 1 + j];
-		}
-
-		/* assemble the full Hessian from the pair blocks */
-		for (int a = 0; a < B; a++)
-		{
-			for (int c = a; c < B; c++, pair++)
-			{
-				double	   *blk = s->hpair + (int64) pair * P * P;
-
-				MlopsSymmetrize(P, blk, P);
-				for (int cs = 0; cs < P; cs++)
-					for (int rs = 0; rs < P; rs++)
-					{
-						double		v = blk[cs * P + rs] / (double) n;
-
-						H[(int64) (c * P + cs) * D + a * P + rs] = v;
-						H[(int64) (a * P + rs) * D + c * P + cs] = v;
-					}
-			}
-			for (int j = 0; j < p; j++)
-				H[(int64) (a * P + 1 + j) * D + a * P + 1 + j] += s->alpha;
-		}
-	}
+		LogitFinishDerivatives(s, beta, grad, H);
 
 	return loss / (double) n + 0.5 * s->alpha * penalty;
 }
@@ -356,33 +397,17 @@ Newton(LogitState *s, NewtonBuffers *nb, const bool *force, int max_iter,
 }
 
 /*
- * Fit by Newton's method from the intercept-only model (log prior odds),
- * warm-started on a sample when the training set is large.
+ * ERROR unless the problem suits the solver: two classes or more, rows,
+ * a Hessian within LOGIT_MAX_DIM, and the memory for it.
  */
 static void
-LogisticFit(MlopsModel *model, const MlopsDesign *train)
+LogitCheckSize(const MlopsDesign *train)
 {
-	LogitState s;
 	int			p = train->ncols;
 	int			K = train->nclasses;
 	int			B = K - 1;
 	int			P = p + 1;
 	int			D = B * P;
-	int			max_iter = (int) model->hyper[1];
-	double		tol = model->hyper[2];
-	double	   *beta;
-	NewtonBuffers buf;
-	double		max_abs_eta;
-	double	   *params;
-	double	   *xmean;
-	double	   *css;
-	double	   *offset;
-	double	   *inv;
-	bool	   *constant;
-	bool	   *force;
-	int64	   *count;
-	MlopsCholesky *chol = NULL;
-	bool		converged;
 
 	if (K < 2)
 		ereport(ERROR,
@@ -403,90 +428,142 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 									   (Size) B * (B + 1) / 2 * P * P +
 									   (Size) MLOPS_BLOCK_ROWS * (P + 3 * K)),
 					 "the Newton solver");
+}
 
-	memset(&s, 0, sizeof(s));
-	s.X = train->X;
-	s.y = train->y;
-	s.n = train->nrows;
-	s.ld = train->nrows;
-	s.p = p;
-	s.P = P;
-	s.B = B;
-	s.K = K;
-	s.D = D;
-	s.alpha = model->hyper[0];
-	s.eta = palloc(sizeof(double) * MLOPS_BLOCK_ROWS * B);
-	s.prob = palloc(sizeof(double) * MLOPS_BLOCK_ROWS * K);
-	s.resid = palloc(sizeof(double) * MLOPS_BLOCK_ROWS * B);
-	s.Z = palloc(sizeof(double) * MLOPS_BLOCK_ROWS * P);
-	s.sw = palloc(sizeof(double) * MLOPS_BLOCK_ROWS);
-	s.gslope = palloc(sizeof(double) * Max(p * B, 1));
-	s.hpair = palloc(sizeof(double) * (Size) (B * (B + 1) / 2) * P * P);
+/* The working state of a fit on every row of train, and its buffers. */
+static void
+LogitStateInit(LogitState *s, NewtonBuffers *buf, const MlopsModel *model,
+			   const MlopsDesign *train)
+{
+	int			p = train->ncols;
+	int			K = train->nclasses;
+	int			B = K - 1;
+	int			P = p + 1;
+	int			D = B * P;
 
-	buf.beta = palloc0(sizeof(double) * D);
-	buf.trial = palloc(sizeof(double) * D);
-	buf.grad = palloc(sizeof(double) * D);
-	buf.grad_t = palloc(sizeof(double) * D);
-	buf.step = palloc(sizeof(double) * D);
-	buf.H = palloc(sizeof(double) * (Size) D * D);
-	buf.H_t = palloc(sizeof(double) * (Size) D * D);
+	memset(s, 0, sizeof(*s));
+	s->X = train->X;
+	s->y = train->y;
+	s->n = train->nrows;
+	s->ld = train->nrows;
+	s->p = p;
+	s->P = P;
+	s->B = B;
+	s->K = K;
+	s->D = D;
+	s->alpha = model->hyper[0];
+	s->eta = palloc(sizeof(double) * MLOPS_BLOCK_ROWS * B);
+	s->prob = palloc(sizeof(double) * MLOPS_BLOCK_ROWS * K);
+	s->resid = palloc(sizeof(double) * MLOPS_BLOCK_ROWS * B);
+	s->Z = palloc(sizeof(double) * MLOPS_BLOCK_ROWS * P);
+	s->sw = palloc(sizeof(double) * MLOPS_BLOCK_ROWS);
+	s->gslope = palloc(sizeof(double) * Max(p * B, 1));
+	s->hpair = palloc(sizeof(double) * (Size) (B * (B + 1) / 2) * P * P);
 
-	/* constant columns (judged by their original values) are aliased */
-	xmean = palloc(sizeof(double) * Max(p, 1));
-	css = palloc(sizeof(double) * Max(p, 1));
-	constant = palloc(sizeof(bool) * Max(p, 1));
+	buf->beta = palloc0(sizeof(double) * D);
+	buf->trial = palloc(sizeof(double) * D);
+	buf->grad = palloc(sizeof(double) * D);
+	buf->grad_t = palloc(sizeof(double) * D);
+	buf->step = palloc(sizeof(double) * D);
+	buf->H = palloc(sizeof(double) * (Size) D * D);
+	buf->H_t = palloc(sizeof(double) * (Size) D * D);
+}
+
+/* Free the fit's per-block buffers, Hessians and gradients. */
+static void
+LogitStateFree(LogitState *s, NewtonBuffers *buf)
+{
+	pfree(s->eta);
+	pfree(s->prob);
+	pfree(s->resid);
+	pfree(s->Z);
+	pfree(s->sw);
+	pfree(s->gslope);
+	pfree(s->hpair);
+	pfree(buf->H);
+	pfree(buf->H_t);
+	pfree(buf->grad);
+	pfree(buf->grad_t);
+}
+
+/*
+ * The parameters forced to be aliased: the slopes of constant columns
+ * (judged by their original values).  *offset is each column's
+ * standardised offset (MlopsStandardisedOffsets), NULL without one.
+ */
+static bool *
+LogitForcedAliases(const LogitState *s, const MlopsModel *model, const MlopsDesign *train,
+				   double **offset)
+{
+	int			p = s->p;
+	double	   *xmean = palloc(sizeof(double) * Max(p, 1));
+	double	   *css = palloc(sizeof(double) * Max(p, 1));
+	bool	   *constant = palloc(sizeof(bool) * Max(p, 1));
+	bool	   *force;
+
 	MlopsColumnMeans(train->X, train->nrows, p, xmean);
 	MlopsColumnCss(train->X, train->nrows, p, xmean, css);
-	offset = MlopsStandardisedOffsets(model);
-	MlopsConstantColumns(train->nrows, p, xmean, css, offset, constant);
-	force = palloc0(sizeof(bool) * D);
-	for (int b = 0; b < B; b++)
+	*offset = MlopsStandardisedOffsets(model);
+	MlopsConstantColumns(train->nrows, p, xmean, css, *offset, constant);
+	force = palloc0(sizeof(bool) * s->D);
+	for (int b = 0; b < s->B; b++)
 		for (int j = 0; j < p; j++)
-			force[b * P + 1 + j] = constant[j];
+			force[b * s->P + 1 + j] = constant[j];
+	return force;
+}
 
-	/* start from the class frequencies: intercept k = log(n_k / n_0) */
-	count = palloc0(sizeof(int64) * K);
+/* The start from the class frequencies: intercept k = log(n_k / n_0). */
+static void
+LogitStartBeta(const LogitState *s, const MlopsDesign *train, double *beta)
+{
+	int64	   *count = palloc0(sizeof(int64) * s->K);
+
 	for (int64 i = 0; i < train->nrows; i++)
 	{
 		int			yi = (int) train->y[i];
 
-		if (yi < 0 || yi >= K)
+		if (yi < 0 || yi >= s->K)
 			elog(ERROR, "class index %d out of range", yi);
 		count[yi]++;
 	}
-	for (int b = 0; b < B; b++)
-		buf.beta[b * P] = log((count[b + 1] + 0.5) / (count[0] + 0.5));
+	for (int b = 0; b < s->B; b++)
+		beta[b * s->P] = log((count[b + 1] + 0.5) / (count[0] + 0.5));
+}
+
+/*
+ * Warm start: on a large training set, first solve on its leading rows.
+ * They are in content-hash order, so a uniform sample, and its optimum is
+ * within sampling error of the full one, from where Newton's method needs
+ * about two full passes instead of five or more.
+ */
+static void
+LogitWarmStart(LogitState *s, NewtonBuffers *buf, const bool *force, double tol,
+			   MlopsCholesky **chol)
+{
+	int64		nrows = s->n;
+	double	   *cold = palloc(sizeof(double) * s->D);
+	double		f_warm;
+
+	memcpy(cold, buf->beta, sizeof(double) * s->D);
+	s->n = nrows / LOGIT_WARM_FRACTION;
+	(void) Newton(s, buf, force, LOGIT_WARM_MAX_ITER, tol, chol);
+	s->n = nrows;
 
 	/*
-	 * Warm start: on a large training set, first solve on its leading rows.
-	 * They are in content-hash order, so a uniform sample, and its optimum
-	 * is within sampling error of the full one, from where Newton's method
-	 * needs about two full passes instead of five or more.
+	 * Keep the sample's solution only if it is a better start on all the
+	 * rows: a sample can go astray (say, a rare class it lacks drifting off
+	 * without a penalty).
 	 */
-	if (train->nrows >= LOGIT_WARM_MIN_ROWS)
-	{
-		double	   *cold = palloc(sizeof(double) * D);
-		double		f_warm;
+	f_warm = LogitEvaluate(s, buf->beta, NULL, NULL);
+	if (!(f_warm <= LogitEvaluate(s, cold, NULL, NULL)))
+		memcpy(buf->beta, cold, sizeof(double) * s->D);
+	pfree(cold);
+}
 
-		memcpy(cold, buf.beta, sizeof(double) * D);
-		s.n = train->nrows / LOGIT_WARM_FRACTION;
-		(void) Newton(&s, &buf, force, LOGIT_WARM_MAX_ITER, tol, &chol);
-		s.n = train->nrows;
-
-		/*
-		 * Keep the sample's solution only if it is a better start on all
-		 * the rows: a sample can go astray (say, a rare class it lacks
-		 * drifting off without a penalty).
-		 */
-		f_warm = LogitEvaluate(&s, buf.beta, NULL, NULL);
-		if (!(f_warm <= LogitEvaluate(&s, cold, NULL, NULL)))
-			memcpy(buf.beta, cold, sizeof(double) * D);
-		pfree(cold);
-	}
-	converged = Newton(&s, &buf, force, max_iter, tol, &chol);
-	beta = buf.beta;
-	max_abs_eta = s.max_abs_eta;
-
+/* WARNINGs for a fit that did not converge or whose classes are separated. */
+static void
+LogitFitWarnings(const LogitState *s, bool converged, int max_iter)
+{
 	if (!converged)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
@@ -499,18 +576,31 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 	 * classes are (quasi-)separated and the estimates are meaningless, as R
 	 * warns too.  exp(-36) is about the double epsilon.
 	 */
-	if (s.alpha == 0.0 && max_abs_eta > 36.0)
+	if (s->alpha == 0.0 && s->max_abs_eta > 36.0)
 		ereport(WARNING,
 				(errcode(ERRCODE_WARNING),
 				 errmsg("fitted probabilities numerically 0 or 1 occurred"),
 				 errdetail("The classes are separated by the features, so the coefficients and their standard errors are not meaningful."),
 				 errhint("Use a positive alpha to regularise the fit.")));
+}
 
-	/*
-	 * Standard errors: the covariance is (n H)^-1 on the standardised scale.
-	 * On the original scale a slope's is divided by its scale, and the
-	 * intercept's is the quadratic form a^T C a with a = (1, -center/scale).
-	 */
+/*
+ * The model's params (layout above LOGIT_NPARAMS): the solution beta, and
+ * standard errors from chol, the factorised Hessian of the last iterate.
+ * The covariance is (n H)^-1 on the standardised scale.  On the original
+ * scale a slope's is divided by its scale, and the intercept's is the
+ * quadratic form a^T C a with a = (1, -center/scale).
+ */
+static double *
+LogitParams(const LogitState *s, const MlopsModel *model, const double *beta,
+			MlopsCholesky *chol, const double *offset)
+{
+	int			B = s->B;
+	int			P = s->P;
+	int			D = s->D;
+	double	   *params;
+	double	   *inv;
+
 	params = palloc(sizeof(double) * LOGIT_NPARAMS(D));
 	memcpy(params, beta, sizeof(double) * D);
 	inv = MlopsCholeskyInverse(chol);
@@ -532,7 +622,7 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 			if (r == 0)
 				params[D + kr] = 0.0;	/* set below */
 			else
-				params[D + kr] = sqrt(inv[(int64) kr * D + kr] / (double) s.n) /
+				params[D + kr] = sqrt(inv[(int64) kr * D + kr] / (double) s->n) /
 					(model->scale ? model->scale[r - 1] : 1.0);
 
 			ar = (r == 0) ? 1.0 : -(offset ? offset[r - 1] : 0.0);
@@ -544,28 +634,44 @@ LogisticFit(MlopsModel *model, const MlopsDesign *train)
 				if (chol->aliased[kc])
 					continue;
 				ac = (c == 0) ? 1.0 : -(offset ? offset[c - 1] : 0.0);
-				var0 += ar * ac * inv[(int64) kc * D + kr] / (double) s.n;
+				var0 += ar * ac * inv[(int64) kc * D + kr] / (double) s->n;
 			}
 		}
 		if (!chol->aliased[b * P])
 			params[D + b * P] = sqrt(Max(var0, 0.0));
 	}
-
-	model->nparams = LOGIT_NPARAMS(D);
-	model->params = params;
-
-	pfree(s.eta);
-	pfree(s.prob);
-	pfree(s.resid);
-	pfree(s.Z);
-	pfree(s.sw);
-	pfree(s.gslope);
-	pfree(s.hpair);
-	pfree(buf.H);
-	pfree(buf.H_t);
-	pfree(buf.grad);
-	pfree(buf.grad_t);
 	pfree(inv);
+	return params;
+}
+
+/*
+ * Fit by Newton's method from the intercept-only model (log prior odds),
+ * warm-started on a sample when the training set is large.
+ */
+static void
+LogisticFit(MlopsModel *model, const MlopsDesign *train)
+{
+	LogitState s;
+	NewtonBuffers buf;
+	int			max_iter = (int) model->hyper[1];
+	double		tol = model->hyper[2];
+	double	   *offset;
+	bool	   *force;
+	MlopsCholesky *chol = NULL;
+	bool		converged;
+
+	LogitCheckSize(train);
+	LogitStateInit(&s, &buf, model, train);
+	force = LogitForcedAliases(&s, model, train, &offset);
+	LogitStartBeta(&s, train, buf.beta);
+	if (train->nrows >= LOGIT_WARM_MIN_ROWS)
+		LogitWarmStart(&s, &buf, force, tol, &chol);
+	converged = Newton(&s, &buf, force, max_iter, tol, &chol);
+	LogitFitWarnings(&s, converged, max_iter);
+
+	model->nparams = LOGIT_NPARAMS(s.D);
+	model->params = LogitParams(&s, model, buf.beta, chol, offset);
+	LogitStateFree(&s, &buf);
 }
 
 /*
@@ -681,6 +787,13 @@ LogisticContributions(const MlopsModel *model, const double *x, double *contrib)
 	return K - 1;
 }
 
+/* Size of params: the layout above, for nclasses and ncols */
+static int64
+LogisticNParams(const MlopsModel *model)
+{
+	return LOGIT_NPARAMS((int64) (model->nclasses - 1) * (model->ncols + 1));
+}
+
 const MlopsAlgorithm mlops_algo_logistic = {
 	.name = "logistic",
 	.id = 5,
@@ -691,5 +804,6 @@ const MlopsAlgorithm mlops_algo_logistic = {
 	.fit = LogisticFit,
 	.predict = LogisticPredict,
 	.explain = LogisticExplain,
+	.nparams = LogisticNParams,
 	.contributions = LogisticContributions,
 };

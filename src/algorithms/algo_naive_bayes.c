@@ -389,6 +389,13 @@ NaiveBayesContributions(const MlopsModel *model, const double *x, double *contri
 	return K;
 }
 
+/* Size of params: the layout above, for nclasses, ncols and nfeatures */
+static int64
+NaiveBayesNParams(const MlopsModel *model)
+{
+	return NB_NPARAMS((int64) model->nclasses, (int64) model->ncols, (int64) model->nfeatures);
+}
+
 const MlopsAlgorithm mlops_algo_naive_bayes = {
 	.name = "naive_bayes",
 	.id = 6,
@@ -399,5 +406,6 @@ const MlopsAlgorithm mlops_algo_naive_bayes = {
 	.fit = NaiveBayesFit,
 	.predict = NaiveBayesPredict,
 	.explain = NaiveBayesExplain,
+	.nparams = NaiveBayesNParams,
 	.contributions = NaiveBayesContributions,
 };

@@ -132,8 +132,50 @@ MlopsDefaultAlgorithm(MlopsTask task)
 }
 
 /*
- * Decode model bytes (model.c) and bind the algorithm their id names: the
- * model format knows algorithms only by id, this table knows what they do.
+ * Check what the layout alone does not: that the parts of a decoded model
+ * fit together the way predict() and explain() index them.  Bytes with a
+ * valid checksum can still be wrong (written by hand, or by a faulty
+ * writer); scoring must refuse them rather than read past an array.
+ */
+static void
+CheckModelShape(const MlopsModel *model)
+{
+	const MlopsAlgorithm *algo = model->algo;
+	int64		nparams;
+
+	if (!(algo->tasks & MLOPS_SUPPORTS(model->task)))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model bytes are corrupted: algorithm \"%s\" does not do %s",
+						algo->name, MlopsTaskName(model->task))));
+	if (model->task == MLOPS_TASK_CLASSIFICATION ? model->nclasses < 2 : model->nclasses != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model bytes are corrupted: a %s model with %d classes",
+						MlopsTaskName(model->task), model->nclasses)));
+	for (int i = 0; i < model->nfeatures; i++)
+		if (model->features[i].kind != MLOPS_KIND_CATEGORICAL && model->features[i].nvocab != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model bytes are corrupted: feature %d is not categorical but has a vocabulary",
+							i + 1)));
+	if (model->nhyper != algo->nhyper)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model bytes are corrupted: %d hyperparameters, algorithm \"%s\" has %d",
+						model->nhyper, algo->name, algo->nhyper)));
+	nparams = algo->nparams(model);
+	if (model->nparams != nparams)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model bytes are corrupted: %d parameters where this %s model has %lld",
+						model->nparams, algo->name, (long long) nparams)));
+}
+
+/*
+ * Decode model bytes (model.c), bind the algorithm their id names and
+ * check that the parts fit that algorithm: the model format knows
+ * algorithms only by id, this table knows what they do.
  */
 MlopsModel *
 MlopsModelDeserialize(const bytea *bytes)
@@ -141,6 +183,7 @@ MlopsModelDeserialize(const bytea *bytes)
 	MlopsModel *model = MlopsModelDecode(bytes);
 
 	model->algo = MlopsAlgorithmById(model->algo_id);
+	CheckModelShape(model);
 	if (model->algo->load)
 		model->algo->load(model);
 	return model;

@@ -90,6 +90,13 @@ typedef struct MlopsAlgorithm
 	int			(*explain) (const MlopsModel *model, MlopsExplainRow **rows);
 
 	/*
+	 * The number of fitted parameters of a model of this shape (ncols,
+	 * nclasses, nfeatures): predict() and explain() index params by that
+	 * layout, so the model reader refuses bytes that disagree.
+	 */
+	int64		(*nparams) (const MlopsModel *model);
+
+	/*
 	 * Optional: build model->compiled from the stored params after the
 	 * bytes are decoded (the per-backend model cache keeps the result).
 	 */

@@ -270,6 +270,23 @@ MlopsTreesFromXgboostJson(MlopsModel *model, const char *json, int rounds,
 
 /* ---- compiling and scoring ---- */
 
+/*
+ * The number of params a tree model of this shape has: the header's tree
+ * and node counts decide it (-1 for a header that is not one).
+ */
+int64
+MlopsTreesNParams(const MlopsModel *model)
+{
+	const double *pr = model->params;
+
+	if (model->nparams < TREES_HEADER)
+		return TREES_HEADER;
+	if (!(pr[5] >= 0 && pr[5] <= PG_INT32_MAX && pr[6] >= pr[5] && pr[6] <= PG_INT32_MAX / 2) ||
+		pr[5] != floor(pr[5]) || pr[6] != floor(pr[6]))
+		return -1;
+	return TREES_NPARAMS((int64) pr[5], (int64) pr[6], (int64) model->ncols);
+}
+
 static void
 CorruptTrees(const char *what)
 {

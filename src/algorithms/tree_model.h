@@ -49,6 +49,7 @@
 
 extern void MlopsTreesFromXgboostJson(MlopsModel *model, const char *json, int rounds,
 									  const double *importance);
+extern int64 MlopsTreesNParams(const MlopsModel *model);
 extern void MlopsTreesLoad(MlopsModel *model);
 extern void MlopsTreesPredict(const MlopsModel *model, const double *x, double *out);
 extern int	MlopsTreesExplain(const MlopsModel *model, MlopsExplainRow **rows);

@@ -90,7 +90,7 @@ MlopsSortDoubles(double *values, size_t n)
 
 /*
  * Append a double as JSON: shortest exact decimal, null when not finite
- * (the baselines here and the drift reports of drift.c)
+ * (the baselines of train/baseline.c, the drift reports of drift/)
  */
 void
 MlopsAppendJsonDouble(StringInfo buf, double v)

@@ -15,7 +15,7 @@
  * combines exactly, so the result depends neither on the physical order of
  * the rows nor on how the scan was split between workers.
  *
- * The spec (built by drift.c from the baseline) carries, per argument, the
+ * The spec (built by check.c from the baseline) carries, per argument, the
  * kind, the moments' shift and the bin edges as raw doubles, so that each
  * process decodes it once with no number parsing.  The transition state is
  * an "internal" C struct; the serialised form (also the aggregate's result)
@@ -35,7 +35,7 @@
 #include "utils/lsyscache.h"
 
 #include "train/baseline.h"
-#include "drift/drift.h"
+#include "drift/drift_accum.h"
 #include "model/preprocess.h"
 
 PG_FUNCTION_INFO_V1(mlops_drift_accum_trans);
@@ -393,6 +393,48 @@ StateSerialize(const MlopsDriftState *s)
 	return result;
 }
 
+/*
+ * The kinds of the ncols columns of a serialised state, read from scan (a
+ * copy of the reader) by a first walk over the columns, which also checks
+ * that their lengths stay within the state.
+ */
+static MlopsFeatureKind *
+StateKinds(Reader scan, int32 ncols)
+{
+	MlopsFeatureKind *kinds = palloc(Max(ncols, 1) * sizeof(MlopsFeatureKind));
+
+	for (int i = 0; i < ncols; i++)
+	{
+		int32		hdr[2];
+
+		Get(&scan, hdr, sizeof(hdr));
+		if ((hdr[0] != MLOPS_KIND_NUMERIC && hdr[0] != MLOPS_KIND_BOOLEAN &&
+			 hdr[0] != MLOPS_KIND_CATEGORICAL) || hdr[1] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("malformed drift accumulator state")));
+		kinds[i] = (MlopsFeatureKind) hdr[0];
+		scan.p += 2 * sizeof(int64) + 2 * sizeof(double) +
+			MLOPS_BASELINE_NBINS * sizeof(int64) + 2 * sizeof(int64);
+		for (int k = 0; k < hdr[1]; k++)
+		{
+			int32		len;
+
+			Get(&scan, &len, sizeof(len));
+			if (len < 0 || len > scan.end - scan.p)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("malformed drift accumulator state")));
+			scan.p += len + sizeof(int64);
+		}
+		if (scan.p > scan.end)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("malformed drift accumulator state")));
+	}
+	return kinds;
+}
+
 /* Read a serialised state back, into context cxt */
 MlopsDriftState *
 MlopsDriftStateDeserialize(const bytea *bytes, MemoryContext cxt)
@@ -401,6 +443,7 @@ MlopsDriftStateDeserialize(const bytea *bytes, MemoryContext cxt)
 	uint32		magic;
 	int64		rows;
 	int32		ncols;
+	MlopsFeatureKind *kinds;
 	MlopsDriftState *s;
 
 	r.p = VARDATA_ANY(bytes);
@@ -414,42 +457,9 @@ MlopsDriftStateDeserialize(const bytea *bytes, MemoryContext cxt)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("malformed drift accumulator state")));
 	/* the kinds come first in each column; read them in a first walk */
-	{
-		Reader		scan = r;
-		MlopsFeatureKind *kinds = palloc(Max(ncols, 1) * sizeof(MlopsFeatureKind));
-
-		for (int i = 0; i < ncols; i++)
-		{
-			int32		hdr[2];
-
-			Get(&scan, hdr, sizeof(hdr));
-			if ((hdr[0] != MLOPS_KIND_NUMERIC && hdr[0] != MLOPS_KIND_BOOLEAN &&
-				 hdr[0] != MLOPS_KIND_CATEGORICAL) || hdr[1] < 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("malformed drift accumulator state")));
-			kinds[i] = (MlopsFeatureKind) hdr[0];
-			scan.p += 2 * sizeof(int64) + 2 * sizeof(double) +
-				MLOPS_BASELINE_NBINS * sizeof(int64) + 2 * sizeof(int64);
-			for (int k = 0; k < hdr[1]; k++)
-			{
-				int32		len;
-
-				Get(&scan, &len, sizeof(len));
-				if (len < 0 || len > scan.end - scan.p)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("malformed drift accumulator state")));
-				scan.p += len + sizeof(int64);
-			}
-			if (scan.p > scan.end)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("malformed drift accumulator state")));
-		}
-		s = StateNew(cxt, ncols, kinds);
-		pfree(kinds);
-	}
+	kinds = StateKinds(r, ncols);
+	s = StateNew(cxt, ncols, kinds);
+	pfree(kinds);
 	s->rows = rows;
 	for (int i = 0; i < ncols; i++)
 	{

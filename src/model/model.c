@@ -238,6 +238,10 @@ GetStr(Reader *r)
 	char	   *s;
 
 	Need(r, len);
+	if (memchr(r->p, '\0', len) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model bytes are corrupted: a string contains a zero byte")));
 	s = palloc(len + 1);
 	memcpy(s, r->p, len);
 	s[len] = '\0';
@@ -272,7 +276,9 @@ GetF64Array(Reader *r, int *n)
 
 /*
  * Read a model from its bytes, checking magic, format version, length and
- * checksum.  The model is allocated in the current memory context.
+ * checksum; MlopsModelDeserialize (algorithms/algorithm.c) then checks that
+ * the parts fit the algorithm.  The model is allocated in the current
+ * memory context.
  */
 MlopsModel *
 MlopsModelDecode(const bytea *bytes)

@@ -14,8 +14,7 @@
  *	  grantee (has_privs_of_role, as for PostgreSQL's own objects);
  *	- train and deploy imply read.
  *
- * The project row and its grants are read by direct index scans under the
- * active snapshot: no SPI, no role switch and no row-level security in the
+ * The project row and its grants are read by direct index scans: no SPI, no role switch and no row-level security in the
  * way, so the check is cheap enough for a policy evaluated per row and
  * safe in a parallel worker (the predict family is PARALLEL SAFE).
  *
@@ -27,6 +26,7 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -106,11 +106,18 @@ RegistryRelid(const char *name)
 	return relid;
 }
 
-/* The snapshot registry reads use: the statement's, else a fresh one */
+/*
+ * The snapshot privileges are read with: a fresh one, so that a grant,
+ * revoke or new project is seen at once (our own transaction's writes
+ * included, such as the project row training has just inserted).  In
+ * parallel mode no new snapshot may be taken; the statement's is used.
+ */
 static Snapshot
 RegistrySnapshot(void)
 {
-	return ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+	if (IsInParallelMode())
+		return GetActiveSnapshot();
+	return GetLatestSnapshot();
 }
 
 /*
@@ -210,6 +217,23 @@ MlopsReportNoProject(const char *project)
 			(errcode(ERRCODE_UNDEFINED_OBJECT),
 			 errmsg("project \"%s\" does not exist", project),
 			 errhint("Train a first model with mlops.train('%s', ...).", project)));
+}
+
+/*
+ * The one error for a version that does not exist: version > 0 that one,
+ * 0 the production version of an existing project
+ */
+void
+MlopsReportNoVersion(const char *project, int version)
+{
+	if (version > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("version %d of project \"%s\" does not exist", version, project)));
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("project \"%s\" has no deployed version", project),
+			 errhint("Deploy one with mlops.deploy('%s', version), or pass a version.", project)));
 }
 
 /*

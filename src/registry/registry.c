@@ -33,6 +33,7 @@
 
 #include "algorithms/algorithm.h"
 #include "core/util.h"
+#include "model/integrity.h"
 #include "registry/registry.h"
 
 PG_FUNCTION_INFO_V1(mlops_deploy_version);
@@ -141,13 +142,6 @@ MlopsGetProject(const char *name, bool missing_ok)
 	return p;
 }
 
-/* ERROR unless the current user may train this project */
-void
-MlopsCheckProjectWriter(const MlopsProject *project)
-{
-	MlopsCheckProjectPrivilege(project->name, MLOPS_PRIV_TRAIN);
-}
-
 /*
  * A version of a project: version > 0 that one, 0 the production version.
  */
@@ -201,14 +195,7 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 			return NULL;
 		/* say whether the project itself is missing */
 		(void) MlopsGetProject(project, false);
-		if (version > 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("version %d of project \"%s\" does not exist", version, project)));
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("project \"%s\" has no deployed version", project),
-				 errhint("Deploy one with mlops.deploy('%s', version), or pass a version.", project)));
+		MlopsReportNoVersion(project, version);
 	}
 	tup = SPI_tuptable->vals[0];
 	desc = SPI_tuptable->tupdesc;
@@ -228,14 +215,30 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 	return v;
 }
 
-/* The model of a version (0 = production), deserialised */
+/*
+ * The model of a version (0 = production), deserialised once its bytes are
+ * checked against the stored sha256 (read with the same snapshot).
+ */
 MlopsModel *
 MlopsFetchModel(const char *project, int version, MlopsVersion **info)
 {
 	MlopsVersion *v = MlopsGetVersion(project, version, false);
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
+	bool		isnull;
+	bytea	   *sha;
 
 	if (info)
 		*info = v;
+	args[0] = CStringGetTextDatum(project);
+	args[1] = Int32GetDatum(v->version);
+	if (SPI_execute_with_args("SELECT model_sha256 FROM mlops.model_versions "
+							  "WHERE project = $1 AND version = $2",
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "version %d of project \"%s\" vanished", v->version, project);
+	sha = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	MlopsVerifyModelBytes(project, v->version, v->model, (const uint8 *) VARDATA_ANY(sha));
 	return MlopsModelDeserialize(v->model);
 }
 

@@ -60,6 +60,7 @@ extern bool MlopsProjectOwner(const char *project, Oid *owner);
 extern uint32 MlopsProjectPrivileges(const char *project, Oid roleid, bool *exists);
 extern void MlopsCheckProjectPrivilege(const char *project, uint32 privilege);
 extern void MlopsReportNoProject(const char *project) pg_attribute_noreturn();
+extern void MlopsReportNoVersion(const char *project, int version) pg_attribute_noreturn();
 
 /* Scoring's read of a version, without SPI (scan.c) */
 extern bool MlopsScanVersion(const char *project, int version, int *found_version,
@@ -67,9 +68,49 @@ extern bool MlopsScanVersion(const char *project, int version, int *found_versio
 
 /* These run SPI queries: call them between SPI_connect and SPI_finish */
 extern MlopsProject *MlopsGetProject(const char *name, bool missing_ok);
-extern void MlopsCheckProjectWriter(const MlopsProject *project);
 extern MlopsVersion *MlopsGetVersion(const char *project, int version, bool missing_ok);
 extern MlopsVersion *MlopsGetVersionFresh(const char *project, int version, bool missing_ok);
 extern MlopsModel *MlopsFetchModel(const char *project, int version, MlopsVersion **info);
+
+/* A new version, as MlopsInsertVersion records it (versions.c) */
+typedef struct MlopsNewVersion
+{
+	const char *project;
+	const char *algorithm;
+	const char *hyperparams;	/* JSON text */
+	const char *features;		/* JSON text */
+	const char *target;
+	int			nclasses;		/* 0: no classes column */
+	char	  **classes;
+	Jsonb	   *metrics;
+	const char *relation;
+	int64		snapshot;		/* 0 when none */
+	int64		train_rows;
+	int64		test_rows;
+	double		test_size;
+	double		training_seconds;
+	const char *trained_by;		/* role name */
+	Jsonb	   *baseline;		/* NULL when none */
+	bytea	   *model;
+	int			champion_version;	/* 0 when none */
+	double		champion_score; /* NaN when unknown */
+} MlopsNewVersion;
+
+/* versions.c: registry writes, as the registry owner, between SPI_connect and SPI_finish */
+extern void MlopsLockProject(const char *project);
+extern int	MlopsInsertVersion(const MlopsNewVersion *nv);
+
+/* How a statement run as the registry owner sees the data (owner_exec.c) */
+typedef enum MlopsOwnerMode
+{
+	MLOPS_OWNER_WRITE,			/* may write; ordinary snapshot rules */
+	MLOPS_OWNER_READ,			/* read-only, the calling statement's snapshot */
+	MLOPS_OWNER_READ_LATEST		/* read-only, a new snapshot */
+} MlopsOwnerMode;
+
+/* Run one statement of ours as the registry owner; errors on SPI failure */
+extern int	MlopsExecAsRegistryOwner(const char *sql, int nargs, Oid *types,
+									 Datum *values, const char *nulls,
+									 MlopsOwnerMode mode);
 
 #endif							/* MLOPS_REGISTRY_H */

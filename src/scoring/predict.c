@@ -44,6 +44,7 @@
 #include "utils/typcache.h"
 
 #include "algorithms/algorithm.h"
+#include "model/integrity.h"
 #include "model/model.h"
 #include "registry/registry.h"
 
@@ -189,21 +190,17 @@ AcquireModel(const char *project, int version, const uint8 *sha)
 	}
 
 	{
-		Oid			argtypes[2] = {TEXTOID, INT4OID};
-		Datum		args[2];
-		bool		isnull;
 		MemoryContext cxt;
 		MemoryContext old;
 		CachedModel *cm;
 		bytea	   *bytes;
+		int			found_version;
+		uint8		found_sha[32];
 
-		args[0] = CStringGetTextDatum(project);
-		args[1] = Int32GetDatum(version);
-		if (SPI_execute_with_args("SELECT model FROM mlops.model_versions WHERE project = $1 AND version = $2",
-								  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
-			SPI_processed != 1)
+		if (!MlopsScanVersion(project, version, &found_version, found_sha, &bytes))
 			elog(ERROR, "model of version %d of project \"%s\" vanished", version, project);
-		bytes = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		/* once per backend and (project, version, sha256): the cache keeps the result */
+		MlopsVerifyModelBytes(project, version, bytes, sha);
 
 		cxt = AllocSetContextCreate(TopMemoryContext, "mlops cached model", ALLOCSET_SMALL_SIZES);
 		old = MemoryContextSwitchTo(cxt);
@@ -266,28 +263,16 @@ ResolveVersion(FunctionCallInfo fcinfo, CallCache *cc)
 	int			version;
 	CachedModel *cm;
 
-	SPI_connect();
+	/* the privilege first: a stranger learns nothing of the project */
+	MlopsCheckProjectPrivilege(cc->project, MLOPS_PRIV_SCORE);
 	{
-		Oid			argtypes[2] = {TEXTOID, INT4OID};
-		Datum		args[2];
-		bool		isnull;
-		bytea	   *sha;
-		const char *sql = cc->pinned > 0
-			? "SELECT version, model_sha256 FROM mlops.model_versions WHERE project = $1 AND version = $2"
-			: "SELECT version, model_sha256 FROM mlops.model_versions WHERE project = $1 "
-			"AND status = 'production' AND $2 = 0";
+		uint8		sha[32];
 
-		args[0] = CStringGetTextDatum(cc->project);
-		args[1] = Int32GetDatum(cc->pinned);
-		if (SPI_execute_with_args(sql, 2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read mlops.model_versions");
-		if (SPI_processed == 0)
-			(void) MlopsGetVersion(cc->project, cc->pinned, false);	/* raises the right error */
-		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		sha = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-		cm = AcquireModel(cc->project, version, (const uint8 *) VARDATA_ANY(sha));
+		/* the project exists: the privilege check found it */
+		if (!MlopsScanVersion(cc->project, cc->pinned, &version, sha, NULL))
+			MlopsReportNoVersion(cc->project, cc->pinned);
+		cm = AcquireModel(cc->project, version, sha);
 	}
-	SPI_finish();
 	SnapshotStamp(&cc->stamp_lxid, &cc->stamp_curcid, &cc->stamp_xcc);
 
 	if (cc->cm == cm)

@@ -49,7 +49,8 @@ typedef struct EmitState
 	TupleDesc	rowdesc;		/* diff: the snapshot's columns, blessed */
 	const char *change;			/* diff: "added" or "removed" */
 	int			ncols;
-	bool	   *varlena;		/* per column: may hold a TOAST pointer */
+	bool	   *varlena;		/* per stored column: may hold a TOAST pointer */
+	SnapFromStore *from;		/* stored values into the reader's types */
 	MemoryContext tmpcxt;
 } EmitState;
 
@@ -92,14 +93,40 @@ FlattenValues(EmitState *es, Datum *values, bool *isnull, Datum *out)
 	}
 }
 
+/*
+ * How to read a snapshot's store as the columns of desc (the restored table
+ * or the column definition list): errors, before any row is read, when a
+ * column's type cannot hold what is stored.
+ */
+static SnapFromStore *
+FromStoreAs(const SnapInfo *info, Relation store_rel, TupleDesc desc)
+{
+	Oid		   *types = palloc(sizeof(Oid) * Max(info->ncols, 1));
+	int32	   *typmods = palloc(sizeof(int32) * Max(info->ncols, 1));
+
+	if (desc->natts != info->ncols)
+		elog(ERROR, "expected %d columns to read snapshot " INT64_FORMAT " into, got %d",
+			 info->ncols, info->id, desc->natts);
+	for (int i = 0; i < info->ncols; i++)
+	{
+		types[i] = TupleDescAttr(desc, i)->atttypid;
+		typmods[i] = TupleDescAttr(desc, i)->atttypmod;
+	}
+	return SnapFromStoreBegin(info, RelationGetDescr(store_rel), types, typmods, false);
+}
+
 /* Store scan callback of snapshot_restore: write the row times times. */
 static void
 EmitToTable(void *arg, uint64 h, int32 times, Datum *values, bool *isnull)
 {
 	EmitState  *es = arg;
+	MemoryContext old = MemoryContextSwitchTo(es->tmpcxt);
+	Datum	   *row = SnapFromStoreRow(es->from, values, isnull);
 
 	for (int32 i = 0; i < times; i++)
-		SnapWriterAdd(es->writer, 0, values, isnull);
+		SnapWriterAdd(es->writer, 0, row, isnull);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(es->tmpcxt);
 }
 
 /* Store scan callback of snapshot_rows: return the row times times. */
@@ -109,10 +136,13 @@ EmitToTupstore(void *arg, uint64 h, int32 times, Datum *values, bool *isnull)
 	EmitState  *es = arg;
 	MemoryContext old = MemoryContextSwitchTo(es->tmpcxt);
 	Datum	   *flat = palloc(sizeof(Datum) * es->ncols);
+	Datum	   *row;
 
+	/* TOAST pointers are of the stored values: fetch them before converting */
 	FlattenValues(es, values, isnull, flat);
+	row = SnapFromStoreRow(es->from, flat, isnull);
 	for (int32 i = 0; i < times; i++)
-		tuplestore_putvalues(es->tupstore, es->desc, flat, isnull);
+		tuplestore_putvalues(es->tupstore, es->desc, row, isnull);
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(es->tmpcxt);
 }
@@ -123,7 +153,8 @@ EmitDiffRow(void *arg, uint64 h, int32 times, Datum *values, bool *isnull)
 {
 	EmitState  *es = arg;
 	MemoryContext old = MemoryContextSwitchTo(es->tmpcxt);
-	HeapTuple	tup = heap_form_tuple(es->rowdesc, values, isnull);
+	Datum	   *row = SnapFromStoreRow(es->from, values, isnull);
+	HeapTuple	tup = heap_form_tuple(es->rowdesc, row, isnull);
 	Datum		json = DirectFunctionCall1(row_to_json, HeapTupleGetDatum(tup));
 	Datum		out[3];
 	bool		outnull[3] = {false, false, false};
@@ -213,8 +244,12 @@ mlops_snapshot_restore(PG_FUNCTION_ARGS)
 
 	target = table_open(relid, RowExclusiveLock);
 	store_rel = table_open(SnapStoreRelid(info->store, false), AccessShareLock);
-	want = SnapContentMap(info->content, false);
 	memset(&es, 0, sizeof(es));
+	/* the type names now may mean other types than when the snapshot was taken */
+	es.from = FromStoreAs(info, store_rel, RelationGetDescr(target));
+	es.tmpcxt = AllocSetContextCreate(CurrentMemoryContext, "mlops snapshot restore",
+									  ALLOCSET_DEFAULT_SIZES);
+	want = SnapContentMap(info->content, false);
 	es.writer = SnapWriterBegin(target, true, false);
 	total = SnapStoreScan(store_rel, want, EmitToTable, &es);
 	SnapWriterEnd(es.writer);
@@ -237,7 +272,8 @@ mlops_snapshot_rows(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	SnapInfo   *info;
 	Relation	store_rel;
-	TupleDesc	store_desc;
+	Oid		   *types;
+	int32	   *typmods;
 	snapmap_hash *want;
 	EmitState	es;
 	int64		total;
@@ -254,7 +290,6 @@ mlops_snapshot_rows(PG_FUNCTION_ARGS)
 	info = SnapLookup(id, false);
 	SnapCheckRead(info);
 	store_rel = table_open(SnapStoreRelid(info->store, false), AccessShareLock);
-	store_desc = RelationGetDescr(store_rel);
 
 	if (rsinfo->setDesc->natts != info->ncols)
 		ereport(ERROR,
@@ -263,8 +298,12 @@ mlops_snapshot_rows(PG_FUNCTION_ARGS)
 						rsinfo->setDesc->natts, id, info->ncols),
 				 errhint("Use: SELECT * FROM mlops.snapshot_rows(" INT64_FORMAT ") AS t(%s)",
 						 id, ColumnsSQL(info))));
+	/* the list must name the snapshot's types, as far as they still exist */
+	types = palloc(sizeof(Oid) * info->ncols);
+	typmods = palloc(sizeof(int32) * info->ncols);
+	SnapResolveTypes(info, types, typmods);
 	for (int i = 0; i < info->ncols; i++)
-		if (TupleDescAttr(rsinfo->setDesc, i)->atttypid != TupleDescAttr(store_desc, i + 1)->atttypid)
+		if (OidIsValid(types[i]) && TupleDescAttr(rsinfo->setDesc, i)->atttypid != types[i])
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("column %d of the column definition list has type %s, but the snapshot's \"%s\" has type %s",
@@ -273,8 +312,9 @@ mlops_snapshot_rows(PG_FUNCTION_ARGS)
 					 errhint("Use: SELECT * FROM mlops.snapshot_rows(" INT64_FORMAT ") AS t(%s)",
 							 id, ColumnsSQL(info))));
 
-	want = SnapContentMap(info->content, false);
 	memset(&es, 0, sizeof(es));
+	es.from = FromStoreAs(info, store_rel, rsinfo->setDesc);
+	want = SnapContentMap(info->content, false);
 	es.tupstore = rsinfo->setResult;
 	es.desc = rsinfo->setDesc;
 	es.ncols = info->ncols;
@@ -406,20 +446,21 @@ static void
 EmitDiffSide(EmitState *es, const SnapInfo *info, snapmap_hash *want, const char *change)
 {
 	Relation	store_rel;
-	TupleDesc	store_desc;
+	Oid		   *types;
+	int32	   *typmods;
 
 	if (want->members == 0)
 		return;
 	store_rel = table_open(SnapStoreRelid(info->store, false), AccessShareLock);
-	store_desc = RelationGetDescr(store_rel);
+	/* the rows in their original types, or as stored where those are gone */
+	types = palloc(sizeof(Oid) * info->ncols);
+	typmods = palloc(sizeof(int32) * info->ncols);
+	SnapResolveTypes(info, types, typmods);
+	es->from = SnapFromStoreBegin(info, RelationGetDescr(store_rel), types, typmods, true);
 	es->rowdesc = CreateTemplateTupleDesc(info->ncols);
 	for (int i = 0; i < info->ncols; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(store_desc, i + 1);
-
-		TupleDescInitEntry(es->rowdesc, i + 1, info->colnames[i], att->atttypid,
-						   att->atttypmod, 0);
-	}
+		TupleDescInitEntry(es->rowdesc, i + 1, info->colnames[i],
+						   SnapFromStoreType(es->from, i), -1, 0);
 	es->rowdesc = BlessTupleDesc(es->rowdesc);
 	es->change = change;
 	es->ncols = info->ncols;

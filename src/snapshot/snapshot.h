@@ -20,9 +20,9 @@
  * For the training driver, after it has read the rows of colnames (a List of
  * C strings, in the order training hashed them) from relid and computed
  * their content hash and count with MlopsRowHash.  Returns the id of a
- * snapshot of exactly those rows: an existing one when one matches (same
- * relation, names and types, content hash and row count), else a new
- * snapshot of those columns read with the caller's privileges.  Errors with
+ * snapshot of exactly those rows: the caller's own existing one when one
+ * matches (same relation, names and types, content hash and row count),
+ * else a new snapshot of those columns read with the caller's privileges.  Errors with
  * SQLSTATE 40001 when the rows read now are not the rows training saw (the
  * relation changed in between): a model must never point at other data.
  */
@@ -40,13 +40,14 @@ extern int64 MlopsSnapshotForTraining(Oid relid, List *colnames,
  *	 snapshot = b ? MlopsSnapshotFinish(b)
  *				  : MlopsSnapshotForTraining(relid, colnames, content_hash, nrows);
  *
- * MlopsSnapshotBeginFirst returns NULL when relid already has a snapshot of
- * these columns: then unchanged data is found by its hash after the scan, at
- * no cost, and only changed data is read again.  It checks the caller may
- * read the columns and locks the store until the transaction ends.  AddRow
- * copies what it keeps (values need only live for the call) and may run
- * inside the caller's query, also a parallel one (it then keeps new rows
- * for Finish to write).  Finish needs no SPI connection of the caller's.
+ * MlopsSnapshotBeginFirst returns NULL when the caller already has a
+ * snapshot of these columns of relid: then unchanged data is found by its
+ * hash after the scan, at no cost, and only changed data is read again.
+ * It checks the caller may read the columns and locks the store until the
+ * transaction ends.  AddRow copies what it keeps (values need only live for
+ * the call) and may run inside the caller's query, also a parallel one (it
+ * then keeps new rows for Finish to write).  Finish needs no SPI connection
+ * of the caller's.
  */
 typedef struct MlopsSnapshotBuilder MlopsSnapshotBuilder;
 

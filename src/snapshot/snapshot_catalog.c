@@ -4,8 +4,9 @@
  *	  The registry rows of snapshots: mlops.snapshot_stores,
  *	  mlops.snapshot_contents and mlops.snapshot_catalog.
  *
- * Every query here runs under SPI as the registry owner (the caller of the
- * snapshot function has been authorised before).  Functions that change
+ * Every query here runs under SPI as the registry owner, through
+ * MlopsExecAsRegistryOwner (the caller of the snapshot function has been
+ * authorised before).  Functions that change
  * snapshots switch to "latest" reads once they hold the store's lock, so
  * that they see every committed content whatever the isolation level;
  * functions that only read use the calling statement's snapshot, the same
@@ -15,18 +16,12 @@
  */
 #include "postgres.h"
 
-#include "access/xact.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_authid.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "storage/lmgr.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
-#include "utils/snapmgr.h"
 
 #include "registry/registry.h"
 #include "snapshot/snapshot_int.h"
@@ -35,11 +30,17 @@
 /* read registry rows with the latest snapshot (after taking a store lock) */
 static bool snap_read_latest = false;
 
-/* Choose how the following registry reads see concurrent commits. */
-void
+/*
+ * Choose how the following registry reads see concurrent commits; returns
+ * the previous choice.
+ */
+bool
 SnapReadLatest(bool on)
 {
+	bool		was = snap_read_latest;
+
 	snap_read_latest = on;
+	return was;
 }
 
 /* SPI_connect, or a can't-happen error. */
@@ -60,26 +61,13 @@ static int
 SnapExec(const char *sql, int nargs, Oid *types, Datum *values,
 		 const char *nulls, bool write)
 {
-	MlopsUserSwitch sw;
-	int			ret;
-	MemoryContext cxt = CurrentMemoryContext;
+	MlopsOwnerMode mode;
 
-	MlopsBecomeRegistryOwner(&sw);
-	if (!write && snap_read_latest)
-	{
-		PushActiveSnapshot(GetLatestSnapshot());
-		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, true, 0);
-		PopActiveSnapshot();
-	}
+	if (write)
+		mode = MLOPS_OWNER_WRITE;
 	else
-		ret = SPI_execute_with_args(sql, nargs, types, values, nulls, !write, 0);
-	MlopsRestoreUser(&sw);
-	/* SPI leaves its procedure context current: keep the caller's */
-	MemoryContextSwitchTo(cxt);
-	if (ret < 0)
-		elog(ERROR, "snapshot registry statement failed: %s: %s",
-			 SPI_result_code_string(ret), sql);
-	return ret;
+		mode = snap_read_latest ? MLOPS_OWNER_READ_LATEST : MLOPS_OWNER_READ;
+	return MlopsExecAsRegistryOwner(sql, nargs, types, values, nulls, mode);
 }
 
 /* A text[] datum from C strings. */
@@ -195,11 +183,11 @@ SnapLookup(int64 id, bool lock_for_update)
 	int			n;
 
 	SnapExec(lock_for_update
-			 ? "SELECT s.relation, s.columns, s.column_types, s.created_by::text, s.content,"
+			 ? "SELECT s.relation, s.columns, s.column_types, s.owner::oid, s.content,"
 			 "       c.store, c.row_count, c.distinct_rows, c.content_hash"
 			 "  FROM mlops.snapshot_catalog s JOIN mlops.snapshot_contents c ON c.id = s.content"
 			 " WHERE s.id = $1 FOR UPDATE OF s"
-			 : "SELECT s.relation, s.columns, s.column_types, s.created_by::text, s.content,"
+			 : "SELECT s.relation, s.columns, s.column_types, s.owner::oid, s.content,"
 			 "       c.store, c.row_count, c.distinct_rows, c.content_hash"
 			 "  FROM mlops.snapshot_catalog s JOIN mlops.snapshot_contents c ON c.id = s.content"
 			 " WHERE s.id = $1",
@@ -220,7 +208,7 @@ SnapLookup(int64 id, bool lock_for_update)
 	if (n != info->ncols)
 		elog(ERROR, "snapshot " INT64_FORMAT " has %d column names but %d types",
 			 id, info->ncols, n);
-	info->created_by = SPI_getvalue(tup, desc, 4);
+	info->owner = DatumGetObjectId(SPI_getbinval(tup, desc, 4, &isnull));
 	info->content = ResultInt64(0, 5);
 	info->store = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
 	info->row_count = ResultInt64(0, 7);
@@ -232,132 +220,92 @@ SnapLookup(int64 id, bool lock_for_update)
 
 /*
  * Error unless the current user may read the snapshot's rows: superusers,
- * the role that took it and the members of that role.
+ * the role that took it and the roles that have its privileges.
  */
 void
 SnapCheckRead(const SnapInfo *info)
 {
-	Oid			taker = get_role_oid(info->created_by, true);
+	char	   *owner;
 
 	if (superuser())
 		return;
-	if (OidIsValid(taker) && has_privs_of_role(GetUserId(), taker))
+	if (has_privs_of_role(GetUserId(), info->owner))
 		return;
+	owner = GetUserNameFromId(info->owner, true);
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied for snapshot " INT64_FORMAT, info->id),
-			 errdetail("Only role \"%s\", its members and superusers may use the rows of this snapshot.",
-					   info->created_by)));
+			 owner ? errdetail("Only role \"%s\", its members and superusers may use the rows of this snapshot.",
+							   owner)
+			 : errdetail("Only superusers may use the rows of this snapshot: the role that took it was dropped.")));
 }
 
-/* Name of the rows table of a store (in schema mlops). */
-char *
-SnapStoreRelname(int32 store)
+/* The stored column types of cols as a text[] datum. */
+static Datum
+StoreTypesArray(int ncols, const SnapColumn *cols)
 {
-	return psprintf("snapshot_rows_%d", store);
+	char	  **typetexts = palloc(sizeof(char *) * Max(ncols, 1));
+
+	for (int i = 0; i < ncols; i++)
+		typetexts[i] = cols[i].store_type_text;
+	return CStringsToTextArray(ncols, typetexts);
 }
 
-/* OID of the rows table of a store. */
-Oid
-SnapStoreRelid(int32 store, bool missing_ok)
-{
-	char	   *name = SnapStoreRelname(store);
-	Oid			relid = get_relname_relid(name, MlopsSchemaOid());
-
-	if (!OidIsValid(relid) && !missing_ok)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("snapshot row table mlops.%s is missing", name),
-				 errdetail("The registry lists store %d but its table does not exist.", store)));
-	return relid;
-}
-
-/*
- * The store for a list of column types, created (with its rows table) when
- * missing and create is true; 0 when missing and create is false.
- */
+/* The store of owner for the stored types of cols, or 0. */
 int32
-SnapFindStore(int ncols, const SnapColumn *cols, bool create, bool *created)
+SnapStoreByTypes(Oid owner, int ncols, const SnapColumn *cols)
 {
-	const char *find = "SELECT id FROM mlops.snapshot_stores WHERE column_types = $1";
-	char	  **typetexts = palloc(sizeof(char *) * ncols);
-	Oid			types[1] = {TEXTARRAYOID};
-	Datum		values[1];
+	Oid			types[2] = {REGROLEOID, TEXTARRAYOID};
+	Datum		values[2];
 	int32		store = 0;
-	bool		latest = snap_read_latest;
 	bool		isnull;
 
-	*created = false;
-	for (int i = 0; i < ncols; i++)
-		typetexts[i] = cols[i].type_text;
-	values[0] = CStringsToTextArray(ncols, typetexts);
-
-	SnapExec(find, 1, types, values, NULL, false);
+	values[0] = ObjectIdGetDatum(owner);
+	values[1] = StoreTypesArray(ncols, cols);
+	SnapExec("SELECT id FROM mlops.snapshot_stores WHERE owner = $1 AND column_types = $2",
+			 2, types, values, NULL, false);
 	if (SPI_processed > 0)
-		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										   &isnull));
-	if (!create)
-		return 0;
-
-	/* serialise creators of stores, then look again */
-	LockRelationOid(get_relname_relid("snapshot_stores", MlopsSchemaOid()),
-					ShareRowExclusiveLock);
-	snap_read_latest = true;
-	SnapExec(find, 1, types, values, NULL, false);
-	snap_read_latest = latest;
-	if (SPI_processed > 0)
-		return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										   &isnull));
-
-	SnapExec("INSERT INTO mlops.snapshot_stores (column_types) VALUES ($1) RETURNING id",
-			 1, types, values, NULL, true);
-	store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-										&isnull));
-	SnapCreateStoreTable(store, ncols, cols);
-	*created = true;
+		store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+											&isnull));
+	SPI_freetuptable(SPI_tuptable);
 	return store;
 }
 
-/* Remove an empty store: its rows table and its registry row. */
+/* Register a new store of owner for the stored types of cols; returns its id. */
+int32
+SnapInsertStore(Oid owner, int ncols, const SnapColumn *cols)
+{
+	Oid			types[2] = {REGROLEOID, TEXTARRAYOID};
+	Datum		values[2];
+	bool		isnull;
+	int32		store;
+
+	values[0] = ObjectIdGetDatum(owner);
+	values[1] = StoreTypesArray(ncols, cols);
+	SnapExec("INSERT INTO mlops.snapshot_stores (owner, column_types) VALUES ($1, $2) RETURNING id",
+			 2, types, values, NULL, true);
+	store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+										&isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return store;
+}
+
+/* Remove the registry row of a store. */
 void
-SnapDropStore(int32 store)
+SnapDeleteStore(int32 store)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1] = {Int32GetDatum(store)};
-	MlopsUserSwitch sw;
-	int			ret;
-	MemoryContext cxt = CurrentMemoryContext;
 
-	MlopsBecomeRegistryOwner(&sw);
-	ret = SPI_execute(psprintf("DROP TABLE mlops.%s", SnapStoreRelname(store)), false, 0);
-	MlopsRestoreUser(&sw);
-	MemoryContextSwitchTo(cxt);
-	if (ret != SPI_OK_UTILITY)
-		elog(ERROR, "dropping snapshot store %d failed: %s", store,
-			 SPI_result_code_string(ret));
 	SnapExec("DELETE FROM mlops.snapshot_stores WHERE id = $1", 1, types, values, NULL, true);
 }
 
-/*
- * Make every store's rows table depend on the extension (see
- * SnapEnsureDependency): after a restore, the first snapshot taken
- * re-attaches them all.
- */
-void
-SnapAttachStores(void)
+/* Ids of every registered store. */
+List *
+SnapStoreIds(void)
 {
-	SnapExec("SELECT id FROM mlops.snapshot_stores", 0, NULL, NULL, NULL, false);
-	for (uint64 i = 0; i < SPI_processed; i++)
-	{
-		bool		isnull;
-		int32		store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i],
-														SPI_tuptable->tupdesc, 1, &isnull));
-		Oid			relid = SnapStoreRelid(store, true);
-
-		if (OidIsValid(relid))
-			SnapEnsureDependency(relid);
-	}
-	SPI_freetuptable(SPI_tuptable);
+	return SnapExecInt64List("SELECT id::bigint FROM mlops.snapshot_stores ORDER BY id",
+							 0, NULL, NULL);
 }
 
 /*
@@ -429,60 +377,79 @@ SnapParentCandidate(int32 store, const char *relation)
 						 2, types, values, NULL, false);
 }
 
-/* The latest content of the store with this hash and row count, or 0. */
-int64
-SnapFindContent(int32 store, uint64 content_hash, int64 row_count)
+/* A bytea datum of a content digest. */
+static Datum
+DigestDatum(const uint8 *digest)
 {
-	Oid			types[3] = {INT4OID, INT8OID, INT8OID};
-	Datum		values[3] = {Int32GetDatum(store), Int64GetDatum((int64) content_hash),
-	Int64GetDatum(row_count)};
+	bytea	   *b = palloc(VARHDRSZ + SNAP_DIGEST_LEN);
 
+	SET_VARSIZE(b, VARHDRSZ + SNAP_DIGEST_LEN);
+	memcpy(VARDATA(b), digest, SNAP_DIGEST_LEN);
+	return PointerGetDatum(b);
+}
+
+/*
+ * The latest content of the store with this digest (SnapListDigest of all
+ * its row hashes) and row count, or 0.  Stores belong to one role, so this
+ * never finds another role's content.
+ */
+int64
+SnapFindContent(int32 store, const uint8 *digest, int64 row_count)
+{
+	Oid			types[3] = {INT4OID, BYTEAOID, INT8OID};
+	Datum		values[3];
+
+	values[0] = Int32GetDatum(store);
+	values[1] = DigestDatum(digest);
+	values[2] = Int64GetDatum(row_count);
 	return SnapExecInt64("SELECT id FROM mlops.snapshot_contents"
-						 " WHERE store = $1 AND content_hash = $2 AND row_count = $3"
+						 " WHERE store = $1 AND digest = $2 AND row_count = $3"
 						 " ORDER BY id DESC LIMIT 1",
 						 3, types, values, NULL, false);
 }
 
 /*
- * The latest snapshot taken by the current user of exactly these columns of
- * relation whose content has this hash and row count, or 0.  The catalog row
- * is locked (FOR KEY SHARE) so that it cannot be dropped before the caller's
+ * The latest snapshot taken by owner of exactly these columns of relation
+ * whose content has this hash and row count, or 0.  The catalog row is
+ * locked (FOR KEY SHARE) so that it cannot be dropped before the caller's
  * transaction ends.
  */
 int64
-SnapFindSnapshot(const char *relation, int ncols, const SnapColumn *cols,
+SnapFindSnapshot(Oid owner, const char *relation, int ncols, const SnapColumn *cols,
 				 uint64 content_hash, int64 row_count)
 {
-	Oid			types[6] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT8OID, TEXTOID};
+	Oid			types[6] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID, INT8OID, REGROLEOID};
 	Datum		values[6];
 
 	values[0] = CStringGetTextDatum(relation);
 	SnapColumnArrays(ncols, cols, &values[1], &values[2]);
 	values[3] = Int64GetDatum((int64) content_hash);
 	values[4] = Int64GetDatum(row_count);
-	values[5] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	values[5] = ObjectIdGetDatum(owner);
 
 	return SnapExecInt64("SELECT s.id FROM mlops.snapshot_catalog s"
 						 "  JOIN mlops.snapshot_contents c ON c.id = s.content"
 						 " WHERE s.relation = $1 AND s.columns = $2 AND s.column_types = $3"
-						 "   AND c.content_hash = $4 AND c.row_count = $5 AND s.created_by = $6"
+						 "   AND c.content_hash = $4 AND c.row_count = $5 AND s.owner = $6"
 						 " ORDER BY s.id DESC LIMIT 1 FOR KEY SHARE OF s",
 						 6, types, values, NULL, true);
 }
 
-/* Whether some snapshot of exactly these columns of relation exists. */
+/* Whether owner has a snapshot of exactly these columns of relation. */
 bool
-SnapHasSnapshotOf(const char *relation, int ncols, const SnapColumn *cols)
+SnapHasSnapshotOf(Oid owner, const char *relation, int ncols, const SnapColumn *cols)
 {
-	Oid			types[3] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
-	Datum		values[3];
+	Oid			types[4] = {TEXTOID, TEXTARRAYOID, TEXTARRAYOID, REGROLEOID};
+	Datum		values[4];
 	bool		found;
 
 	values[0] = CStringGetTextDatum(relation);
 	SnapColumnArrays(ncols, cols, &values[1], &values[2]);
+	values[3] = ObjectIdGetDatum(owner);
 	SnapExec("SELECT 1 FROM mlops.snapshot_catalog"
-			 " WHERE relation = $1 AND columns = $2 AND column_types = $3 LIMIT 1",
-			 3, types, values, NULL, false);
+			 " WHERE relation = $1 AND columns = $2 AND column_types = $3 AND owner = $4"
+			 " LIMIT 1",
+			 4, types, values, NULL, false);
 	found = SPI_processed > 0;
 	SPI_freetuptable(SPI_tuptable);
 	return found;
@@ -491,13 +458,13 @@ SnapHasSnapshotOf(const char *relation, int ncols, const SnapColumn *cols)
 /* Store a new content; returns its id. */
 int64
 SnapInsertContent(int32 store, int64 parent, int64 row_count, int64 distinct_rows,
-				  uint64 content_hash, const SnapHashList *added,
+				  uint64 content_hash, const uint8 *digest, const SnapHashList *added,
 				  const SnapHashList *removed, const char *stats_json)
 {
-	Oid			types[9] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	BYTEAOID, BYTEAOID, TEXTOID, INT8OID};
-	Datum		values[9];
-	char		nulls[9] = "         ";
+	Oid			types[10] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	BYTEAOID, BYTEAOID, TEXTOID, INT8OID, BYTEAOID};
+	Datum		values[10];
+	char		nulls[10] = "          ";
 	int64		id;
 
 	values[0] = Int32GetDatum(store);
@@ -511,14 +478,15 @@ SnapInsertContent(int32 store, int64 parent, int64 row_count, int64 distinct_row
 	values[6] = PointerGetDatum(SnapListToBytea(removed));
 	values[7] = CStringGetTextDatum(stats_json);
 	values[8] = Int64GetDatum(added->n);
+	values[9] = DigestDatum(digest);
 
 	id = SnapExecInt64("INSERT INTO mlops.snapshot_contents"
-					   " (store, parent, row_count, distinct_rows, content_hash,"
+					   " (store, parent, row_count, distinct_rows, content_hash, digest,"
 					   "  added, removed, statistics, n_added, n_removed)"
-					   " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9,"
+					   " VALUES ($1, $2, $3, $4, $5, $10, $6, $7, $8::jsonb, $9,"
 					   "         octet_length($7) / 8)"
 					   " RETURNING id",
-					   9, types, values, nulls, true);
+					   10, types, values, nulls, true);
 	pfree(DatumGetPointer(values[5]));
 	pfree(DatumGetPointer(values[6]));
 	return id;
@@ -546,14 +514,14 @@ SnapUpdateContent(int64 content, int64 parent, const SnapHashList *added,
 			 4, types, values, nulls, true);
 }
 
-/* Record a snapshot pointing at content; returns its id. */
+/* Record a snapshot of owner pointing at content; returns its id. */
 int64
-SnapInsertCatalog(const char *name, const char *relation, int ncols,
+SnapInsertCatalog(Oid owner, const char *name, const char *relation, int ncols,
 				  const SnapColumn *cols, int64 content, int64 rows_stored,
 				  int64 bytes_added)
 {
 	Oid			types[8] = {TEXTOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID, INT8OID,
-	INT8OID, INT8OID, TEXTOID};
+	INT8OID, INT8OID, REGROLEOID};
 	Datum		values[8];
 	char		nulls[8] = "        ";
 
@@ -565,13 +533,12 @@ SnapInsertCatalog(const char *name, const char *relation, int ncols,
 	values[4] = Int64GetDatum(content);
 	values[5] = Int64GetDatum(rows_stored);
 	values[6] = Int64GetDatum(bytes_added);
-	/* the caller, before becoming the registry owner */
-	values[7] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
+	values[7] = ObjectIdGetDatum(owner);
 
 	return SnapExecInt64("INSERT INTO mlops.snapshot_catalog"
 						 " (name, relation, columns, column_types, content, rows_stored,"
-						 "  bytes_added, created_by)"
-						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::name) RETURNING id",
+						 "  bytes_added, owner)"
+						 " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
 						 8, types, values, nulls, true);
 }
 
@@ -672,3 +639,36 @@ SnapUsedBy(int64 id, int64 *total)
 	return buf.data;
 }
 
+/*
+ * Membership of a content as a map from row hash to count, built in the
+ * current memory context by applying its chain from the base.  With
+ * keep_zero, hashes that some content of the chain lists but this one does
+ * not contain stay in the map with count zero.
+ */
+snapmap_hash *
+SnapContentMap(int64 content, bool keep_zero)
+{
+	List	   *chain = SnapContentChain(content);
+	SnapChainLink *base = llast(chain);
+	int64		expected = base->n_added;
+	snapmap_hash *map;
+
+	/* the map must hold the base and whatever the deltas add */
+	for (int i = list_length(chain) - 2; i >= 0; i--)
+		expected += ((SnapChainLink *) list_nth(chain, i))->n_added;
+	map = SnapMapCreate(CurrentMemoryContext, expected);
+
+	for (int i = list_length(chain) - 1; i >= 0; i--)
+	{
+		SnapChainLink *link = list_nth(chain, i);
+		bytea	   *added;
+		bytea	   *removed;
+
+		SnapFetchLists(link->id, &added, &removed);
+		SnapMapAddBytea(map, added, 1, keep_zero);
+		SnapMapAddBytea(map, removed, -1, keep_zero);
+		pfree(added);
+		pfree(removed);
+	}
+	return map;
+}

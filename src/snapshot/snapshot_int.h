@@ -1,14 +1,18 @@
 /*-------------------------------------------------------------------------
  *
  * snapshot_int.h
- *	  Declarations shared by the snapshot modules, not used elsewhere:
+ *	  Declarations shared by the snapshot modules, not used elsewhere.
+ *	  The files are layered; each calls only files listed below it:
  *
  *	  snapshot.c          the SQL-callable functions and snapshot.h's API
  *	  snapshot_take.c     reading a relation once into a new snapshot
  *	  snapshot_drop.c     dropping snapshots, compacting chains, garbage
+ *	  snapshot_store.c    the row tables: creation, bulk writes, scans, garbage
  *	  snapshot_catalog.c  the registry rows (stores, contents, catalog)
- *	  snapshot_members.c  multisets of row hashes: lists, maps, deltas
- *	  snapshot_store.c    the row tables: bulk writes, scans, garbage
+ *	  snapshot_members.c  multisets of row hashes in memory: lists, maps, deltas,
+ *	                      content digests
+ *	  snapshot_types.c    the built-in types columns are stored in, and
+ *	                      converting values to them and back
  *	  snapshot_stats.c    per-column statistics
  *
  *-------------------------------------------------------------------------
@@ -64,9 +68,13 @@ extern void SnapListFromBytea(SnapHashList *list, bytea *b);
 extern void SnapMapAddBytea(snapmap_hash *map, bytea *b, int32 sign,
 							bool keep_zero);
 extern snapmap_hash *SnapMapCreate(MemoryContext cxt, int64 expected);
-extern snapmap_hash *SnapContentMap(int64 content, bool keep_zero);
 extern void SnapDeltaLists(snapmap_hash *delta, SnapHashList *added,
 						   SnapHashList *removed);
+
+/* Bytes of a content digest: SHA-256 */
+#define SNAP_DIGEST_LEN		32
+
+extern void SnapListDigest(const SnapHashList *sorted, uint8 *digest);
 
 /* ---------------------------------------------------------------------------
  * Registry rows (snapshot_catalog.c)
@@ -80,6 +88,9 @@ typedef struct SnapColumn
 	Oid			typid;
 	int32		typmod;
 	char	   *type_text;		/* qualified SQL type, with typmod */
+	Oid			store_typid;	/* built-in type the store keeps it in */
+	char	   *store_type_text;	/* SQL of store_typid */
+	bool		as_text;		/* stored as the text output of typid */
 } SnapColumn;
 
 /* A snapshot as recorded: its catalog row and its content */
@@ -90,7 +101,7 @@ typedef struct SnapInfo
 	int			ncols;
 	char	  **colnames;
 	char	  **coltypes;
-	char	   *created_by;
+	Oid			owner;			/* role that took it */
 	int64		content;
 	int32		store;
 	int64		row_count;
@@ -107,31 +118,31 @@ typedef struct SnapChainLink
 	int64		n_removed;
 } SnapChainLink;
 
-extern void SnapReadLatest(bool on);
+extern bool SnapReadLatest(bool on);
 extern void SnapSPIConnect(void);
 extern SnapInfo *SnapLookup(int64 id, bool lock_for_update);
 extern void SnapCheckRead(const SnapInfo *info);
-extern int32 SnapFindStore(int ncols, const SnapColumn *cols, bool create,
-						   bool *created);
-extern Oid	SnapStoreRelid(int32 store, bool missing_ok);
-extern char *SnapStoreRelname(int32 store);
-extern void SnapDropStore(int32 store);
-extern void SnapAttachStores(void);
+extern int32 SnapStoreByTypes(Oid owner, int ncols, const SnapColumn *cols);
+extern int32 SnapInsertStore(Oid owner, int ncols, const SnapColumn *cols);
+extern void SnapDeleteStore(int32 store);
+extern List *SnapStoreIds(void);
 extern List *SnapContentChain(int64 content);
+extern snapmap_hash *SnapContentMap(int64 content, bool keep_zero);
 extern List *SnapStoreContents(int32 store);
 extern int64 SnapParentCandidate(int32 store, const char *relation);
-extern int64 SnapFindContent(int32 store, uint64 content_hash, int64 row_count);
-extern bool SnapHasSnapshotOf(const char *relation, int ncols,
+extern int64 SnapFindContent(int32 store, const uint8 *digest, int64 row_count);
+extern bool SnapHasSnapshotOf(Oid owner, const char *relation, int ncols,
 							  const SnapColumn *cols);
-extern int64 SnapFindSnapshot(const char *relation, int ncols,
+extern int64 SnapFindSnapshot(Oid owner, const char *relation, int ncols,
 							  const SnapColumn *cols, uint64 content_hash,
 							  int64 row_count);
 extern int64 SnapInsertContent(int32 store, int64 parent, int64 row_count,
 							   int64 distinct_rows, uint64 content_hash,
+							   const uint8 *digest,
 							   const SnapHashList *added,
 							   const SnapHashList *removed,
 							   const char *stats_json);
-extern int64 SnapInsertCatalog(const char *name, const char *relation,
+extern int64 SnapInsertCatalog(Oid owner, const char *name, const char *relation,
 							   int ncols, const SnapColumn *cols,
 							   int64 content, int64 rows_stored,
 							   int64 bytes_added);
@@ -162,12 +173,18 @@ extern void SnapWriterEnd(SnapWriter *w);
 typedef void (*SnapRowCallback) (void *arg, uint64 h, int32 times,
 								 Datum *values, bool *isnull);
 
+extern char *SnapStoreRelname(int32 store);
+extern Oid	SnapStoreRelid(int32 store, bool missing_ok);
+extern int32 SnapFindStore(Oid owner, int ncols, const SnapColumn *cols,
+						   bool create, bool *created);
+extern void SnapCheckStoreTypes(Relation rel, int ncols, const SnapColumn *cols);
+extern void SnapDropStore(int32 store);
+extern void SnapAttachStores(void);
+extern void SnapEnsureDependency(Oid relid);
 extern int64 SnapStoreScan(Relation rel, snapmap_hash *want,
 						   SnapRowCallback cb, void *arg);
 extern int64 SnapStoreDelete(Relation rel, snapmap_hash *garbage,
 							 bool keep_counted);
-extern void SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols);
-extern void SnapEnsureDependency(Oid relid);
 
 /* ---------------------------------------------------------------------------
  * Taking snapshots (snapshot_take.c) and dropping them (snapshot_drop.c)
@@ -176,6 +193,24 @@ extern void SnapEnsureDependency(Oid relid);
 extern void SnapResolveColumns(Oid relid, List *colnames, int *ncols,
 							   SnapColumn **cols);
 extern int64 SnapDrop(int64 id);
+
+/* ---------------------------------------------------------------------------
+ * Stored column types (snapshot_types.c)
+ * ---------------------------------------------------------------------------
+ */
+typedef struct SnapToStore SnapToStore;
+typedef struct SnapFromStore SnapFromStore;
+
+extern bool SnapTypeIsSupported(Oid typid);
+extern void SnapColumnTypes(SnapColumn *col);
+extern SnapToStore *SnapToStoreBegin(int ncols, const SnapColumn *cols);
+extern Datum *SnapToStoreRow(SnapToStore *ts, Datum *values, const bool *isnull);
+extern void SnapResolveTypes(const SnapInfo *info, Oid *types, int32 *typmods);
+extern SnapFromStore *SnapFromStoreBegin(const SnapInfo *info, TupleDesc store_desc,
+										 const Oid *types, const int32 *typmods,
+										 bool lenient);
+extern Datum *SnapFromStoreRow(SnapFromStore *fs, Datum *values, const bool *isnull);
+extern Oid	SnapFromStoreType(const SnapFromStore *fs, int col);
 
 /* ---------------------------------------------------------------------------
  * Per-column statistics (snapshot_stats.c)

@@ -10,15 +10,25 @@
  * architecture and the bytes sort like the numbers.
  *
  * In memory a membership is a hash map from row hash to count, built by
- * walking the chain of contents from its base.  The same map, with entries
+ * walking the chain of contents from its base (SnapContentMap, in
+ * snapshot_catalog.c, which reads the chain).  The same map, with entries
  * kept at count zero, also tells which hashes the store holds: every hash in
  * a list of a live content belongs to some live content, so its row is in
  * the store (snapshot_take.c relies on that to skip rows already stored).
+ *
+ * A content is identified by the SHA-256 of the sorted list of all its row
+ * hashes, duplicates repeated: the bytes its base list has or would have.
+ * Two contents with the same digest list the same rows of their store.
+ * (The sum of the row hashes, kept as the content hash, is no identity: a
+ * role can choose one row so that any other rows reach a given sum.)
+ *
+ * This file works in memory only: it reads no registry row and no store.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "common/cryptohash.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "utils/memutils.h"
@@ -136,7 +146,7 @@ bytea *
 SnapListToBytea(const SnapHashList *list)
 {
 	bytea	   *b;
-	uint64	   *out;
+	char	   *out;
 
 	if (list->n > SNAP_MAX_LIST)
 		ereport(ERROR,
@@ -147,9 +157,14 @@ SnapListToBytea(const SnapHashList *list)
 						   SNAP_MAX_LIST)));
 	b = palloc(VARHDRSZ + list->n * sizeof(uint64));
 	SET_VARSIZE(b, VARHDRSZ + list->n * sizeof(uint64));
-	out = (uint64 *) VARDATA(b);
+	/* VARDATA is 4 bytes past an aligned chunk: no uint64 stores into it */
+	out = VARDATA(b);
 	for (int64 i = 0; i < list->n; i++)
-		out[i] = pg_hton64(list->v[i]);
+	{
+		uint64		h = pg_hton64(list->v[i]);
+
+		memcpy(out + i * sizeof(uint64), &h, sizeof(uint64));
+	}
 	return b;
 }
 
@@ -161,7 +176,10 @@ SnapListFromBytea(SnapHashList *list, bytea *b)
 	const char *p = VARDATA(b);
 
 	if (n % sizeof(uint64) != 0)
-		elog(ERROR, "corrupt snapshot membership list of %lld bytes", (long long) n);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("snapshot membership list is corrupted: %lld bytes is not a whole number of row hashes",
+						(long long) n)));
 	n /= sizeof(uint64);
 	SnapListInit(list, n);
 	for (int64 i = 0; i < n; i++)
@@ -228,40 +246,6 @@ SnapMapAddBytea(snapmap_hash *map, bytea *b, int32 sign, bool keep_zero)
 }
 
 /*
- * Membership of a content as a map from row hash to count, built in the
- * current memory context by applying its chain from the base.  With
- * keep_zero, hashes that some content of the chain lists but this one does
- * not contain stay in the map with count zero.
- */
-snapmap_hash *
-SnapContentMap(int64 content, bool keep_zero)
-{
-	List	   *chain = SnapContentChain(content);
-	SnapChainLink *base = llast(chain);
-	int64		expected = base->n_added;
-	snapmap_hash *map;
-
-	/* the map must hold the base and whatever the deltas add */
-	for (int i = list_length(chain) - 2; i >= 0; i--)
-		expected += ((SnapChainLink *) list_nth(chain, i))->n_added;
-	map = SnapMapCreate(CurrentMemoryContext, expected);
-
-	for (int i = list_length(chain) - 1; i >= 0; i--)
-	{
-		SnapChainLink *link = list_nth(chain, i);
-		bytea	   *added;
-		bytea	   *removed;
-
-		SnapFetchLists(link->id, &added, &removed);
-		SnapMapAddBytea(map, added, 1, keep_zero);
-		SnapMapAddBytea(map, removed, -1, keep_zero);
-		pfree(added);
-		pfree(removed);
-	}
-	return map;
-}
-
-/*
  * Split a map of signed count changes into the sorted lists of hashes added
  * (positive counts, repeated) and removed (negative counts, repeated).
  */
@@ -283,4 +267,43 @@ SnapDeltaLists(snapmap_hash *delta, SnapHashList *added, SnapHashList *removed)
 	}
 	SnapListSort(added);
 	SnapListSort(removed);
+}
+
+/* Error out of a failed SHA-256 step. */
+static void
+DigestFailed(pg_cryptohash_ctx *ctx, const char *step)
+{
+	elog(ERROR, "could not %s the SHA-256 of a snapshot content: %s",
+		 step, pg_cryptohash_error(ctx));
+}
+
+/*
+ * The identity of a content: the SHA-256 of its sorted row hashes as 8-byte
+ * big-endian numbers, duplicates repeated.  digest gets SNAP_DIGEST_LEN
+ * bytes.
+ */
+void
+SnapListDigest(const SnapHashList *sorted, uint8 *digest)
+{
+	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	uint64		buf[1024];
+
+	if (ctx == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (pg_cryptohash_init(ctx) < 0)
+		DigestFailed(ctx, "start");
+	for (int64 i = 0; i < sorted->n; i += lengthof(buf))
+	{
+		int64		m = Min((int64) lengthof(buf), sorted->n - i);
+
+		for (int64 j = 0; j < m; j++)
+			buf[j] = pg_hton64(sorted->v[i + j]);
+		if (pg_cryptohash_update(ctx, (const uint8 *) buf, m * sizeof(uint64)) < 0)
+			DigestFailed(ctx, "compute");
+	}
+	if (pg_cryptohash_final(ctx, digest, SNAP_DIGEST_LEN) < 0)
+		DigestFailed(ctx, "finish");
+	pg_cryptohash_free(ctx);
 }

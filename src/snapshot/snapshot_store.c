@@ -5,8 +5,10 @@
  *	  garbage deletion.
  *
  * A store's rows live in mlops.snapshot_rows_<id> (row_hash bigint, c1, c2,
- * ...), the columns in their original SQL types, so that rows are written
- * and read back without any encoding and restore with their exact types.
+ * ...), the columns in built-in types (snapshot_types.c): the original SQL
+ * type or a domain's base type, which need no encoding, or text for a type
+ * a user could drop.  A store belongs to one role: only snapshots that role
+ * took point at its rows.
  * The table has no index: rows are found by hash with an in-memory map while
  * scanning it, which costs one sequential read of the store and spares the
  * first snapshot the price of building an index over every row.
@@ -29,16 +31,20 @@
 #include "catalog/pg_depend.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "storage/lmgr.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+#include "core/util.h"
 #include "registry/registry.h"
 #include "snapshot/snapshot_int.h"
 
@@ -60,27 +66,46 @@ struct SnapWriter
 	MemoryContext batchcxt;
 };
 
+/* Name of the rows table of a store (in schema mlops). */
+char *
+SnapStoreRelname(int32 store)
+{
+	return psprintf("snapshot_rows_%d", store);
+}
+
+/* OID of the rows table of a store. */
+Oid
+SnapStoreRelid(int32 store, bool missing_ok)
+{
+	char	   *name = SnapStoreRelname(store);
+	Oid			relid = get_relname_relid(name, MlopsSchemaOid());
+
+	if (!OidIsValid(relid) && !missing_ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("snapshot row table mlops.%s is missing", name),
+				 errdetail("The registry lists store %d but its table does not exist.", store)));
+	return relid;
+}
+
 /*
  * Create the rows table of a new store, as the registry owner, and make it
  * go away with the extension.
  */
-void
+static void
 SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 {
 	char	   *rel = quote_qualified_identifier("mlops", SnapStoreRelname(store));
 	StringInfoData sql;
 	StringInfoData types;
-	MlopsUserSwitch sw;
-	int			ret;
-	MemoryContext cxt = CurrentMemoryContext;
 
 	initStringInfo(&sql);
 	initStringInfo(&types);
 	appendStringInfo(&sql, "CREATE TABLE %s (row_hash bigint NOT NULL", rel);
 	for (int i = 0; i < ncols; i++)
 	{
-		appendStringInfo(&sql, ", c%d %s", i + 1, cols[i].type_text);
-		appendStringInfo(&types, "%s%s", i > 0 ? ", " : "", cols[i].type_text);
+		appendStringInfo(&sql, ", c%d %s", i + 1, cols[i].store_type_text);
+		appendStringInfo(&types, "%s%s", i > 0 ? ", " : "", cols[i].store_type_text);
 	}
 	appendStringInfoString(&sql, ") USING heap;");
 	appendStringInfo(&sql, "COMMENT ON TABLE %s IS %s;", rel,
@@ -91,14 +116,91 @@ SnapCreateStoreTable(int32 store, int ncols, const SnapColumn *cols)
 		appendStringInfo(&sql, "COMMENT ON COLUMN %s.c%d IS 'Column %d of the snapshotted rows';",
 						 rel, i + 1, i + 1);
 
-	MlopsBecomeRegistryOwner(&sw);
-	ret = SPI_execute(sql.data, false, 0);
-	MlopsRestoreUser(&sw);
-	MemoryContextSwitchTo(cxt);
-	if (ret != SPI_OK_UTILITY)
-		elog(ERROR, "creating the snapshot store failed: %s", SPI_result_code_string(ret));
-
+	MlopsExecAsRegistryOwner(sql.data, 0, NULL, NULL, NULL, MLOPS_OWNER_WRITE);
 	SnapEnsureDependency(SnapStoreRelid(store, false));
+}
+
+/*
+ * Error unless the rows table rel stores the columns cols in their stored
+ * types: nothing is written to or read from a table of other types.
+ */
+void
+SnapCheckStoreTypes(Relation rel, int ncols, const SnapColumn *cols)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		ok = (desc->natts == ncols + 1 &&
+					  TupleDescAttr(desc, 0)->atttypid == INT8OID);
+
+	for (int i = 0; ok && i < ncols; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i + 1);
+
+		ok = (!att->attisdropped && att->atttypid == cols[i].store_typid);
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("snapshot row table %s does not have the columns its store lists",
+						RelationGetRelationName(rel))));
+}
+
+/*
+ * The store of owner for the stored types of cols, created (with its rows
+ * table) when missing and create is true; 0 when missing and create is
+ * false.
+ */
+int32
+SnapFindStore(Oid owner, int ncols, const SnapColumn *cols, bool create, bool *created)
+{
+	int32		store;
+	bool		latest;
+
+	*created = false;
+	store = SnapStoreByTypes(owner, ncols, cols);
+	if (store != 0 || !create)
+		return store;
+
+	/* serialise creators of stores, then look again */
+	LockRelationOid(get_relname_relid("snapshot_stores", MlopsSchemaOid()),
+					ShareRowExclusiveLock);
+	latest = SnapReadLatest(true);
+	store = SnapStoreByTypes(owner, ncols, cols);
+	SnapReadLatest(latest);
+	if (store != 0)
+		return store;
+
+	store = SnapInsertStore(owner, ncols, cols);
+	SnapCreateStoreTable(store, ncols, cols);
+	*created = true;
+	return store;
+}
+
+/* Remove an empty store: its rows table and its registry row. */
+void
+SnapDropStore(int32 store)
+{
+	MlopsExecAsRegistryOwner(psprintf("DROP TABLE mlops.%s", SnapStoreRelname(store)),
+							 0, NULL, NULL, NULL, MLOPS_OWNER_WRITE);
+	SnapDeleteStore(store);
+}
+
+/*
+ * Make every store's rows table depend on the extension (see
+ * SnapEnsureDependency): after a restore, the first snapshot taken
+ * re-attaches them all.
+ */
+void
+SnapAttachStores(void)
+{
+	ListCell   *lc;
+
+	foreach(lc, SnapStoreIds())
+	{
+		Oid			relid = SnapStoreRelid((int32) *(int64 *) lfirst(lc), true);
+
+		if (OidIsValid(relid))
+			SnapEnsureDependency(relid);
+	}
 }
 
 /*

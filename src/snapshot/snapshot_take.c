@@ -23,13 +23,10 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
-#include "catalog/pg_namespace.h"
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
-#include "storage/lmgr.h"
 #include "tcop/dest.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
@@ -39,7 +36,6 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
-#include "utils/typcache.h"
 
 #include "core/rowhash.h"
 #include "snapshot/snapshot.h"
@@ -62,6 +58,8 @@ typedef struct TakeState
 	SnapColumn *cols;
 	MlopsHashColumn *hcols;
 	SnapColStats *stats;
+	SnapToStore *tostore;		/* values into their stored types */
+	Oid			owner;			/* the role taking it: the store's owner */
 	bool		have_parent;
 	snapmap_hash *map;			/* parent's counts; every stored hash known */
 	bool		write_now;		/* map knows every row the store holds */
@@ -91,52 +89,6 @@ typedef struct TakeState
 	bool		flatten;		/* fed by a caller: fetch TOASTed values at once */
 	MemoryContext statecxt;		/* where the state lives */
 } TakeState;
-
-/* Types a snapshot cannot store or restore faithfully. */
-static bool
-TypeIsSupported(Oid typid)
-{
-	Oid			base = getBaseType(typid);
-	Oid			elem;
-
-	if (get_typtype(base) == TYPTYPE_PSEUDO)
-		return false;
-	switch (base)
-	{
-		case PG_NODE_TREEOID:
-		case PG_NDISTINCTOID:
-		case PG_DEPENDENCIESOID:
-		case PG_MCV_LISTOID:
-		case PG_BRIN_BLOOM_SUMMARYOID:
-		case PG_BRIN_MINMAX_MULTI_SUMMARYOID:
-			/* no input function: a dump could not load them */
-			return false;
-		default:
-			break;
-	}
-	elem = get_element_type(base);
-	if (OidIsValid(elem))
-		return TypeIsSupported(elem);
-	return true;
-}
-
-/*
- * SQL text of a type with its modifier, independent of search_path: types
- * outside pg_catalog are schema-qualified.
- */
-static char *
-TypeText(Oid typid, int32 typmod)
-{
-	bits16		flags = FORMAT_TYPE_TYPEMOD_GIVEN;
-	HeapTuple	tup = SearchSysCache1(TYPEOID, ObjectIdGetDatum(typid));
-
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for type %u", typid);
-	if (((Form_pg_type) GETSTRUCT(tup))->typnamespace != PG_CATALOG_NAMESPACE)
-		flags |= FORMAT_TYPE_FORCE_QUALIFY;
-	ReleaseSysCache(tup);
-	return format_type_extended(typid, typmod, flags);
-}
 
 /*
  * The columns to snapshot: colnames (a List of C strings) of relid, or all
@@ -220,8 +172,8 @@ SnapResolveColumns(Oid relid, List *colnames, int *ncols, SnapColumn **cols)
 	initStringInfo(&bad);
 	for (int i = 0; i < n; i++)
 	{
-		out[i].type_text = TypeText(out[i].typid, out[i].typmod);
-		if (!TypeIsSupported(out[i].typid))
+		SnapColumnTypes(&out[i]);
+		if (!SnapTypeIsSupported(out[i].typid))
 			appendStringInfo(&bad, "%s\"%s\" (%s)", bad.len > 0 ? ", " : "",
 							 out[i].name, format_type_be(out[i].typid));
 	}
@@ -339,6 +291,7 @@ FlattenRow(TakeState *st, Datum *values, bool *isnull)
 static void
 StoreRow(TakeState *st, uint64 h, Datum *values, bool *isnull, SnapMapEntry *e)
 {
+	values = SnapToStoreRow(st->tostore, values, isnull);
 	/* no writes while a parallel query runs: keep the row until the end */
 	if (st->writer == NULL || IsInParallelMode())
 	{
@@ -407,7 +360,7 @@ TakeAddRow(TakeState *st, uint64 h, Datum *values, bool *isnull)
 			else
 			{
 				e->flags |= SNAP_PENDING;
-				KeepPending(st, h, values, isnull);
+				KeepPending(st, h, SnapToStoreRow(st->tostore, values, isnull), isnull);
 			}
 		}
 	}
@@ -578,9 +531,11 @@ TakeBegin(Oid relid, int ncols, SnapColumn *cols, const char *name)
 	st->relation = MlopsQualifiedRelname(relid);
 	st->name = name ? pstrdup(name) : NULL;
 
-	/* the store, locked against other writers until the end of the transaction */
-	st->store = SnapFindStore(ncols, cols, true, &st->created);
+	/* the caller's store, locked against other writers until the end of the transaction */
+	st->owner = GetUserId();
+	st->store = SnapFindStore(st->owner, ncols, cols, true, &st->created);
 	st->store_rel = table_open(SnapStoreRelid(st->store, false), ShareRowExclusiveLock);
+	SnapCheckStoreTypes(st->store_rel, ncols, cols);
 	SnapReadLatest(true);
 	SnapAttachStores();
 
@@ -595,6 +550,7 @@ TakeBegin(Oid relid, int ncols, SnapColumn *cols, const char *name)
 		st->varlena[i] = (st->hcols[i].typlen == -1);
 	}
 	st->stats = SnapStatsInit(ncols, cols);
+	st->tostore = SnapToStoreBegin(ncols, cols);
 
 	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	if (HeapTupleIsValid(tup))
@@ -647,15 +603,21 @@ TakeBegin(Oid relid, int ncols, SnapColumn *cols, const char *name)
  * Finish a snapshot fed with TakeAddRow: store what is pending, then point
  * a new catalog row at identical stored content, or store the new content
  * as a delta of the parent or as a base.  Returns the snapshot's id.
+ *
+ * Identical content is found only in the caller's own store, and only by
+ * the exact multiset of row hashes: the parent's when nothing was added or
+ * removed, else any content whose digest (SHA-256 of the sorted hashes)
+ * matches.
  */
 static int64
 TakeEnd(TakeState *st)
 {
-	int64		content;
+	int64		content = 0;
 	int64		parent = st->parent;
 	SnapHashList removed;
 	SnapHashList *added;
 	int64		bytes_lists;
+	uint8		digest[SNAP_DIGEST_LEN];
 
 	if (st->writer)
 	{
@@ -672,15 +634,6 @@ TakeEnd(TakeState *st)
 	if (st->fresh)
 		RemoveDuplicates(st);
 
-	/* identical data stored before: point at it */
-	content = SnapFindContent(st->store, st->content_hash, st->nrows);
-	if (content != 0)
-	{
-		table_close(st->store_rel, NoLock);
-		return SnapInsertCatalog(st->name, st->relation, st->ncols, st->cols, content,
-								 st->rows_stored, st->bytes_stored);
-	}
-
 	/* removed: what is left of the parent's counts */
 	SnapListInit(&removed, 1024);
 	if (st->have_parent)
@@ -692,6 +645,23 @@ TakeEnd(TakeState *st)
 		while ((e = snapmap_iterate(st->map, &it)) != NULL)
 			if (e->count > 0)
 				SnapListAppendN(&removed, e->key, e->count);
+	}
+
+	/* identical data stored before: point at it */
+	if (st->have_parent && st->added.n == 0 && removed.n == 0)
+		content = parent;
+	else
+	{
+		if (!st->fresh)
+			SnapListSort(&st->all);
+		SnapListDigest(&st->all, digest);
+		content = SnapFindContent(st->store, digest, st->nrows);
+	}
+	if (content != 0)
+	{
+		table_close(st->store_rel, NoLock);
+		return SnapInsertCatalog(st->owner, st->name, st->relation, st->ncols, st->cols,
+								 content, st->rows_stored, st->bytes_stored);
 	}
 
 	/* a delta of the parent while the chain stays short, else a base */
@@ -706,20 +676,19 @@ TakeEnd(TakeState *st)
 	}
 	else
 	{
+		/* st->all is sorted already, for the digest */
 		parent = 0;
-		if (!st->fresh)
-			SnapListSort(&st->all);
 		added = &st->all;
 		removed.n = 0;
 	}
 	bytes_lists = (added->n + removed.n) * sizeof(uint64);
 
 	content = SnapInsertContent(st->store, parent, st->nrows, st->distinct,
-								st->content_hash, added, &removed,
+								st->content_hash, digest, added, &removed,
 								SnapStatsJson(st->stats, st->ncols, st->cols));
 	table_close(st->store_rel, NoLock);
-	return SnapInsertCatalog(st->name, st->relation, st->ncols, st->cols, content,
-							 st->rows_stored, st->bytes_stored + bytes_lists);
+	return SnapInsertCatalog(st->owner, st->name, st->relation, st->ncols, st->cols,
+							 content, st->rows_stored, st->bytes_stored + bytes_lists);
 }
 
 /*
@@ -776,9 +745,10 @@ MlopsSnapshotTake(Oid relid, List *colnames, const char *name)
 
 /*
  * A snapshot of exactly the rows training read (see snapshot.h): the
- * caller's existing snapshot of them, else a new catalog row pointing at
- * identical stored content, else a new snapshot, checked against what
- * training saw.
+ * caller's existing snapshot of them, else a new snapshot, checked against
+ * what training saw.  (Stored content is never linked to by the content
+ * hash alone, which is no identity: a new snapshot reads the rows, and
+ * finds identical content by its digest.)
  */
 int64
 MlopsSnapshotForTraining(Oid relid, List *colnames, uint64 content_hash, int64 nrows)
@@ -787,30 +757,13 @@ MlopsSnapshotForTraining(Oid relid, List *colnames, uint64 content_hash, int64 n
 	SnapColumn *cols;
 	char	   *relation;
 	int64		id;
-	int32		store;
-	bool		created;
 
 	SnapSPIConnect();
 	SnapReadLatest(false);
 	SnapResolveColumns(relid, colnames, &ncols, &cols);
 	relation = MlopsQualifiedRelname(relid);
 
-	id = SnapFindSnapshot(relation, ncols, cols, content_hash, nrows);
-	if (id == 0)
-	{
-		store = SnapFindStore(ncols, cols, false, &created);
-		if (store != 0)
-		{
-			int64		content;
-
-			/* hold off concurrent drops while we point at the content */
-			LockRelationOid(SnapStoreRelid(store, false), ShareRowExclusiveLock);
-			SnapReadLatest(true);
-			content = SnapFindContent(store, content_hash, nrows);
-			if (content != 0)
-				id = SnapInsertCatalog(NULL, relation, ncols, cols, content, 0, 0);
-		}
-	}
+	id = SnapFindSnapshot(GetUserId(), relation, ncols, cols, content_hash, nrows);
 	if (id == 0)
 	{
 		SnapInfo   *info;
@@ -857,7 +810,7 @@ MlopsSnapshotBeginFirst(Oid relid, List *colnames)
 	old = MemoryContextSwitchTo(cxt);
 	SnapReadLatest(false);
 	SnapResolveColumns(relid, colnames, &ncols, &cols);
-	if (!SnapHasSnapshotOf(MlopsQualifiedRelname(relid), ncols, cols))
+	if (!SnapHasSnapshotOf(GetUserId(), MlopsQualifiedRelname(relid), ncols, cols))
 	{
 		b = palloc0(sizeof(MlopsSnapshotBuilder));
 		b->cxt = cxt;

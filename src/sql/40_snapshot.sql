@@ -3,33 +3,43 @@
 -- A snapshot freezes the rows of (some columns of) a relation as the caller
 -- sees them.  Storage, in three layers (docs/snapshots.md has the details):
 --
---   snapshot_stores     one per list of column types; each owns a heap table
---                       mlops.snapshot_rows_<id> (row_hash bigint, c1, c2, ...)
---                       with the columns in their original types, created on
---                       first use.  Every distinct row is stored once per
---                       store, addressed by its row hash (rowhash.c).
+--   snapshot_stores     one per owning role and list of stored column types;
+--                       each owns a heap table mlops.snapshot_rows_<id>
+--                       (row_hash bigint, c1, c2, ...), created on first use.
+--                       Columns are stored in built-in types only (a domain's
+--                       base type; text for types outside pg_catalog), so no
+--                       user type can change or break a store.  Every
+--                       distinct row is stored once per store, addressed by
+--                       its row hash (rowhash.c).
 --   snapshot_contents   a multiset of row hashes: either a full sorted list
 --                       (a base) or a delta (hashes added and removed) against
---                       a parent content.  Unchanged data reuses a content.
---   snapshot_catalog    the snapshots users see: name, relation, column names,
---                       who and when, and the content they point at.
+--                       a parent content.  Identified by the SHA-256 of the
+--                       sorted list; unchanged data reuses a content.
+--   snapshot_catalog    the snapshots users see: name, relation, column names
+--                       and types, owner (by OID) and time, and the content
+--                       they point at.
 --
--- The tables are registry tables: dumped with their rows, readable by PUBLIC
--- except snapshot_contents (membership and per-column statistics, shown
--- through the mlops.snapshots view to those allowed to read the snapshot).
--- Rows change only through the functions below.
+-- Nothing is shared between roles: a store, its rows and its contents belong
+-- to one role.  The tables are registry tables, dumped with their rows.  A
+-- role sees the snapshots and stores of the roles whose privileges it has
+-- (row-level security); snapshot_contents is read only through the
+-- mlops.snapshots view, which applies the same rule.  Rows change only
+-- through the functions below.
 
 -- ---------------------------------------------------------------------------
--- snapshot_stores: one content-addressed row store per list of column types
+-- snapshot_stores: one content-addressed row store per role and column types
 -- ---------------------------------------------------------------------------
 CREATE TABLE mlops.snapshot_stores (
     id            serial PRIMARY KEY,
-    column_types  text[] NOT NULL UNIQUE,
-    created_at    timestamptz NOT NULL DEFAULT now()
+    owner         regrole NOT NULL,
+    column_types  text[] NOT NULL,
+    created_at    timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (owner, column_types)
 );
-COMMENT ON TABLE mlops.snapshot_stores IS 'Row stores of snapshots: one per list of column types, each with its table mlops.snapshot_rows_<id>';
+COMMENT ON TABLE mlops.snapshot_stores IS 'Row stores of snapshots: one per owning role and list of stored column types, each with its table mlops.snapshot_rows_<id>';
 COMMENT ON COLUMN mlops.snapshot_stores.id IS 'Store number; its rows are in mlops.snapshot_rows_<id>';
-COMMENT ON COLUMN mlops.snapshot_stores.column_types IS 'SQL types of the stored columns, in order, schema-qualified where needed';
+COMMENT ON COLUMN mlops.snapshot_stores.owner IS 'Role whose snapshots the store holds; no other role''s snapshot uses it';
+COMMENT ON COLUMN mlops.snapshot_stores.column_types IS 'Built-in SQL types the columns are stored in, in order (the base type of a domain, text for a type outside pg_catalog)';
 COMMENT ON COLUMN mlops.snapshot_stores.created_at IS 'When the first snapshot with these column types was taken';
 
 -- ---------------------------------------------------------------------------
@@ -42,6 +52,7 @@ CREATE TABLE mlops.snapshot_contents (
     row_count      bigint NOT NULL CHECK (row_count >= 0),
     distinct_rows  bigint NOT NULL CHECK (distinct_rows >= 0),
     content_hash   bigint NOT NULL,
+    digest         bytea NOT NULL CHECK (octet_length(digest) = 32),
     n_added        bigint NOT NULL CHECK (n_added >= 0),
     n_removed      bigint NOT NULL CHECK (n_removed >= 0),
     added          bytea NOT NULL,
@@ -54,7 +65,7 @@ CREATE TABLE mlops.snapshot_contents (
 -- hash lists are random bytes: do not try to compress them
 ALTER TABLE mlops.snapshot_contents ALTER COLUMN added SET STORAGE EXTERNAL;
 ALTER TABLE mlops.snapshot_contents ALTER COLUMN removed SET STORAGE EXTERNAL;
-CREATE INDEX snapshot_contents_store_hash_idx ON mlops.snapshot_contents (store, content_hash);
+CREATE INDEX snapshot_contents_store_digest_idx ON mlops.snapshot_contents (store, digest);
 CREATE INDEX snapshot_contents_parent_idx ON mlops.snapshot_contents (parent);
 COMMENT ON TABLE mlops.snapshot_contents IS 'Frozen multisets of rows: a full list of row hashes, or a delta against a parent content';
 COMMENT ON COLUMN mlops.snapshot_contents.id IS 'Content number';
@@ -62,7 +73,8 @@ COMMENT ON COLUMN mlops.snapshot_contents.store IS 'Store holding the rows';
 COMMENT ON COLUMN mlops.snapshot_contents.parent IS 'Content this one is a delta of; NULL when added lists every row (a base)';
 COMMENT ON COLUMN mlops.snapshot_contents.row_count IS 'Rows, duplicates included';
 COMMENT ON COLUMN mlops.snapshot_contents.distinct_rows IS 'Distinct rows';
-COMMENT ON COLUMN mlops.snapshot_contents.content_hash IS 'Sum of the row hashes modulo 2^64 (order-independent), as a signed bigint';
+COMMENT ON COLUMN mlops.snapshot_contents.content_hash IS 'Sum of the row hashes modulo 2^64 (order-independent), as a signed bigint; a quick check, not an identity';
+COMMENT ON COLUMN mlops.snapshot_contents.digest IS 'SHA-256 of the sorted list of all row hashes (the bytes of a base list): the identity of the content within its store';
 COMMENT ON COLUMN mlops.snapshot_contents.n_added IS 'Row hashes in added';
 COMMENT ON COLUMN mlops.snapshot_contents.n_removed IS 'Row hashes in removed';
 COMMENT ON COLUMN mlops.snapshot_contents.added IS 'Row hashes added to the parent (every row for a base), sorted, 8 bytes big-endian each, repeated for duplicates';
@@ -83,7 +95,7 @@ CREATE TABLE mlops.snapshot_catalog (
     rows_stored    bigint NOT NULL DEFAULT 0 CHECK (rows_stored >= 0),
     bytes_added    bigint NOT NULL DEFAULT 0 CHECK (bytes_added >= 0),
     created_at     timestamptz NOT NULL DEFAULT now(),
-    created_by     name NOT NULL,
+    owner          regrole NOT NULL,
     CHECK (cardinality(columns) = cardinality(column_types))
 );
 CREATE INDEX snapshot_catalog_relation_idx ON mlops.snapshot_catalog (relation, id);
@@ -98,7 +110,7 @@ COMMENT ON COLUMN mlops.snapshot_catalog.content IS 'The frozen rows (shared by 
 COMMENT ON COLUMN mlops.snapshot_catalog.rows_stored IS 'New distinct rows this snapshot added to the store';
 COMMENT ON COLUMN mlops.snapshot_catalog.bytes_added IS 'Approximate bytes this snapshot added (new rows and membership lists)';
 COMMENT ON COLUMN mlops.snapshot_catalog.created_at IS 'When the snapshot was taken';
-COMMENT ON COLUMN mlops.snapshot_catalog.created_by IS 'Role that took it; it, its members and superusers may read its rows';
+COMMENT ON COLUMN mlops.snapshot_catalog.owner IS 'Role that took it (by OID); it, the roles with its privileges and superusers may see and read it';
 
 SELECT pg_catalog.pg_extension_config_dump('mlops.snapshot_stores', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.snapshot_stores_id_seq', '');
@@ -106,6 +118,15 @@ SELECT pg_catalog.pg_extension_config_dump('mlops.snapshot_contents', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.snapshot_contents_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.snapshot_catalog', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.snapshot_catalog_id_seq', '');
+
+-- A role sees the stores and snapshots of the roles whose privileges it has;
+-- superusers and the registry owner (which writes them) see all.
+ALTER TABLE mlops.snapshot_stores ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.snapshot_catalog ENABLE ROW LEVEL SECURITY;
+CREATE POLICY snapshot_stores_visible ON mlops.snapshot_stores
+    FOR SELECT USING (pg_catalog.pg_has_role(owner, 'USAGE'));
+CREATE POLICY snapshot_catalog_visible ON mlops.snapshot_catalog
+    FOR SELECT USING (pg_catalog.pg_has_role(owner, 'USAGE'));
 
 -- ---------------------------------------------------------------------------
 -- Functions
@@ -156,7 +177,10 @@ COMMENT ON FUNCTION mlops.drop_snapshot(bigint) IS
 -- ---------------------------------------------------------------------------
 -- Views
 -- ---------------------------------------------------------------------------
-CREATE VIEW mlops.snapshots AS
+-- The views run as their owner (the registry owner, who bypasses row-level
+-- security), so they filter on the caller's roles themselves; as security
+-- barriers, no function of the caller sees a row before that filter.
+CREATE VIEW mlops.snapshots WITH (security_barrier) AS
 SELECT s.id,
        s.name,
        s.relation,
@@ -166,33 +190,32 @@ SELECT s.id,
        c.distinct_rows,
        lpad(to_hex(c.content_hash), 16, '0')              AS content_hash,
        (SELECT max(p.id) FROM mlops.snapshot_catalog p
-         WHERE p.relation = s.relation AND p.id < s.id)    AS previous,
+         WHERE p.relation = s.relation AND p.id < s.id
+           AND pg_catalog.pg_has_role(p.owner, 'USAGE'))   AS previous,
        (SELECT min(o.id) FROM mlops.snapshot_catalog o
-         WHERE o.content = s.content AND o.id < s.id)      AS same_content_as,
+         WHERE o.content = s.content AND o.id < s.id
+           AND pg_catalog.pg_has_role(o.owner, 'USAGE'))   AS same_content_as,
        s.rows_stored,
        s.bytes_added,
        ARRAY(SELECT v.project || '/' || v.version
                FROM mlops.model_versions v
               WHERE v.snapshot = s.id
+                AND mlops.has_project_privilege(v.project, 'read')
               ORDER BY v.project, v.version)               AS model_versions,
-       CASE WHEN EXISTS (SELECT FROM pg_catalog.pg_roles r
-                          WHERE r.rolname = s.created_by
-                            AND pg_catalog.pg_has_role(r.oid, 'USAGE'))
-                 OR (SELECT rolsuper FROM pg_catalog.pg_roles
-                      WHERE rolname = current_user)
-            THEN (SELECT jsonb_object_agg(col.name, st.value ORDER BY col.n)
-                    FROM unnest(s.columns) WITH ORDINALITY AS col(name, n)
-                    JOIN jsonb_array_elements(c.statistics) WITH ORDINALITY AS st(value, n)
-                      ON st.n = col.n)
-       END                                                 AS statistics,
+       (SELECT jsonb_object_agg(col.name, st.value ORDER BY col.n)
+          FROM unnest(s.columns) WITH ORDINALITY AS col(name, n)
+          JOIN jsonb_array_elements(c.statistics) WITH ORDINALITY AS st(value, n)
+            ON st.n = col.n)                               AS statistics,
        s.created_at,
-       s.created_by
+       s.owner
 FROM mlops.snapshot_catalog s
-JOIN mlops.snapshot_contents c ON c.id = s.content;
-COMMENT ON VIEW mlops.snapshots IS 'Snapshots with their lineage: previous snapshot of the relation, identical earlier content, the model versions trained on each; statistics shown to those who may read the rows';
+JOIN mlops.snapshot_contents c ON c.id = s.content
+WHERE pg_catalog.pg_has_role(s.owner, 'USAGE');
+COMMENT ON VIEW mlops.snapshots IS 'The snapshots of the roles whose privileges the caller has, with their lineage: previous snapshot of the relation, identical earlier content, the model versions trained on each';
 
-CREATE VIEW mlops.snapshot_storage AS
+CREATE VIEW mlops.snapshot_storage WITH (security_barrier) AS
 SELECT st.id                                            AS store,
+       st.owner,
        st.column_types,
        to_regclass(format('mlops.snapshot_rows_%s', st.id)) AS rows_table,
        coalesce(pg_catalog.pg_total_relation_size(
@@ -204,8 +227,9 @@ SELECT st.id                                            AS store,
        (SELECT count(*) FROM mlops.snapshot_catalog s
           JOIN mlops.snapshot_contents c ON c.id = s.content
          WHERE c.store = st.id)                         AS snapshots
-FROM mlops.snapshot_stores st;
-COMMENT ON VIEW mlops.snapshot_storage IS 'Space used by snapshots: per store, the bytes of its rows table and of its membership lists';
+FROM mlops.snapshot_stores st
+WHERE pg_catalog.pg_has_role(st.owner, 'USAGE');
+COMMENT ON VIEW mlops.snapshot_storage IS 'Space used by the snapshots of the roles whose privileges the caller has: per store, the bytes of its rows table and of its membership lists';
 
 GRANT SELECT ON mlops.snapshot_stores, mlops.snapshot_catalog TO PUBLIC;
 GRANT SELECT ON mlops.snapshots, mlops.snapshot_storage TO PUBLIC;

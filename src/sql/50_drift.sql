@@ -69,7 +69,7 @@ COMMENT ON FUNCTION mlops.set_drift_thresholds(text, jsonb) IS
 CREATE FUNCTION mlops.drift_thresholds(project text DEFAULT NULL)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'mlops_drift_thresholds'
-LANGUAGE C STABLE PARALLEL SAFE;
+LANGUAGE C STABLE PARALLEL RESTRICTED;
 COMMENT ON FUNCTION mlops.drift_thresholds(text) IS
 'Drift thresholds in effect for a project, or the defaults when project is NULL';
 
@@ -115,7 +115,7 @@ RETURNS TABLE (feature text, role text, kind text, type text, bucket integer,
                lower_bound float8, upper_bound float8, category text,
                share float8, rows bigint, null_share float8, mean float8,
                stddev float8, min float8, max float8)
-LANGUAGE plpgsql STABLE PARALLEL SAFE
+LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
 AS $$
 #variable_conflict use_column
 DECLARE

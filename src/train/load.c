@@ -27,7 +27,11 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "access/relation.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
+#include "optimizer/plancat.h"
 
+#include "core/relation.h"
 #include "core/rowhash.h"
 #include "train/load.h"
 #include "core/util.h"
@@ -138,6 +142,18 @@ DictLookup(CodeDict *d, MlopsColumnData *col, const char *s)
 }
 
 /*
+ * Bytes the loader holds per row of ncolumns columns: a double (or a code)
+ * per column and the row hash, and while the rows are put in hash order an
+ * index and a spare column.  The cap is checked against this both before
+ * the read (MlopsCheckLoadEstimate) and as the arrays grow (GrowColumns).
+ */
+static Size
+LoadRowBytes(int ncolumns)
+{
+	return sizeof(uint64) + sizeof(double) * ncolumns + sizeof(int64) + sizeof(double);
+}
+
+/*
  * Make room for more rows: each column, and the row hashes, grow by
  * doubling (repalloc of a huge chunk moves pages, not bytes).  Rows land in
  * the columns in load order; MlopsLoadQuerySink then permutes each column
@@ -149,10 +165,8 @@ GrowColumns(LoadReceiver *r)
 {
 	MlopsTrainData *data = r->data;
 	int64		newcap = r->capacity == 0 ? 16384 : r->capacity * 2;
-	Size		rowbytes = sizeof(uint64) + sizeof(double) * r->nspecs;
 
-	/* the columns, and while they are put in hash order an index and a spare column */
-	MlopsCheckMemory(newcap * (rowbytes + sizeof(int64) + sizeof(double)), r->what);
+	MlopsCheckMemory(newcap * LoadRowBytes(r->nspecs), r->what);
 
 	for (int i = 0; i < r->nspecs; i++)
 	{
@@ -533,3 +547,67 @@ MlopsDataColumn(const MlopsTrainData *data, const char *name)
 	return -1;
 }
 
+/*
+ * The planner's estimate of the rows a scan of relid reads (its inheritance
+ * children or partitions included) and of their pages.  False when there
+ * is none: a view, a foreign table.
+ */
+static bool
+EstimateScanRows(Oid relid, double *rows, BlockNumber *pages)
+{
+	List	   *rels = list_make1_oid(relid);
+	ListCell   *lc;
+	char		relkind = get_rel_relkind(relid);
+
+	if (!RELKIND_HAS_TABLE_AM(relkind) && relkind != RELKIND_PARTITIONED_TABLE)
+		return false;
+	if (has_subclass(relid))
+		rels = find_all_inheritors(relid, AccessShareLock, NULL);
+	*rows = 0;
+	*pages = 0;
+	foreach(lc, rels)
+	{
+		Relation	rel = relation_open(lfirst_oid(lc), AccessShareLock);
+		BlockNumber relpages = 0;
+		double		reltuples = 0;
+		double		allvisfrac;
+
+		if (RELKIND_HAS_TABLE_AM(rel->rd_rel->relkind))
+			estimate_rel_size(rel, NULL, &relpages, &reltuples, &allvisfrac);
+		relation_close(rel, NoLock);
+		*rows += Max(reltuples, 0);
+		*pages += relpages;
+	}
+	return true;
+}
+
+/*
+ * Refuse at once to load ncolumns columns of relation relid when, by the
+ * planner's estimate of its rows, that clearly exceeds
+ * mlops.max_training_memory, saying what the load would need and why:
+ * otherwise the cap is only met after reading a good part of the table.
+ * The checks as the arrays grow stay, for estimates that are off (a table
+ * never analyzed, a view).  Nothing is checked for InvalidOid.
+ */
+void
+MlopsCheckLoadEstimate(Oid relid, int ncolumns, const char *what)
+{
+	double		rows;
+	BlockNumber pages;
+	Size		rowbytes = LoadRowBytes(ncolumns);
+	double		bytes;
+
+	if (!OidIsValid(relid) || !EstimateScanRows(relid, &rows, &pages))
+		return;
+	bytes = rows * rowbytes;
+	if (bytes / 1024.0 <= (double) mlops_max_training_memory)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("%s from %s would need about %.1f MB, more than mlops.max_training_memory (%.1f MB)",
+					what, MlopsQualifiedRelname(relid), bytes / (1024.0 * 1024.0),
+					mlops_max_training_memory / 1024.0),
+			 errdetail("Estimated before reading, from the planner's statistics: %.0f rows in %u pages, %zu bytes a row for %d columns.",
+					   rows, pages, rowbytes, ncolumns),
+			 errhint("Raise mlops.max_training_memory, or train on fewer rows or features; ANALYZE the table if its statistics are out of date.")));
+}

@@ -71,5 +71,6 @@ extern MlopsTrainData *MlopsLoadQuerySink(const char *sql, int nspecs,
 										  const char *what, int flags,
 										  MlopsRowSink sink, void *sink_arg);
 extern int	MlopsDataColumn(const MlopsTrainData *data, const char *name);
+extern void MlopsCheckLoadEstimate(Oid relid, int ncolumns, const char *what);
 
 #endif							/* MLOPS_LOAD_H */

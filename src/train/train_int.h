@@ -1,0 +1,96 @@
+/*-------------------------------------------------------------------------
+ *
+ * train_int.h
+ *	  Declarations shared by the training modules, not used elsewhere:
+ *
+ *	  train.c        the SQL entry points mlops.train and mlops.reproduce
+ *	  pipeline.c     the training pipeline: load, split, preprocess, fit,
+ *	                 measure
+ *	  encode.c       the feature encodings and classes learned from the
+ *	                 training rows
+ *	  hyperparams.c  hyperparameters: checked, defaulted, recorded
+ *	  record.c       registering a trained version (and deploying it)
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef MLOPS_TRAIN_INT_H
+#define MLOPS_TRAIN_INT_H
+
+#include "fmgr.h"
+#include "nodes/execnodes.h"
+#include "nodes/pg_list.h"
+#include "utils/jsonb.h"
+
+#include "model/model.h"
+#include "registry/registry.h"
+#include "snapshot/snapshot.h"
+#include "train/load.h"
+
+/* What to train */
+typedef struct TrainSpec
+{
+	const char *project_name;
+	MlopsProject *project;		/* NULL for a new project */
+	Oid			relid;			/* source relation, or InvalidOid */
+	const char *source_sql;		/* used when relid is invalid */
+	const char *relation_text;	/* as recorded in the registry */
+	char	   *target;			/* NULL only for clustering */
+	Oid			target_typid;	/* InvalidOid when unknown (snapshot source) */
+	MlopsTask	task;			/* 0 = infer */
+	const char *algo_name;		/* NULL = default for the task */
+	Jsonb	   *hyperparams;
+	List	   *features;		/* feature names, in order */
+	double		test_size;
+} TrainSpec;
+
+/* What training produced */
+typedef struct TrainResult
+{
+	MlopsModel *model;
+	bytea	   *bytes;
+	Jsonb	   *metrics;
+	const char *key_metric;
+	double		key_value;
+	char	   *features_json;
+	char	   *hyper_json;
+	int64		ntrain;
+	int64		ntest;
+	MlopsTrainData *data;
+	bool	   *heldout;		/* the rows the metrics are computed on */
+	List	   *colnames;		/* features then target, as loaded */
+	Jsonb	   *baseline;
+	MlopsSnapshotBuilder *snapshot;	/* first snapshot, fed by the load */
+} TrainResult;
+
+/* What mlops.train registers besides the training result */
+typedef struct TrainRecord
+{
+	const char *deploy;			/* policy: if_better, always or never */
+	const char *me;				/* the caller, who trains and deploys */
+	Datum		me_name;		/* the same, as a name */
+	int64		snapshot;		/* of the training rows, 0 when none */
+	double		seconds;		/* how long training took */
+	int			champ_version;	/* the production version, 0 when none */
+	double		champ_score;	/* its key metric on the held-out rows, or NaN */
+	int			version;		/* the version registered */
+} TrainRecord;
+
+/* pipeline.c */
+extern TrainResult *TrainPipeline(TrainSpec *spec);
+extern double TrainChampionScore(const TrainResult *res, MlopsModel *champ,
+								 const char *key_metric, int nf);
+
+/* encode.c */
+extern void TrainFitFeature(MlopsFeature *f, const MlopsColumnData *col,
+							const int64 *trainrow, int64 ntrain, int max_categories);
+extern int *TrainFitClasses(MlopsModel *model, const MlopsColumnData *tcol,
+							const int64 *trainrow, int64 ntrain, bool int_target,
+							const char *target);
+extern char *TrainFeaturesJson(const MlopsModel *model);
+
+/* record.c */
+extern void TrainCheckPrivileges(const char *project, const char *deploy);
+extern void TrainRegister(const TrainSpec *spec, const TrainResult *res, TrainRecord *rec,
+						  ReturnSetInfo *rsinfo);
+
+#endif							/* MLOPS_TRAIN_INT_H */
