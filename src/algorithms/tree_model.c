@@ -36,15 +36,20 @@
 #include "algorithms/algo_common.h"
 #include "algorithms/tree_model.h"
 
-/* One node of a compiled ensemble */
+/*
+ * One node of a compiled ensemble, 12 bytes.  Children are stored side by
+ * side (right = left + 1), so a node needs one child index; 0 marks a leaf
+ * (node 0, the first tree's root, is nobody's child).
+ */
 typedef struct TreeNode
 {
-	int32		feature;		/* split column, -1 for a leaf */
-	int32		left;			/* children, as indexes into the node array */
-	int32		right;
+	uint32		split;			/* split column; TREE_DEFAULT_LEFT set when a
+								 * missing value goes left */
+	int32		left;			/* index of the left child, 0 for a leaf */
 	float		value;			/* threshold, or the leaf value */
-	bool		default_left;	/* where a missing value goes */
 } TreeNode;
+
+#define TREE_DEFAULT_LEFT	0x80000000u
 
 /* A compiled ensemble: model->compiled of a tree model */
 typedef struct CompiledTrees
@@ -54,9 +59,10 @@ typedef struct CompiledTrees
 	float		base_margin;
 	int			ntrees;
 	int32	   *group;			/* per tree */
-	int32	   *root;			/* per tree: index of its first node */
+	int32	   *root;			/* per tree: index of its root node */
 	TreeNode   *nodes;
 	float	   *margin;			/* scratch: ngroups */
+	float	   *xf;				/* scratch: the row as float32, ncols */
 	void	   *library;		/* XGBoost's booster, once algo_trees.c needs it */
 } CompiledTrees;
 
@@ -297,38 +303,44 @@ CorruptTrees(const char *what)
 
 /*
  * Compile one tree's n stored nodes (src) into dst, whose first node has
- * index base in the node array.  Every walk from the root must end at a
- * leaf: each child index is in range, and no node is the child of two
- * splits nor is the root anyone's child, so no walk can cycle.
+ * index base in the node array, renumbering them breadth first so that
+ * children sit side by side.  Returns the nodes placed: those reachable
+ * from the root.  Every walk from the root ends at a leaf: each child
+ * index is in range, and no node is the child of two splits nor is the
+ * root anyone's child, so no walk can cycle.
  */
-static void
+static int
 CompileTree(const double *src, int n, int p, int32 base, TreeNode *dst)
 {
 	bool	   *has_parent = palloc0(sizeof(bool) * n);
+	int		   *order = palloc(sizeof(int) * n);	/* stored index of each placed node */
+	int			placed = 1;
 
-	for (int i = 0; i < n; i++)
+	order[0] = 0;
+	for (int k = 0; k < placed; k++)
 	{
-		const double *s = src + (Size) i * TREES_NODE_WIDTH;
-		TreeNode   *d = &dst[i];
+		const double *s = src + (Size) order[k] * TREES_NODE_WIDTH;
+		TreeNode   *d = &dst[k];
+		int			l = (int) s[2];
+		int			r = (int) s[3];
 
-		d->feature = (int32) s[0];
 		d->value = (float) s[1];
-		d->default_left = s[4] != 0;
-		d->left = d->right = -1;
-		if (d->feature < 0)
-		{
-			d->feature = -1;
+		d->left = 0;
+		d->split = 0;
+		if (s[0] < 0)
 			continue;
-		}
-		if (d->feature >= p || !(s[2] >= 1 && s[2] < n) || !(s[3] >= 1 && s[3] < n) ||
-			s[2] == s[3] || has_parent[(int) s[2]] || has_parent[(int) s[3]])
+		if (s[0] >= p || !(s[2] >= 1 && s[2] < n) || !(s[3] >= 1 && s[3] < n) ||
+			l == r || has_parent[l] || has_parent[r])
 			CorruptTrees("a split is out of range");
-		has_parent[(int) s[2]] = true;
-		has_parent[(int) s[3]] = true;
-		d->left = base + (int32) s[2];
-		d->right = base + (int32) s[3];
+		has_parent[l] = has_parent[r] = true;
+		d->split = (uint32) s[0] | (s[4] != 0 ? TREE_DEFAULT_LEFT : 0);
+		d->left = base + placed;
+		order[placed++] = l;
+		order[placed++] = r;
 	}
 	pfree(has_parent);
+	pfree(order);
+	return placed;
 }
 
 /*
@@ -344,7 +356,8 @@ MlopsTreesLoad(MlopsModel *model)
 				N,
 				p,
 				G;
-	int			node = 0;
+	int			node = 0;		/* compiled nodes so far */
+	int			stored = 0;		/* stored nodes read so far */
 
 	if (model->nparams < TREES_HEADER || pr[0] != TREES_LAYOUT_VERSION)
 		CorruptTrees("unknown tree layout");
@@ -367,19 +380,20 @@ MlopsTreesLoad(MlopsModel *model)
 	ct->root = palloc(sizeof(int32) * Max(T, 1));
 	ct->nodes = palloc_extended(sizeof(TreeNode) * Max(N, 1), MCXT_ALLOC_HUGE);
 	ct->margin = palloc(sizeof(float) * G);
+	ct->xf = palloc(sizeof(float) * Max(p, 1));
 	for (int t = 0; t < T; t++)
 	{
 		int			n = (int) pr[TREES_HEADER + T + t];
 
 		ct->group[t] = (int32) pr[TREES_HEADER + t];
-		if (ct->group[t] < 0 || ct->group[t] >= G || n < 1 || n > N - node)
+		if (ct->group[t] < 0 || ct->group[t] >= G || n < 1 || n > N - stored)
 			CorruptTrees("a tree is out of range");
 		ct->root[t] = node;
-		CompileTree(pr + TREES_NODES_AT(T) + (Size) node * TREES_NODE_WIDTH, n, p, node,
-					ct->nodes + node);
-		node += n;
+		node += CompileTree(pr + TREES_NODES_AT(T) + (Size) stored * TREES_NODE_WIDTH, n, p,
+							node, ct->nodes + node);
+		stored += n;
 	}
-	if (node != N)
+	if (stored != N)
 		CorruptTrees("tree counts do not add up");
 	model->compiled = ct;
 }
@@ -415,21 +429,28 @@ MlopsTreesPredict(const MlopsModel *model, const double *x, double *out)
 	const CompiledTrees *ct = model->compiled;
 	const TreeNode *nodes = ct->nodes;
 	float	   *m = ct->margin;
+	float	   *xf = ct->xf;
 
+	/* XGBoost compares float32 values; NaN stays NaN (missing) */
+	for (int j = 0; j < model->ncols; j++)
+		xf[j] = (float) x[j];
 	for (int g = 0; g < ct->ngroups; g++)
 		m[g] = ct->base_margin;
 	for (int t = 0; t < ct->ntrees; t++)
 	{
 		const TreeNode *n = &nodes[ct->root[t]];
 
-		while (n->feature >= 0)
+		while (n->left != 0)
 		{
-			float		v = (float) x[n->feature];
+			float		v = xf[n->split & ~TREE_DEFAULT_LEFT];
+			int			right;
 
-			if (isnan(v))
-				n = &nodes[n->default_left ? n->left : n->right];
+			/* every comparison with NaN is false: missing goes the default way */
+			if (n->split & TREE_DEFAULT_LEFT)
+				right = v >= n->value;
 			else
-				n = &nodes[v < n->value ? n->left : n->right];
+				right = !(v < n->value);
+			n = &nodes[n->left + right];
 		}
 		m[ct->group[t]] += n->value;
 	}
