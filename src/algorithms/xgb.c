@@ -132,6 +132,26 @@ MlopsXgbEnter(MlopsXgb *xgb)
 }
 
 /*
+ * The last non-empty line of an XGBoost log message, which is the message
+ * proper: "[10:00:00] WARNING: file.cc:767: \nParameters: ... are not used."
+ */
+static char *
+XgbLastLine(char *msg)
+{
+	char	   *line = msg;
+	char	   *nl;
+
+	while ((nl = strchr(line, '\n')) != NULL)
+	{
+		*nl = '\0';
+		if (nl[1] == '\0' || nl[1] == '\n')
+			break;
+		line = nl + 1;
+	}
+	return line;
+}
+
+/*
  * After an XGBoost call: restore the signal mask, then report what XGBoost
  * said: its error (rc -1) as an ERROR, a log message as a WARNING.
  */
@@ -156,7 +176,7 @@ MlopsXgbLeave(MlopsXgb *xgb, int rc, const char *what)
 
 		xgb_log_message[0] = '\0';
 		ereport(WARNING,
-				(errmsg("XGBoost: %s", msg)));
+				(errmsg("XGBoost: %s", XgbLastLine(msg))));
 	}
 }
 
