@@ -81,8 +81,9 @@ SELECT count(*) AS reports FROM mlops.drift_reports WHERE project = 'drift_sql';
 SELECT * FROM mlops.baseline('no_such_project');
 SELECT * FROM mlops.baseline('drift_sql', 9);
 
--- only the project's owner checks drift, sets thresholds and reads the
--- baseline (a sample of training rows); everyone reads the reports
+-- a role without privileges on the project may not check drift, set
+-- thresholds or read the baseline (a sample of training rows), and sees
+-- none of its reports or versions
 CREATE ROLE drift_owner;
 CREATE ROLE drift_stranger;
 UPDATE mlops.projects SET owner = 'drift_owner' WHERE name = 'drift_sql';

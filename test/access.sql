@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(64);
+SELECT plan(67);
 
 CREATE ROLE acc_owner;
 CREATE ROLE acc_reader;
@@ -81,6 +81,12 @@ SELECT throws_ok($$SELECT * FROM mlops.check_drift('acc_p', 'acc_t')$$, '42501',
                  'stranger: check_drift is refused');
 SELECT throws_ok($$SELECT count(*) FROM mlops.baseline('acc_p')$$, '42501', NULL,
                  'stranger: the baseline is refused');
+SELECT throws_ok($$SELECT * FROM mlops.retrain('acc_p')$$, '42501', NULL,
+                 'stranger: a retrain by hand is refused');
+SELECT throws_ok($$SELECT mlops.drift_thresholds('acc_p')$$, '42501', NULL,
+                 'stranger: the thresholds are not shown');
+SELECT throws_ok($$SELECT mlops.set_drift_thresholds('acc_p', '{}')$$, '42501', NULL,
+                 'stranger: the thresholds cannot be set');
 SELECT throws_ok($$SELECT mlops.grant('acc_p', 'acc_stranger', 'read')$$, '42501', NULL,
                  'stranger: cannot grant itself');
 SELECT throws_ok($$SELECT mlops.reassign_owner('acc_p', 'acc_stranger')$$, '42501', NULL,

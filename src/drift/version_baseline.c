@@ -21,6 +21,7 @@
 #include "utils/jsonb.h"
 
 #include "core/util.h"
+#include "model/integrity.h"
 #include "registry/registry.h"
 #include "drift/version_baseline.h"
 
@@ -50,7 +51,7 @@ MlopsDriftReadVersion(const char *project, int version, bool any_version,
 	args[0] = CStringGetTextDatum(project);
 	args[1] = Int32GetDatum(version);
 	MlopsBecomeRegistryOwner(&sw);
-	MlopsExecOrError("SELECT version, baseline, model FROM mlops.model_versions "
+	MlopsExecOrError("SELECT version, baseline, model, model_sha256 FROM mlops.model_versions "
 					 "WHERE project = $1 AND ($2 IS NULL OR version = $2) "
 					 "ORDER BY (status = 'production') DESC, version DESC LIMIT 1",
 					 2, argtypes, args, nulls, SPI_OK_SELECT);
@@ -68,6 +69,9 @@ MlopsDriftReadVersion(const char *project, int version, bool any_version,
 	d = SPI_getbinval(tup, desc, 3, &isnull);
 	v->model = isnull || !with_model ? NULL : DatumGetByteaPCopy(d);
 	MemoryContextSwitchTo(old);
+	if (v->model)
+		MlopsVerifyModelBytes(project, v->version, v->model,
+							  (const uint8 *) VARDATA_ANY(DatumGetByteaPP(SPI_getbinval(tup, desc, 4, &isnull))));
 	return v;
 }
 

@@ -277,21 +277,18 @@ mlops_has_project_privilege(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL((MlopsProjectPrivileges(project, GetUserId(), &exists) & wanted) == wanted);
 }
 
-/*
- * Run one registry write (with text, regrole and text parameters) as the
- * registry owner.  Returns the rows it processed.
- */
+/* Run one registry write as the registry owner; returns the rows it processed */
 static uint64
 ExecAsOwner(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 {
-	MlopsUserSwitch sw;
 	uint64		processed;
+	int			ret;
 
 	SPI_connect();
-	MlopsBecomeRegistryOwner(&sw);
-	MlopsExecOrError(sql, nargs, types, values, NULL, expected);
+	ret = MlopsExecAsRegistryOwner(sql, nargs, types, values, NULL, MLOPS_OWNER_WRITE);
+	if (ret != expected)
+		elog(ERROR, "mlops: SPI returned %d for \"%s\"", ret, sql);
 	processed = SPI_processed;
-	MlopsRestoreUser(&sw);
 	SPI_finish();
 	return processed;
 }

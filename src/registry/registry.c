@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * registry.c
- *	  Reading the model registry, acting as its owner for writes, and the
- *	  SQL-callable deployment functions.
+ *	  Reading projects and versions of the model registry, and the
+ *	  SQL-callable deployment functions.  Acting as the registry owner is
+ *	  owner.c's; who may do what, access.c's.
  *
  * Nobody but the registry owner writes the registry.  A function that
  * changes it first checks the caller's privilege on the project (access.c),
@@ -41,53 +42,6 @@ PG_FUNCTION_INFO_V1(mlops_deploy_strategy);
 
 static MlopsVersion *MlopsGetVersionSnapshot(const char *project, int version,
 											 bool missing_ok, bool read_only);
-
-/*
- * Role that owns the registry (the owner of schema mlops).  Registry writes
- * are made as this role, after the calling function has checked that the
- * caller may make them.
- */
-Oid
-MlopsRegistryOwner(void)
-{
-	Oid			nsp = MlopsSchemaOid();
-	HeapTuple	tup;
-	Oid			owner;
-
-	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for namespace %u", nsp);
-	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
-/*
- * Act as the registry owner until MlopsRestoreUser().  The search_path is
- * pinned to pg_catalog meanwhile: the owner is usually a superuser, and an
- * operator or function found through the caller's search_path would run
- * with its rights.
- */
-void
-MlopsBecomeRegistryOwner(MlopsUserSwitch *sw)
-{
-	Oid			owner = MlopsRegistryOwner();
-
-	GetUserIdAndSecContext(&sw->saved_uid, &sw->saved_sec);
-	sw->guc_nest = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	SetUserIdAndSecContext(owner, sw->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
-}
-
-/* Back to the caller's identity and search_path. */
-void
-MlopsRestoreUser(const MlopsUserSwitch *sw)
-{
-	SetUserIdAndSecContext(sw->saved_uid, sw->saved_sec);
-	AtEOXact_GUC(false, sw->guc_nest);
-}
 
 static char *
 GetText(HeapTuple tup, TupleDesc desc, int col)
@@ -179,9 +133,9 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 	args[1] = Int32GetDatum(version);
 	sql = version > 0
 		? "SELECT version, algorithm, status, model, metrics, hyperparams, snapshot, "
-		"test_size FROM mlops.model_versions WHERE project = $1 AND version = $2"
+		"test_size, model_sha256 FROM mlops.model_versions WHERE project = $1 AND version = $2"
 		: "SELECT version, algorithm, status, model, metrics, hyperparams, snapshot, "
-		"test_size FROM mlops.model_versions WHERE project = $1 "
+		"test_size, model_sha256 FROM mlops.model_versions WHERE project = $1 "
 		"AND status = 'production' AND $2 = 0";
 	/* as the registry owner, as MlopsGetProject */
 	MlopsBecomeRegistryOwner(&sw);
@@ -212,6 +166,10 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 	d = SPI_getbinval(tup, desc, 7, &isnull);
 	v->snapshot = isnull ? 0 : DatumGetInt64(d);
 	v->test_size = DatumGetFloat8(SPI_getbinval(tup, desc, 8, &isnull));
+	/* every use of these bytes decodes them: check them against their sha256 first */
+	d = SPI_getbinval(tup, desc, 9, &isnull);
+	MlopsVerifyModelBytes(project, v->version, v->model,
+						  (const uint8 *) VARDATA_ANY(DatumGetByteaPP(d)));
 	return v;
 }
 
@@ -223,22 +181,9 @@ MlopsModel *
 MlopsFetchModel(const char *project, int version, MlopsVersion **info)
 {
 	MlopsVersion *v = MlopsGetVersion(project, version, false);
-	Oid			argtypes[2] = {TEXTOID, INT4OID};
-	Datum		args[2];
-	bool		isnull;
-	bytea	   *sha;
 
 	if (info)
 		*info = v;
-	args[0] = CStringGetTextDatum(project);
-	args[1] = Int32GetDatum(v->version);
-	if (SPI_execute_with_args("SELECT model_sha256 FROM mlops.model_versions "
-							  "WHERE project = $1 AND version = $2",
-							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
-		SPI_processed != 1)
-		elog(ERROR, "version %d of project \"%s\" vanished", v->version, project);
-	sha = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	MlopsVerifyModelBytes(project, v->version, v->model, (const uint8 *) VARDATA_ANY(sha));
 	return MlopsModelDeserialize(v->model);
 }
 

@@ -100,7 +100,7 @@ typedef struct MlopsNewVersion
 extern void MlopsLockProject(const char *project);
 extern int	MlopsInsertVersion(const MlopsNewVersion *nv);
 
-/* How a statement run as the registry owner sees the data (owner_exec.c) */
+/* How a statement run as the registry owner sees the data (owner.c) */
 typedef enum MlopsOwnerMode
 {
 	MLOPS_OWNER_WRITE,			/* may write; ordinary snapshot rules */

@@ -6,7 +6,7 @@
 -- ---------------------------------------------------------------------------
 -- predict(project, t) over a table's rows is rewritten by the planner into
 -- mlops._predict_columns(project, column names, columns...), which skips
--- forming each row into a composite value (see src/predict.c).
+-- forming each row into a composite value (see src/scoring/predict.c).
 CREATE FUNCTION mlops._predict_columns(project text, names text[], VARIADIC "any")
 RETURNS float8 AS 'MODULE_PATHNAME', 'mlops_predict_columns'
 LANGUAGE C STABLE PARALLEL SAFE;

@@ -116,16 +116,17 @@ RETURNS TABLE (feature text, role text, kind text, type text, bucket integer,
                share float8, rows bigint, null_share float8, mean float8,
                stddev float8, min float8, max float8)
 LANGUAGE plpgsql STABLE PARALLEL RESTRICTED
+-- nothing of the caller's search_path (a function planted in public, say)
+-- may stand in for the built-ins this body calls
+SET search_path = pg_catalog, pg_temp
 AS $$
 #variable_conflict use_column
 DECLARE
     b jsonb;
     v integer;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM mlops.projects p WHERE p.name = baseline.project) THEN
-        RAISE EXCEPTION 'project "%" does not exist', baseline.project
-              USING ERRCODE = 'undefined_object';
-    END IF;
+    -- _version_baseline checks that the project exists and that the caller
+    -- may read it (row-level security would hide it from a query here)
     SELECT vb.baseline, vb.version INTO b, v
       FROM mlops._version_baseline(baseline.project, baseline.version) vb;
     IF v IS NULL AND baseline.version IS NULL THEN

@@ -2,9 +2,9 @@
 -- closed retraining loop.
 --
 -- With shared_preload_libraries = 'mlops', a launcher background worker runs
--- in the database named by mlops.database (src/scheduler.c).  Every
+-- in the database named by mlops.database (src/jobs/scheduler.c).  Every
 -- mlops.naptime seconds it looks for due jobs in mlops.jobs and starts each
--- due run in its own dynamic background worker (src/job_worker.c), connected
+-- due run in its own dynamic background worker (src/jobs/job_worker.c), connected
 -- as the role that owns the job.  The worker runs mlops.check_drift and, when
 -- drift queued a retrain, mlops.retrain.  Every run leaves a row in
 -- mlops.job_runs.

@@ -30,7 +30,7 @@
  * otherwise 1 + the number of interior decile edges strictly below v (bins
  * are closed on the right), that is (v >= min) + the count of the other
  * edges strictly below v.  Repeated edges, from tied values, leave some bins
- * empty on both sides.  baseline.c and drift.c count it without branches.
+ * empty on both sides.  baseline.c and drift/compare.c count it without branches.
  */
 
 /* One feature (or the target) of a baseline, as read back from jsonb */

@@ -1,7 +1,8 @@
 /*-------------------------------------------------------------------------
  *
- * owner_exec.c
- *	  Running one of our own SQL statements as the registry owner.
+ * owner.c
+ *	  Acting as the registry owner: who it is, switching to it and back, and
+ *	  running one of our own SQL statements as it.
  *
  * Registry tables are written by the registry owner only (registry.c): the
  * calling C function first decides that the caller may make the change,
@@ -14,10 +15,64 @@
  */
 #include "postgres.h"
 
+#include "access/htup_details.h"
+#include "catalog/pg_namespace.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+#include "core/util.h"
 
 #include "registry/registry.h"
+
+/*
+ * Role that owns the registry (the owner of schema mlops).  Registry writes
+ * are made as this role, after the calling function has checked that the
+ * caller may make them.
+ */
+Oid
+MlopsRegistryOwner(void)
+{
+	Oid			nsp = MlopsSchemaOid();
+	HeapTuple	tup;
+	Oid			owner;
+
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/*
+ * Act as the registry owner until MlopsRestoreUser().  The search_path is
+ * pinned to pg_catalog meanwhile: the owner is usually a superuser, and an
+ * operator or function found through the caller's search_path would run
+ * with its rights.
+ */
+void
+MlopsBecomeRegistryOwner(MlopsUserSwitch *sw)
+{
+	Oid			owner = MlopsRegistryOwner();
+
+	GetUserIdAndSecContext(&sw->saved_uid, &sw->saved_sec);
+	sw->guc_nest = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SetUserIdAndSecContext(owner, sw->saved_sec | SECURITY_LOCAL_USERID_CHANGE);
+}
+
+/* Back to the caller's identity and search_path. */
+void
+MlopsRestoreUser(const MlopsUserSwitch *sw)
+{
+	SetUserIdAndSecContext(sw->saved_uid, sw->saved_sec);
+	AtEOXact_GUC(false, sw->guc_nest);
+}
 
 /*
  * Run sql (with nargs parameters, as SPI_execute_with_args takes them) as
