@@ -26,7 +26,6 @@
 
 #include "miscadmin.h"
 
-#include "algorithms/algo_common.h"
 #include "algorithms/tree_model.h"
 #include "algorithms/xgb.h"
 #include "core/util.h"

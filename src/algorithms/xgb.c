@@ -30,7 +30,6 @@
 #include "postgres.h"
 
 #include <malloc.h>
-#include <math.h>
 #include <omp.h>
 #include <pthread.h>
 #include <signal.h>
