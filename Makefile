@@ -36,6 +36,11 @@ SHLIB_LINK += -L$(OPENBLAS_SERIAL) -Wl,-rpath,$(OPENBLAS_SERIAL)
 endif
 SHLIB_LINK += -lopenblas -llapacke -lm
 
+# XGBoost (Debian libxgboost-dev) trains the tree models; its library file
+# is named libxgboost.so.1.6.0 although it is release 1.7.4, so link by the
+# plain name.  libgomp is XGBoost's OpenMP runtime, whose team size we set.
+SHLIB_LINK += -lxgboost -lgomp
+
 PG_CPPFLAGS = -I$(srcdir)/src -Werror=implicit-function-declaration -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers
 EXTRA_CLEAN = results regression.diffs regression.out fuzz/build
 

@@ -54,6 +54,16 @@ SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', hyperparam
 SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', hyperparams => '{"alpha": -1}');
 SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'lasso', hyperparams => '{"alpha": "big"}');
 SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', hyperparams => '[1]');
+-- tree hyperparameters: out of range (the range is listed), not an integer,
+-- unknown (the valid ones are listed), or another algorithm's
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'gbt', hyperparams => '{"max_depth": 0}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'gbt', hyperparams => '{"learning_rate": 1.5}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'gbt', hyperparams => '{"subsample": 0}');
+SELECT version FROM mlops.train('p', 'te', 'label', algorithm => 'gbt', hyperparams => '{"nthread": 65}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'gbt', hyperparams => '{"n_estimators": 2.5}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'gbt', hyperparams => '{"eta": 0.1}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'random_forest',
+                                hyperparams => '{"early_stopping_rounds": 5}');
 -- test_size outside (0, 1)
 SELECT version FROM mlops.train('p', 'te', 'y', test_size => 0);
 SELECT version FROM mlops.train('p', 'te', 'y', test_size => 1.5);

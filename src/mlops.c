@@ -20,6 +20,7 @@
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
+#include "algorithms/algorithm.h"
 #include "core/util.h"
 #include "jobs/scheduler.h"
 
@@ -93,6 +94,21 @@ _PG_init(void)
 							4 * 1024 * 1024, 1024, INT_MAX,
 							PGC_USERSET,
 							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+
+	/*
+	 * Every backend that trains trees runs its own OpenMP thread pool, so
+	 * the default is one thread: N concurrent trainings then use N cores,
+	 * not N times the cores.  Only read when training; nothing here starts
+	 * a thread.
+	 */
+	DefineCustomIntVariable("mlops.training_threads",
+							"Threads XGBoost uses to train a tree model (gbt, random_forest).",
+							"Each training backend runs its own thread pool; more threads pay only on large data.",
+							&mlops_training_threads,
+							1, 1, 64,
+							PGC_USERSET,
+							0,
 							NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("mlops");

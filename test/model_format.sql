@@ -17,7 +17,7 @@ INSERT INTO mlops.model_versions
 VALUES ('fixed_bytes', 1, 'linear', '[]', 'y', 30, 10, 0.25, 0, current_user, '0.1',
         :'fixed'::bytea, sha256(:'fixed'::bytea)),
        ('fixed_bytes', 2, 'linear', '[]', 'y', 30, 10, 0.25, 0, current_user, '0.1',
-        set_byte(:'fixed'::bytea, 8, 2), sha256(set_byte(:'fixed'::bytea, 8, 2))),
+        set_byte(:'fixed'::bytea, 8, 3), sha256(set_byte(:'fixed'::bytea, 8, 3))),
        ('fixed_bytes', 3, 'linear', '[]', 'y', 30, 10, 0.25, 0, current_user, '0.1',
         set_byte(:'fixed'::bytea, 60, 255), sha256(set_byte(:'fixed'::bytea, 60, 255))),
        ('fixed_bytes', 4, 'linear', '[]', 'y', 30, 10, 0.25, 0, current_user, '0.1',
@@ -66,7 +66,7 @@ SELECT ok(abs(mlops.predict('fixed_bytes', s, 1)
           'an unseen category falls into "other"')
   FROM (SELECT 3.0::float8 AS x, 'w'::text AS c) s;
 SELECT throws_ok($$SELECT * FROM mlops.explain('fixed_bytes', 2)$$, '0A000',
-                 'model format version 2 is newer than this mlops can read (1)',
+                 'model format version 3 is newer than this mlops can read (2)',
                  'a newer format version is refused');
 SELECT throws_ok($$SELECT * FROM mlops.explain('fixed_bytes', 3)$$, 'XX001',
                  'model bytes are corrupted: checksum mismatch',

@@ -26,7 +26,7 @@ say() { printf '\n== %s\n' "$*"; }
 # --- 1. packages ------------------------------------------------------------
 PKGS="make gcc libc6-dev postgresql-15 postgresql-server-dev-15 postgresql-contrib
       postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
-      libopenblas-serial-dev liblapacke-dev"
+      libopenblas-serial-dev liblapacke-dev libxgboost-dev"
 if [ "$MODE" = bench ]; then
     PKGS="$PKGS postgresql-plpython3-15 python3-sklearn"
 fi

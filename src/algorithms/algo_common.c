@@ -52,6 +52,9 @@ MlopsExplainRowInit(MlopsExplainRow *row, const char *term)
 	row->statistic = NAN;
 	row->p_value = NAN;
 	row->importance = NAN;
+	row->gain = NAN;
+	row->cover = NAN;
+	row->weight = NAN;
 }
 
 /*

@@ -243,6 +243,7 @@ const MlopsAlgorithm mlops_algo_lasso = {
 	.predict = MlopsLinearPredict,
 	.explain = MlopsPenalizedExplain,
 	.nparams = MlopsPenalizedNParams,
+	.contributions = MlopsLinearContributions,
 };
 
 const MlopsAlgorithm mlops_algo_elastic_net = {
@@ -256,4 +257,5 @@ const MlopsAlgorithm mlops_algo_elastic_net = {
 	.predict = MlopsLinearPredict,
 	.explain = MlopsPenalizedExplain,
 	.nparams = MlopsPenalizedNParams,
+	.contributions = MlopsLinearContributions,
 };

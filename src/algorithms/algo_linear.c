@@ -247,6 +247,39 @@ MlopsLinearPredict(const MlopsModel *model, const double *x, double *out)
 }
 
 /*
+ * Contributions of every linear model (explain_row): coefficient times the
+ * centred value.  Standardised models see x centred already, so the bias is
+ * the intercept; ordinary least squares sees raw x, so numeric columns are
+ * centred on their training mean (the feature's impute value) and the bias
+ * is the prediction at those means, while a one-hot column contributes its
+ * coefficient, the difference its category makes against the aliased one.
+ */
+int
+MlopsLinearContributions(const MlopsModel *model, const double *x, double *contrib)
+{
+	int			p = model->ncols;
+	const double *b = model->params;
+	double		bias = b[0];
+
+	for (int j = 0; j < p; j++)
+		contrib[j] = b[j + 1] * x[j];
+	if (!model->algo->standardize)
+	{
+		for (int f = 0; f < model->nfeatures; f++)
+		{
+			const MlopsFeature *feat = &model->features[f];
+
+			if (feat->kind == MLOPS_KIND_CATEGORICAL)
+				continue;
+			contrib[feat->offset] -= b[feat->offset + 1] * feat->impute;
+			bias += b[feat->offset + 1] * feat->impute;
+		}
+	}
+	contrib[p] = bias;
+	return 1;
+}
+
+/*
  * explain() of a linear model: per term the coefficient, its standard
  * error, t statistic and two-sided p-value on df = n - rank - 1 degrees of
  * freedom; importance is |coefficient| times the column's standard
@@ -338,6 +371,7 @@ const MlopsAlgorithm mlops_algo_linear = {
 	.predict = MlopsLinearPredict,
 	.explain = LinearExplain,
 	.nparams = LinearNParams,
+	.contributions = MlopsLinearContributions,
 };
 
 const MlopsAlgorithm mlops_algo_ridge = {
@@ -351,4 +385,5 @@ const MlopsAlgorithm mlops_algo_ridge = {
 	.predict = MlopsLinearPredict,
 	.explain = MlopsPenalizedExplain,
 	.nparams = MlopsPenalizedNParams,
+	.contributions = MlopsLinearContributions,
 };

@@ -28,6 +28,8 @@ extern void MlopsLinearFitMoments(MlopsModel *model, int64 n,
 								  double yss);
 extern void MlopsLinearPredict(const MlopsModel *model, const double *x,
 							   double *out);
+extern int	MlopsLinearContributions(const MlopsModel *model, const double *x,
+									 double *contrib);
 extern int	MlopsPenalizedExplain(const MlopsModel *model,
 								  MlopsExplainRow **rows);
 extern int64 MlopsPenalizedNParams(const MlopsModel *model);

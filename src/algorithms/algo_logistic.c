@@ -762,6 +762,31 @@ LogisticExplain(const MlopsModel *model, MlopsExplainRow **rows)
 	return D;
 }
 
+/*
+ * Contributions (explain_row): for each class but the reference, each
+ * standardised coefficient times the standardised (so centred) value, and
+ * the intercept as the bias; they sum to the class's linear predictor, the
+ * log-odds against the first class.
+ */
+static int
+LogisticContributions(const MlopsModel *model, const double *x, double *contrib)
+{
+	int			K = model->nclasses;
+	int			p = model->ncols;
+	int			P = p + 1;
+
+	for (int k = 1; k < K; k++)
+	{
+		const double *b = model->params + (k - 1) * P;
+		double	   *c = contrib + (k - 1) * P;
+
+		for (int j = 0; j < p; j++)
+			c[j] = b[j + 1] * x[j];
+		c[p] = b[0];
+	}
+	return K - 1;
+}
+
 /* Size of params: the layout above, for nclasses and ncols */
 static int64
 LogisticNParams(const MlopsModel *model)
@@ -780,4 +805,5 @@ const MlopsAlgorithm mlops_algo_logistic = {
 	.predict = LogisticPredict,
 	.explain = LogisticExplain,
 	.nparams = LogisticNParams,
+	.contributions = LogisticContributions,
 };

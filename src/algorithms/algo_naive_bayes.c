@@ -349,6 +349,46 @@ NaiveBayesExplain(const MlopsModel *model, MlopsExplainRow **rows)
 	return model->nfeatures;
 }
 
+/*
+ * Contributions (explain_row): per class, each feature's log-likelihood term
+ * (on the feature's first design column; its other one-hot columns get 0)
+ * and, as the bias, the class's log prior with the Gaussian normalising
+ * constants; per class they sum to the log joint likelihood, whose softmax
+ * is predict_proba.
+ */
+static int
+NaiveBayesContributions(const MlopsModel *model, const double *x, double *contrib)
+{
+	int			K = model->nclasses;
+	int			p = model->ncols;
+	const double *params = model->params;
+
+	memset(contrib, 0, sizeof(double) * K * (p + 1));
+	for (int k = 0; k < K; k++)
+		contrib[k * (p + 1) + p] = params[k];
+	for (int f = 0; f < model->nfeatures; f++)
+	{
+		const MlopsFeature *feat = &model->features[f];
+
+		for (int c = 0; c < feat->width; c++)
+		{
+			const double *cell = params + NB_CELL(K, feat->offset + c, 0);
+
+			if (feat->kind == MLOPS_KIND_CATEGORICAL && x[feat->offset + c] <= 0.5)
+				continue;
+			for (int k = 0; k < K; k++)
+			{
+				double		d = x[feat->offset] - cell[2 * k];
+
+				contrib[k * (p + 1) + feat->offset] =
+					feat->kind == MLOPS_KIND_CATEGORICAL ? cell[2 * k] : -d * d * cell[2 * k + 1];
+			}
+			break;
+		}
+	}
+	return K;
+}
+
 /* Size of params: the layout above, for nclasses, ncols and nfeatures */
 static int64
 NaiveBayesNParams(const MlopsModel *model)
@@ -367,4 +407,5 @@ const MlopsAlgorithm mlops_algo_naive_bayes = {
 	.predict = NaiveBayesPredict,
 	.explain = NaiveBayesExplain,
 	.nparams = NaiveBayesNParams,
+	.contributions = NaiveBayesContributions,
 };

@@ -8,7 +8,7 @@
  *
  * Ids are written into every serialised model, so an id is never reused
  * nor renumbered: 1 linear, 2 ridge, 3 lasso, 4 elastic_net, 5 logistic,
- * 6 naive_bayes.  The next algorithm takes 7.
+ * 6 naive_bayes, 7 gbt, 8 random_forest.  The next algorithm takes 9.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +25,8 @@ static const MlopsAlgorithm *const mlops_algorithms[] = {
 	&mlops_algo_elastic_net,
 	&mlops_algo_logistic,
 	&mlops_algo_naive_bayes,
+	&mlops_algo_gbt,
+	&mlops_algo_random_forest,
 };
 
 #define MLOPS_NALGORITHMS	((int) lengthof(mlops_algorithms))
@@ -182,6 +184,8 @@ MlopsModelDeserialize(const bytea *bytes)
 
 	model->algo = MlopsAlgorithmById(model->algo_id);
 	CheckModelShape(model);
+	if (model->algo->load)
+		model->algo->load(model);
 	return model;
 }
 
@@ -204,4 +208,36 @@ MlopsModelPredictDesign(const MlopsModel *model, double *x, double *out)
 		for (int j = 0; j < model->ncols; j++)
 			x[j] = (x[j] - model->center[j]) / model->scale[j];
 	model->algo->predict(model, x, out);
+}
+
+/*
+ * Contributions of each design column to the prediction of an encoded
+ * design row (see MlopsAlgorithm.contributions); contrib must hold
+ * MlopsModelOutputs(model) * (ncols + 1) values.  x is standardised in
+ * place as for MlopsModelPredictDesign.  Returns the number of outputs.
+ */
+int
+MlopsModelContributions(const MlopsModel *model, double *x, double *contrib)
+{
+	if (model->algo->standardize)
+		for (int j = 0; j < model->ncols; j++)
+			x[j] = (x[j] - model->center[j]) / model->scale[j];
+	return model->algo->contributions(model, x, contrib);
+}
+
+/*
+ * The prediction of the library that trained the model, for comparison
+ * with MlopsModelPredictDesign; an error for models that have none.
+ */
+void
+MlopsModelReferencePredict(const MlopsModel *model, double *x, double *out)
+{
+	if (model->algo->reference_predict == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("algorithm \"%s\" has no reference implementation", model->algo->name)));
+	if (model->algo->standardize)
+		for (int j = 0; j < model->ncols; j++)
+			x[j] = (x[j] - model->center[j]) / model->scale[j];
+	model->algo->reference_predict(model, x, out);
 }

@@ -50,6 +50,10 @@ typedef struct MlopsExplainRow
 	double		statistic;		/* t or z; NaN when not defined */
 	double		p_value;		/* NaN when not defined */
 	double		importance;		/* NaN when not defined */
+	/* trees: XGBoost's importances of the column; NaN for other models */
+	double		gain;			/* mean gain of the splits on it */
+	double		cover;			/* mean cover of the splits on it */
+	double		weight;			/* number of splits on it */
 } MlopsExplainRow;
 
 typedef struct MlopsAlgorithm
@@ -58,6 +62,12 @@ typedef struct MlopsAlgorithm
 	uint16		id;				/* stored in the model bytes: never reuse one */
 	uint32		tasks;			/* MLOPS_SUPPORTS(...) | ... */
 	bool		standardize;	/* wants centred and scaled inputs */
+
+	/*
+	 * Learns where missing values go: the driver keeps NULLs of numeric and
+	 * boolean features as NaN (impute value NaN) instead of the mean.
+	 */
+	bool		handles_missing;
 	int			nhyper;
 	const MlopsHyperparam *hyper;
 
@@ -85,6 +95,29 @@ typedef struct MlopsAlgorithm
 	 * layout, so the model reader refuses bytes that disagree.
 	 */
 	int64		(*nparams) (const MlopsModel *model);
+
+	/*
+	 * Optional: build model->compiled from the stored params after the
+	 * bytes are decoded (the per-backend model cache keeps the result).
+	 */
+	void		(*load) (MlopsModel *model);
+
+	/*
+	 * Each design column's contribution to the prediction of one design
+	 * row x (standardised like predict's), into contrib[nout * (ncols + 1)]:
+	 * per output the ncols contributions, then the bias.  Per output they
+	 * sum to the prediction in margin space: the value (regression), the
+	 * log-odds of the last class (binary), or a class score whose softmax
+	 * is predict_proba.  Returns nout: 1, or the scored classes, which are
+	 * the last nout classes.
+	 */
+	int			(*contributions) (const MlopsModel *model, const double *x, double *contrib);
+
+	/*
+	 * Optional: the prediction of the library that trained the model
+	 * (XGBoost), as predict() returns it; for tests of predict().
+	 */
+	void		(*reference_predict) (const MlopsModel *model, const double *x, double *out);
 } MlopsAlgorithm;
 
 /* algorithm.c */
@@ -94,6 +127,8 @@ extern const char *MlopsDefaultAlgorithm(MlopsTask task);
 extern MlopsModel *MlopsModelDeserialize(const bytea *bytes);
 extern void MlopsModelSetAlgorithm(MlopsModel *model, const MlopsAlgorithm *algo);
 extern void MlopsModelPredictDesign(const MlopsModel *model, double *x, double *out);
+extern int	MlopsModelContributions(const MlopsModel *model, double *x, double *contrib);
+extern void MlopsModelReferencePredict(const MlopsModel *model, double *x, double *out);
 
 /* The algorithms (one file each) */
 extern const MlopsAlgorithm mlops_algo_linear;
@@ -102,5 +137,10 @@ extern const MlopsAlgorithm mlops_algo_lasso;
 extern const MlopsAlgorithm mlops_algo_elastic_net;
 extern const MlopsAlgorithm mlops_algo_logistic;
 extern const MlopsAlgorithm mlops_algo_naive_bayes;
+extern const MlopsAlgorithm mlops_algo_gbt;
+extern const MlopsAlgorithm mlops_algo_random_forest;
+
+/* GUC mlops.training_threads (algo_trees.c), registered by _PG_init */
+extern PGDLLIMPORT int mlops_training_threads;
 
 #endif							/* MLOPS_ALGORITHM_H */

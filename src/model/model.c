@@ -15,7 +15,12 @@
  *			  uint32 nclasses, str classes[nclasses]
  *			  uint32 nhyper, f64 hyper[nhyper]
  *			  uint32 nparams, f64 params[nparams]
+ *			  format 2 only: uint32 nblob, then nblob bytes (the algorithm's
+ *				own serialised model, e.g. XGBoost's for trees)
  *	 str      uint32 length, then the bytes (no terminator)
+ *
+ * A model without a blob is written as format 1, so that it stays
+ * readable by releases that know only format 1.
  *
  * A reader accepts every format version up to its own; a newer version is
  * refused with a message naming both.
@@ -131,6 +136,11 @@ MlopsModelSerialize(const MlopsModel *model)
 		PutStr(&payload, model->classes[k]);
 	PutF64Array(&payload, model->hyper, model->nhyper);
 	PutF64Array(&payload, model->params, model->nparams);
+	if (model->nblob > 0)
+	{
+		PutU32(&payload, model->nblob);
+		appendBinaryStringInfo(&payload, model->blob, (int) model->nblob);
+	}
 
 	INIT_CRC32C(crc);
 	COMP_CRC32C(crc, payload.data, payload.len);
@@ -139,7 +149,7 @@ MlopsModelSerialize(const MlopsModel *model)
 	initStringInfo(&out);
 	appendStringInfoSpaces(&out, VARHDRSZ);
 	appendBinaryStringInfo(&out, MLOPS_MODEL_MAGIC, 8);
-	PutU16(&out, MLOPS_MODEL_FORMAT_VERSION);
+	PutU16(&out, model->nblob > 0 ? 2 : 1);
 	Assert(model->algo_id != 0);
 	PutU16(&out, model->algo_id);
 	PutU32(&out, (uint32) payload.len);
@@ -357,6 +367,14 @@ MlopsModelDecode(const bytea *bytes)
 		model->classes[k] = GetStr(&r);
 	model->hyper = GetF64Array(&r, &model->nhyper);
 	model->params = GetF64Array(&r, &model->nparams);
+	if (format >= 2)
+	{
+		model->nblob = (uint32) GetCount(&r, 1);
+		model->blob = palloc(Max(model->nblob, 1));
+		Need(&r, model->nblob);
+		memcpy(model->blob, r.p, model->nblob);
+		r.p += model->nblob;
+	}
 	if (r.p != r.end)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),

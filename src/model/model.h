@@ -19,7 +19,12 @@
 #include "model/preprocess.h"
 
 #define MLOPS_MODEL_MAGIC			"MLOPSMDL"
-#define MLOPS_MODEL_FORMAT_VERSION	1
+/*
+ * Format 2 adds the algorithm's opaque bytes (blob) after the params.  A
+ * model without a blob is still written as format 1, which older readers
+ * understand.
+ */
+#define MLOPS_MODEL_FORMAT_VERSION	2
 
 typedef enum MlopsTask
 {
@@ -62,6 +67,10 @@ typedef struct MlopsModel
 	int			nparams;
 	double	   *params;			/* the algorithm's fitted parameters */
 	uint64		seed;
+	uint32		nblob;			/* length of blob; 0 = none */
+	char	   *blob;			/* the algorithm's opaque bytes (format 2) */
+	/* built at load time by the algorithm, not stored */
+	void	   *compiled;
 } MlopsModel;
 
 /* model.c */

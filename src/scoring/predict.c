@@ -54,6 +54,8 @@ PG_FUNCTION_INFO_V1(mlops_predict_proba_row);
 PG_FUNCTION_INFO_V1(mlops_predict_label_row);
 PG_FUNCTION_INFO_V1(mlops_predict_columns);
 PG_FUNCTION_INFO_V1(mlops_predict_support);
+PG_FUNCTION_INFO_V1(mlops_reference_predict);
+PG_FUNCTION_INFO_V1(mlops_explain_row);
 
 #define MODEL_CACHE_MAX		64
 
@@ -442,9 +444,9 @@ MapRowType(FunctionCallInfo fcinfo, CallCache *cc, HeapTupleHeader rec)
 	ReleaseTupleDesc(desc);
 }
 
-/* Encode cc->values/nulls into cc->x and run the model into cc->out. */
+/* Encode cc->values/nulls into the design row cc->x. */
 static void
-EncodeAndPredict(CallCache *cc)
+EncodeRow(CallCache *cc)
 {
 	const MlopsModel *m = cc->model;
 
@@ -461,12 +463,19 @@ EncodeAndPredict(CallCache *cc)
 									 : MlopsReadNumber(&cc->readers[i], cc->values[a]),
 									 cc->nulls[a], cc->x);
 	}
-	MlopsModelPredictDesign(m, cc->x, cc->out);
 }
 
-/* Score a composite value: deform it, then encode and predict. */
+/* Encode cc->values/nulls and run the model into cc->out. */
 static void
-PredictRecord(FunctionCallInfo fcinfo, CallCache *cc, HeapTupleHeader rec)
+EncodeAndPredict(CallCache *cc)
+{
+	EncodeRow(cc);
+	MlopsModelPredictDesign(cc->model, cc->x, cc->out);
+}
+
+/* Deform a composite value and encode it into the design row cc->x. */
+static void
+EncodeRecord(FunctionCallInfo fcinfo, CallCache *cc, HeapTupleHeader rec)
 {
 	HeapTupleData tuple;
 
@@ -476,7 +485,15 @@ PredictRecord(FunctionCallInfo fcinfo, CallCache *cc, HeapTupleHeader rec)
 	tuple.t_tableOid = InvalidOid;
 	tuple.t_data = rec;
 	heap_deform_tuple(&tuple, cc->desc, cc->values, cc->nulls);
-	EncodeAndPredict(cc);
+	EncodeRow(cc);
+}
+
+/* Score a composite value: deform it, then encode and predict. */
+static void
+PredictRecord(FunctionCallInfo fcinfo, CallCache *cc, HeapTupleHeader rec)
+{
+	EncodeRecord(fcinfo, cc, rec);
+	MlopsModelPredictDesign(cc->model, cc->x, cc->out);
 }
 
 /* The single number predict returns: the value, or the predicted class index */
@@ -601,6 +618,87 @@ mlops_predict_label_row(PG_FUNCTION_ARGS)
 	RequireClassification(cc);
 	PredictRecord(fcinfo, cc, PG_GETARG_HEAPTUPLEHEADER(1));
 	PG_RETURN_TEXT_P(cstring_to_text(m->classes[(int) PredictionValue(cc)]));
+}
+
+/*
+ * mlops._xgboost_reference_predict(project text, row record, version int):
+ * what the library that trained the version (XGBoost) predicts for the
+ * row, as predict_proba (classification) or a one-element array.  Internal,
+ * for the test that compares it with our own scoring.
+ */
+Datum
+mlops_reference_predict(PG_FUNCTION_ARGS)
+{
+	CallCache  *cc = GetCallCache(fcinfo, PG_GETARG_TEXT_PP(0), PinnedVersion(fcinfo, 2));
+	int			nout = MlopsModelOutputs(cc->model);
+	Datum	   *d = palloc(sizeof(Datum) * nout);
+
+	EncodeRecord(fcinfo, cc, PG_GETARG_HEAPTUPLEHEADER(1));
+	MlopsModelReferencePredict(cc->model, cc->x, cc->out);
+	for (int k = 0; k < nout; k++)
+		d[k] = Float8GetDatum(cc->out[k]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, nout, FLOAT8OID, sizeof(float8),
+										  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+}
+
+/*
+ * mlops.explain_row(project text, row record, version int DEFAULT NULL):
+ * each feature's contribution to the row's prediction, and the bias (term
+ * "<bias>"); per class they sum to the prediction in margin space (the
+ * value, the log-odds of the last class of a binary model, or a class
+ * score whose softmax is predict_proba).  A categorical feature's
+ * contribution is the sum over its one-hot columns.
+ */
+Datum
+mlops_explain_row(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	CallCache  *cc;
+	const MlopsModel *m;
+	double	   *contrib;
+	int			nout;
+	int			version = 0;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("project and row must not be NULL")));
+	if (PG_NARGS() > 2 && !PG_ARGISNULL(2))
+		version = PinnedVersion(fcinfo, 2);
+	cc = GetCallCache(fcinfo, PG_GETARG_TEXT_PP(0), version);
+	m = cc->model;
+	if (m->algo->contributions == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("algorithm \"%s\" cannot explain single predictions", m->algo->name)));
+	InitMaterializedSRF(fcinfo, 0);
+	EncodeRecord(fcinfo, cc, PG_GETARG_HEAPTUPLEHEADER(1));
+	contrib = palloc(sizeof(double) * MlopsModelOutputs(m) * (m->ncols + 1));
+	nout = MlopsModelContributions(m, cc->x, contrib);
+	for (int k = 0; k < nout; k++)
+	{
+		const double *c = contrib + (Size) k * (m->ncols + 1);
+		Datum		cls = m->task == MLOPS_TASK_CLASSIFICATION
+			? CStringGetTextDatum(m->classes[m->nclasses - nout + k]) : (Datum) 0;
+
+		for (int f = 0; f <= m->nfeatures; f++)
+		{
+			Datum		values[3];
+			bool		nulls[3] = {false, cls == (Datum) 0, false};
+			double		sum = 0.0;
+
+			if (f < m->nfeatures)
+				for (int j = 0; j < m->features[f].width; j++)
+					sum += c[m->features[f].offset + j];
+			else
+				sum = c[m->ncols];
+			values[0] = CStringGetTextDatum(f < m->nfeatures ? m->features[f].name : "<bias>");
+			values[1] = cls;
+			values[2] = Float8GetDatum(sum);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+	}
+	return (Datum) 0;
 }
 
 /*

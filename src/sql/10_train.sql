@@ -32,11 +32,13 @@ COMMENT ON FUNCTION mlops.evaluate(text, regclass, integer) IS
     'Metrics of a model version (default: production) on the rows of a relation';
 
 -- Coefficients (with standard errors and p-values where defined) or feature
--- importances of a version, one row per term.
+-- importances of a version, one row per term.  gain, cover and weight are
+-- XGBoost's importances of a tree model's columns (NULL for other models).
 CREATE FUNCTION mlops.explain(project text, version integer DEFAULT NULL,
                               OUT term text, OUT class text, OUT coefficient float8,
                               OUT std_error float8, OUT statistic float8,
-                              OUT p_value float8, OUT importance float8)
+                              OUT p_value float8, OUT importance float8,
+                              OUT gain float8, OUT cover float8, OUT weight float8)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'mlops_explain'
 LANGUAGE C STABLE CALLED ON NULL INPUT;

@@ -62,3 +62,24 @@ COMMENT ON FUNCTION mlops.predict_label(text, record) IS
     'The predicted class, as it was written in the target column';
 COMMENT ON FUNCTION mlops.predict_label(text, record, integer) IS
     'The predicted class of a pinned version';
+
+-- Each feature's contribution to one prediction (and the bias, term
+-- '<bias>'), per class for classifiers; they add up to the prediction in
+-- margin space.  Trees: TreeSHAP; linear models: coefficient times the
+-- centred value.  Needs what mlops.predict needs.
+CREATE FUNCTION mlops.explain_row(project text, "row" record, version integer DEFAULT NULL,
+                                  OUT term text, OUT class text, OUT contribution float8)
+RETURNS SETOF record AS 'MODULE_PATHNAME', 'mlops_explain_row'
+LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION mlops.explain_row(text, record, integer) IS
+    'Contribution of each feature to the prediction of one row (sums to the prediction in margin space)';
+
+-- Internal, for tests: what XGBoost itself predicts for a row with a tree
+-- version, in the form of predict_proba (or a one-element array), to
+-- compare with mlops' own scoring of the same trees.  Not for PUBLIC.
+CREATE FUNCTION mlops._xgboost_reference_predict(project text, "row" record, version integer)
+RETURNS float8[] AS 'MODULE_PATHNAME', 'mlops_reference_predict'
+LANGUAGE C STRICT STABLE PARALLEL RESTRICTED;
+REVOKE EXECUTE ON FUNCTION mlops._xgboost_reference_predict(text, record, integer) FROM PUBLIC;
+COMMENT ON FUNCTION mlops._xgboost_reference_predict(text, record, integer) IS
+    'Internal (tests): XGBoost''s own prediction of a tree version for a row';

@@ -219,6 +219,8 @@ TrainFeaturesJson(const MlopsModel *model)
 			}
 			appendStringInfoString(&buf, "], \"unseen\": \"other\"");
 		}
+		else if (isnan(f->impute))
+			appendStringInfoString(&buf, ", \"encoding\": \"number\", \"impute\": null");
 		else
 			appendStringInfo(&buf, ", \"encoding\": \"number\", \"impute\": %.17g", f->impute);
 		appendStringInfoChar(&buf, '}');

@@ -163,8 +163,8 @@ mlops_explain(PG_FUNCTION_ARGS)
 	nrows = model->algo->explain(model, &rows);
 	for (int i = 0; i < nrows; i++)
 	{
-		Datum		values[7];
-		bool		nulls[7] = {false, false, false, false, false, false, false};
+		Datum		values[10];
+		bool		nulls[10] = {false, false, false, false, false, false, false, false, false, false};
 
 		values[0] = CStringGetTextDatum(rows[i].term);
 		nulls[1] = rows[i].class_label == NULL;
@@ -174,6 +174,9 @@ mlops_explain(PG_FUNCTION_ARGS)
 		values[4] = Float8OrNull(rows[i].statistic, &nulls[4]);
 		values[5] = Float8OrNull(rows[i].p_value, &nulls[5]);
 		values[6] = Float8OrNull(rows[i].importance, &nulls[6]);
+		values[7] = Float8OrNull(rows[i].gain, &nulls[7]);
+		values[8] = Float8OrNull(rows[i].cover, &nulls[8]);
+		values[9] = Float8OrNull(rows[i].weight, &nulls[9]);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	SPI_finish();

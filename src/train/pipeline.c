@@ -344,8 +344,13 @@ TrainPreprocess(TrainState *st)
 	model->nfeatures = nf;
 	model->features = palloc0(sizeof(MlopsFeature) * Max(nf, 1));
 	for (int i = 0; i < nf; i++)
+	{
 		TrainFitFeature(&model->features[i], &st->data->columns[i], st->trainrow, st->ntrain,
 						st->max_categories);
+		/* an algorithm that learns where missing values go sees them as NaN */
+		if (model->algo->handles_missing && model->features[i].kind != MLOPS_KIND_CATEGORICAL)
+			model->features[i].impute = NAN;
+	}
 	MlopsModelPrepare(model);
 	ncols = 0;
 	for (int i = 0; i < nf; i++)
