@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(21);
+SELECT plan(23);
 
 -- few rows, many correlated features: least squares overfits, a huge
 -- penalty predicts the mean, a middle one wins on cross-validation
@@ -108,6 +108,13 @@ SELECT ok((SELECT count(*) = 3 AND bool_and((hyperparams ->> 'max_depth')::float
 SELECT ok((SELECT identical AND metrics_equal FROM mlops.reproduce('sr', 1)),
           'reproduce of a searched ridge version is identical');
 
+-- bad specs are 22023 (the messages are in sql/train_errors.sql)
+SELECT throws_ok($$SELECT * FROM mlops.train('sr_bad', 'sr', 'y', search => '{"grid": {"alpha": [1]}, "k": 3}')$$,
+                 '22023', 'unknown search key "k"', 'an unknown search key is refused');
+SELECT throws_ok($$SELECT * FROM mlops.train('sr_bad', 'sr', 'y', algorithm => 'ridge',
+                                             search => '{"grid": {"alpha": [1]}, "folds": 40}')$$,
+                 '22023', NULL, 'more folds than training rows are refused');
+
 -- a role without privileges on the projects sees none of it
 CREATE ROLE srch_stranger;
 SET ROLE srch_stranger;
@@ -115,5 +122,7 @@ SELECT is((SELECT count(*)::int FROM mlops.trials) + (SELECT count(*)::int FROM 
           'a stranger sees no trials and no experiments');
 RESET ROLE;
 
+SELECT diag(string_agg(format('%s %s %s', project, hyperparams ->> 'alpha', mean), '; '))
+  FROM mlops.trials WHERE project = 'sr';
 SELECT * FROM finish();
 ROLLBACK;
