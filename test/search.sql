@@ -6,7 +6,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(23);
+SELECT plan(24);
 
 -- few rows, many correlated features: least squares overfits, a huge
 -- penalty predicts the mean, a middle one wins on cross-validation
@@ -103,6 +103,15 @@ SELECT ok((SELECT count(*) = 3 AND bool_and((hyperparams ->> 'max_depth')::float
                                             AND (hyperparams ->> 'n_estimators')::float8 IN (5, 10))
              FROM mlops.trials WHERE project = 'sr_gbt'),
           'gbt: integer draws and value choices');
+
+-- classification: scored by roc_auc on each fold
+CREATE TABLE sr_cls AS SELECT x1, x2, x3, y > 1.5 AS hit FROM sr;
+SELECT version FROM mlops.train('sr_log', 'sr_cls', 'hit', algorithm => 'logistic', test_size => 0.2,
+                                search => '{"grid": {"alpha": [0.01, 100]}, "folds": 3}');
+SELECT ok((SELECT count(*) = 2 AND bool_and(mean > 0.5 AND mean <= 1) AND count(DISTINCT mean) = 2
+             FROM mlops.trials WHERE project = 'sr_log')
+          AND (SELECT key_metric = 'roc_auc' FROM mlops.experiments WHERE project = 'sr_log' AND candidate = 1),
+          'logistic: each candidate has a cross-validated roc_auc');
 
 -- reproduce re-runs the search and refits the chosen candidate
 SELECT ok((SELECT identical AND metrics_equal FROM mlops.reproduce('sr', 1)),

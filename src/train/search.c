@@ -13,7 +13,8 @@
  * The rows are loaded, encoded and standardised once (pipeline.c): every
  * candidate and fold reuses that design matrix, of which each fold copies
  * its k-1 training folds once for all candidates; only the fit and the
- * fold's scoring repeat.  The encoding (imputation means, vocabularies,
+ * fold's scoring repeat.  An algorithm with fit_many (ridge) fits all
+ * candidates of a fold together, sharing the fold's moments.  The encoding (imputation means, vocabularies,
  * standardisation) is therefore learned on all training rows, not per
  * fold, which is also why max_categories cannot be searched.
  *
@@ -420,32 +421,101 @@ TrainSearchParse(Jsonb *spec, const MlopsModel *model)
 	return s;
 }
 
-/*
- * Fit the model with hyperparameters hyper on one fold's design and return
- * its key metric on the fold's rows (mask); everything the fit allocates
- * goes in cxt, reset before returning.
- */
+/* The fold's context for fitting and scoring candidates */
+typedef struct FoldRun
+{
+	const MlopsModel *model;	/* the encoded model, hyperparameters apart */
+	const MlopsDesign *design;	/* the fold's k-1 training folds */
+	const MlopsTrainData *data;
+	const int  *featcol;
+	int			targetcol;
+	const bool *mask;			/* the fold's rows in data */
+	const char *key_metric;
+	int			fold;
+} FoldRun;
+
+/* Seconds since start */
 static double
-ScoreFold(const MlopsModel *model, double *hyper, const MlopsDesign *design,
-		  const MlopsTrainData *data, const int *featcol, int targetcol,
-		  const bool *mask, const char *key_metric, MemoryContext cxt)
+SecondsSince(TimestampTz start)
+{
+	long		secs;
+	int			usecs;
+
+	TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
+	return secs + usecs / 1e6;
+}
+
+/* m: a copy of the encoded model with hyperparameters hyper, not fitted */
+static void
+CandidateModel(MlopsModel *m, const MlopsModel *model, double *hyper)
+{
+	*m = *model;
+	m->hyper = hyper;
+	m->nparams = 0;
+	m->params = NULL;
+	m->nblob = 0;
+	m->blob = NULL;
+	m->compiled = NULL;
+}
+
+/* The key metric of the fitted candidate m on the fold's rows */
+static double
+ScoreFold(const FoldRun *f, const MlopsModel *m)
+{
+	return MlopsJsonbGetFloat(MlopsEvaluateData(m, f->data, f->featcol, f->targetcol, f->mask),
+							  f->key_metric);
+}
+
+/*
+ * Fit and score every candidate on one fold.  An algorithm with fit_many
+ * fits them all at once (the shared time split evenly between them);
+ * otherwise each is fitted alone and its allocations freed before the
+ * next.  Everything goes in cxt, reset before returning.
+ */
+static void
+RunFold(TrainSearch *s, const FoldRun *f, MemoryContext cxt)
 {
 	MemoryContext oldcxt = MemoryContextSwitchTo(cxt);
-	MlopsModel	m = *model;
-	double		score;
 
-	m.hyper = hyper;
-	m.nparams = 0;
-	m.params = NULL;
-	m.nblob = 0;
-	m.blob = NULL;
-	m.compiled = NULL;
-	m.algo->fit(&m, design);
-	score = MlopsJsonbGetFloat(MlopsEvaluateData(&m, data, featcol, targetcol, mask),
-							   key_metric);
+	if (f->model->algo->fit_many)
+	{
+		MlopsModel *models = palloc(sizeof(MlopsModel) * s->ncand);
+		MlopsModel **ptrs = palloc(sizeof(MlopsModel *) * s->ncand);
+		TimestampTz start = GetCurrentTimestamp();
+		double		shared;
+
+		for (int c = 0; c < s->ncand; c++)
+		{
+			CandidateModel(&models[c], f->model, s->cand[c].hyper);
+			ptrs[c] = &models[c];
+		}
+		f->model->algo->fit_many(ptrs, s->ncand, f->design);
+		shared = SecondsSince(start) / s->ncand;
+		for (int c = 0; c < s->ncand; c++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			start = GetCurrentTimestamp();
+			s->cand[c].fold_metric[f->fold] = ScoreFold(f, &models[c]);
+			s->cand[c].seconds += shared + SecondsSince(start);
+		}
+	}
+	else
+	{
+		for (int c = 0; c < s->ncand; c++)
+		{
+			TimestampTz start = GetCurrentTimestamp();
+			MlopsModel	m;
+
+			CHECK_FOR_INTERRUPTS();
+			CandidateModel(&m, f->model, s->cand[c].hyper);
+			m.algo->fit(&m, f->design);
+			s->cand[c].fold_metric[f->fold] = ScoreFold(f, &m);
+			s->cand[c].seconds += SecondsSince(start);
+			MemoryContextReset(cxt);
+		}
+	}
 	MemoryContextSwitchTo(oldcxt);
 	MemoryContextReset(cxt);
-	return score;
 }
 
 /*
@@ -569,24 +639,21 @@ TrainSearchRun(TrainSearch *s, MlopsModel *model, const MlopsTrainData *data, in
 	for (int k = 0; k < s->folds; k++)
 	{
 		MlopsDesign design;
+		FoldRun		f;
 
 		FoldDesign(&design, X, y, ntrain, ncols, foldof, k, Xf, yf);
 		design.nclasses = model->nclasses;
 		for (int64 i = 0; i < ntrain; i++)
 			mask[trainrow[i]] = foldof[i] == k;
-		for (int c = 0; c < s->ncand; c++)
-		{
-			TimestampTz start = GetCurrentTimestamp();
-			long		secs;
-			int			usecs;
-
-			CHECK_FOR_INTERRUPTS();
-			s->cand[c].fold_metric[k] = ScoreFold(model, s->cand[c].hyper, &design, data, featcol,
-												  data->ncolumns > nf ? nf : -1, mask,
-												  key_metric, fitcxt);
-			TimestampDifference(start, GetCurrentTimestamp(), &secs, &usecs);
-			s->cand[c].seconds += secs + usecs / 1e6;
-		}
+		f.model = model;
+		f.design = &design;
+		f.data = data;
+		f.featcol = featcol;
+		f.targetcol = data->ncolumns > nf ? nf : -1;
+		f.mask = mask;
+		f.key_metric = key_metric;
+		f.fold = k;
+		RunFold(s, &f, fitcxt);
 	}
 	MemoryContextDelete(fitcxt);
 	pfree(Xf);
