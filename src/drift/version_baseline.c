@@ -98,7 +98,8 @@ mlops_version_baseline(PG_FUNCTION_ARGS)
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	MlopsCheckProjectPrivilege(project_name, MLOPS_PRIV_READ);
+	/* it holds a sample of raw training values: owners only, not read */
+	MlopsCheckProjectPrivilege(project_name, MLOPS_PRIV_OWNER);
 	v = MlopsDriftReadVersion(project_name, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1),
 							  PG_ARGISNULL(1), false, callctx);
 	SPI_finish();

@@ -301,6 +301,29 @@ ExecAsOwner(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 	return processed;
 }
 
+/* ERROR unless role names a role that exists (a regrole may hold any OID) */
+static void
+CheckRoleExists(Oid role)
+{
+	if (GetUserNameFromId(role, true) == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role with OID %u does not exist", role)));
+}
+
+/*
+ * Delete the grants held by roles that were dropped.  DROP ROLE cannot be
+ * hooked, so they are collected whenever grants change: an OID that the
+ * system later gives to a new role must not come with them.
+ */
+static void
+ForgetDroppedGrantees(void)
+{
+	(void) ExecAsOwner("DELETE FROM mlops.project_grants g WHERE NOT EXISTS "
+					   "(SELECT 1 FROM pg_catalog.pg_authid a WHERE a.oid OPERATOR(pg_catalog.=) g.grantee)",
+					   0, NULL, NULL, SPI_OK_DELETE);
+}
+
 /* mlops.grant(project, role, privilege) */
 Datum
 mlops_grant(PG_FUNCTION_ARGS)
@@ -312,7 +335,9 @@ mlops_grant(PG_FUNCTION_ARGS)
 	Datum		values[4];
 
 	(void) PrivilegeFromName(privilege, false);
+	CheckRoleExists(grantee);
 	MlopsCheckProjectPrivilege(project, MLOPS_PRIV_OWNER);
+	ForgetDroppedGrantees();
 	values[0] = CStringGetTextDatum(project);
 	values[1] = ObjectIdGetDatum(grantee);
 	values[2] = CStringGetTextDatum(privilege);
@@ -338,6 +363,7 @@ mlops_revoke(PG_FUNCTION_ARGS)
 
 	(void) PrivilegeFromName(privilege, false);
 	MlopsCheckProjectPrivilege(project, MLOPS_PRIV_OWNER);
+	ForgetDroppedGrantees();
 	values[0] = CStringGetTextDatum(project);
 	values[1] = ObjectIdGetDatum(grantee);
 	values[2] = CStringGetTextDatum(privilege);
@@ -363,10 +389,7 @@ mlops_reassign_owner(PG_FUNCTION_ARGS)
 	Oid			types[2] = {TEXTOID, OIDOID};
 	Datum		values[2];
 
-	if (GetUserNameFromId(new_owner, true) == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("role with OID %u does not exist", new_owner)));
+	CheckRoleExists(new_owner);
 	MlopsCheckProjectPrivilege(project, MLOPS_PRIV_OWNER);
 	if (!superuser() && !has_privs_of_role(GetUserId(), new_owner))
 		ereport(ERROR,

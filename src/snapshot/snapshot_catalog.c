@@ -225,19 +225,15 @@ SnapLookup(int64 id, bool lock_for_update)
 void
 SnapCheckRead(const SnapInfo *info)
 {
-	char	   *owner;
-
 	if (superuser())
 		return;
 	if (has_privs_of_role(GetUserId(), info->owner))
 		return;
-	owner = GetUserNameFromId(info->owner, true);
+	/* the detail names no role: who took a snapshot is the owner's to know */
 	ereport(ERROR,
 			(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 			 errmsg("permission denied for snapshot " INT64_FORMAT, info->id),
-			 owner ? errdetail("Only role \"%s\", its members and superusers may use the rows of this snapshot.",
-							   owner)
-			 : errdetail("Only superusers may use the rows of this snapshot: the role that took it was dropped.")));
+			 errdetail("Only the role that took it, the roles with its privileges and superusers may use the rows of a snapshot.")));
 }
 
 /* The stored column types of cols as a text[] datum. */

@@ -18,6 +18,7 @@
 #include <math.h>
 
 #include "catalog/pg_type.h"
+#include "miscadmin.h"
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -54,6 +55,8 @@ RecordProject(const TrainSpec *spec, const TrainResult *res, const TrainRecord *
 	Datum		args[6];
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 	MlopsProject *locked;
+	bool		owner;
+	bool		exists;
 
 	args[0] = CStringGetTextDatum(spec->project_name);
 	args[1] = CStringGetTextDatum(MlopsTaskName(res->model->task));
@@ -73,6 +76,7 @@ RecordProject(const TrainSpec *spec, const TrainResult *res, const TrainRecord *
 	 */
 	MlopsRestoreUser(sw);
 	TrainCheckPrivileges(locked->name, rec->deploy);
+	owner = (MlopsProjectPrivileges(locked->name, GetUserId(), &exists) & MLOPS_PRIV_OWNER) != 0;
 	MlopsBecomeRegistryOwner(sw);
 	if (strcmp(locked->task, MlopsTaskName(res->model->task)) != 0 ||
 		(locked->target && strcmp(locked->target, spec->target) != 0))
@@ -80,8 +84,16 @@ RecordProject(const TrainSpec *spec, const TrainResult *res, const TrainRecord *
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("project \"%s\" was created concurrently with another task or target",
 						spec->project_name)));
-	MlopsExecOrError("UPDATE mlops.projects SET relation = $5 WHERE name = $1",
-					 5, argtypes, args, nulls, SPI_OK_UPDATE);
+
+	/*
+	 * The relation a retrain reads again, with the rights of whoever runs
+	 * it (the owner, or the owner's job).  Only an owner may point it
+	 * elsewhere: a role granted train could otherwise make the owner's
+	 * retrain read, and run the functions of, a view of its choosing.
+	 */
+	if (owner)
+		MlopsExecOrError("UPDATE mlops.projects SET relation = $5 WHERE name = $1",
+						 5, argtypes, args, nulls, SPI_OK_UPDATE);
 }
 
 /*
