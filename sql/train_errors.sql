@@ -79,7 +79,8 @@ SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => 
 SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"n_init": 0}');
 SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"standardize": 2}');
 SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"alpha": 1}');
-SELECT version FROM mlops.train('p', 'te_onecls', task => 'clustering', hyperparams => '{"k": 1000}');
+SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"k": 1000}',
+                                features => ARRAY['x1', 'x2']);
 -- bad project names
 SELECT version FROM mlops.train('1abc', 'te', 'y');
 SELECT version FROM mlops.train('has space', 'te', 'y');
