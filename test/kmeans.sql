@@ -13,7 +13,7 @@
 SET client_min_messages = error;
 \ir lib/helpers.sql
 BEGIN;
-SELECT plan(23);
+SELECT plan(26);
 
 SELECT setseed(0.5);
 CREATE TABLE km_blobs AS
@@ -88,6 +88,21 @@ SELECT ok((SELECT (metrics ->> 'silhouette')::float8 FROM mlops.model_versions W
 SELECT is((SELECT version FROM mlops.leaderboard WHERE project = 'km_b' AND rank = 1), 1,
           'the leaderboard ranks the higher silhouette first');
 
+-- the silhouette's sample: at most 2000 rows, chosen by content hash, so
+-- the same rows in another physical order give the same value
+CREATE TABLE km_big AS
+SELECT i, 0 AS blob,
+       (ARRAY[0, 10, 0, 0])[i % 4 + 1] + 0.5 * pg_temp.gauss() AS x,
+       (ARRAY[0, 0, 10, 0])[i % 4 + 1] + 0.5 * pg_temp.gauss() AS y,
+       (ARRAY[0, 0, 0, 10])[i % 4 + 1] + 0.5 * pg_temp.gauss() AS z
+  FROM generate_series(1, 2500) AS i;
+CREATE TABLE km_big_rev AS SELECT * FROM km_big ORDER BY i DESC;
+SELECT is((SELECT mlops.evaluate('km_b', 'km_big', 1) ->> 'silhouette_rows'), '2000',
+          'the silhouette is computed on at most 2000 rows');
+SELECT is(mlops.evaluate('km_b', 'km_big_rev', 1) ->> 'silhouette',
+          mlops.evaluate('km_b', 'km_big', 1) ->> 'silhouette',
+          'the silhouette sample does not depend on the physical order of the rows');
+
 -- 3. reproduce: identical bytes and metrics
 SELECT ok((SELECT identical AND metrics_equal FROM mlops.reproduce('km_b', 1)),
           'k-means reproduces byte-identical from its snapshot');
@@ -100,6 +115,11 @@ SELECT ok((SELECT concept_drift IS NULL FROM mlops.drift_reports WHERE project =
 CREATE TABLE km_shifted AS SELECT i, blob, x + 20 AS x, y + 20 AS y, z + 20 AS z FROM km_blobs;
 SELECT is((SELECT verdict FROM mlops.check_drift('km_b', 'km_shifted')), 'drift',
           'shifted features are drift for a clustering project');
+-- the queued retrain trains without a target on the project's relation
+-- (km_blobs, unchanged): the same model, so an equal silhouette, rejected
+SELECT is((SELECT row(status, challenger_version, challenger_score = champion_score)::text
+             FROM mlops.retrain('km_b')),
+          '(rejected,3,t)', 'a clustering project retrains; an equal silhouette is not better');
 
 -- 5. silhouette and inertia against their definitions: three overlapping
 -- blobs in 2-D, raw (unstandardised) columns
