@@ -106,12 +106,12 @@ SELECT 20000 + id, size_m2, age_years, district, garden,
        price + CASE WHEN district = 'harbour' THEN 80000 ELSE 0 END
   FROM houses_live;
 -- Jobs never run as a superuser, and this demo runs as one: the job runs as
--- demo_ops, an ordinary role that may read the two tables.  Retraining
--- needs the rights of the project's owner, so (as a superuser, in the
--- registry directly) the project is handed over to demo_ops.
+-- demo_ops, an ordinary role that may read the two tables.  A retrain
+-- trains and deploys, so the project's owner grants demo_ops both.
 CREATE ROLE demo_ops LOGIN;
 GRANT SELECT ON houses, houses_live TO demo_ops;
-UPDATE mlops.projects SET owner = 'demo_ops' WHERE name = 'house_prices';
+SELECT mlops.grant('house_prices', 'demo_ops', 'train');
+SELECT mlops.grant('house_prices', 'demo_ops', 'deploy');
 SELECT mlops.schedule_drift_check('house_prices', 'houses_live', '1 hour', run_as => 'demo_ops') AS job;
 DO $$
 DECLARE deadline timestamptz := clock_timestamp() + interval '60 seconds';

@@ -28,7 +28,7 @@ PKGS="make gcc libc6-dev postgresql-15 postgresql-server-dev-15 postgresql-contr
       postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl
       libopenblas-serial-dev liblapacke-dev libxgboost-dev"
 if [ "$MODE" = bench ]; then
-    PKGS="$PKGS postgresql-plpython3-15 python3-sklearn"
+    PKGS="$PKGS postgresql-plpython3-15 python3-sklearn python3-xgboost"
 fi
 if [ "$MODE" = fuzz ]; then
     PKGS="$PKGS clang libclang-rt-14-dev llvm"

@@ -5,6 +5,10 @@
  *	  the mlops schema's OID, the training-memory cap, sorting doubles and
  *	  writing them as JSON, reading a number out of a jsonb object.
  *
+ * The folder src/core/ is the bottom layer: helpers with no knowledge of
+ * models or the registry (SPI, relations, row hashes, BLAS/LAPACK,
+ * distributions and tests).  Its headers may be used by every other folder.
+ *
  * This is the bottom layer: it includes no other file of the project.
  *
  *-------------------------------------------------------------------------

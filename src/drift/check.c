@@ -5,6 +5,10 @@
  *	  version kept from its training data, writes one row to
  *	  mlops.drift_reports and, when the verdict is drift, queues a retrain.
  *
+ * The folder src/drift/ is drift monitoring: this check, the per-feature
+ * comparison, thresholds, the aggregate and baseline reads.  It sits above
+ * src/train/ (baselines, loading, metrics) and below src/jobs/.
+ *
  * The live relation is scanned once, with the caller's privileges, by the
  * mlops.drift_accumulate aggregate (drift_accum.c), which PostgreSQL may
  * split across parallel workers; it leaves counts, moments and a bottom-k

@@ -4,6 +4,10 @@
  *	  The job launcher background worker, and the SQL functions that
  *	  schedule, unschedule and cancel jobs.
  *
+ * The folder src/jobs/ is the background work: this launcher, the per-run
+ * worker (job_worker.c) and the closed loop's retrain (retrain.c).  It is
+ * the top layer below src/mlops.c.
+ *
  * With shared_preload_libraries = 'mlops', _PG_init registers the launcher.
  * It starts once recovery has finished (so never on a standby), connects to
  * the database named by mlops.database as the bootstrap superuser, and every

@@ -3,6 +3,10 @@
  * model.c
  *	  The model's binary format, and applying a model to one encoded row.
  *
+ * The folder src/model/ is what a model is, independent of how it was
+ * trained: the format, feature encoding, integrity.  It knows algorithms by
+ * id only; src/algorithms/ binds them.
+ *
  * Layout (all integers and doubles little-endian; docs/model-format.md):
  *
  *	 header   magic "MLOPSMDL" (8 bytes), uint16 format version,

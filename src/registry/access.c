@@ -111,6 +111,8 @@ RegistryRelid(const char *name)
  * revoke or new project is seen at once (our own transaction's writes
  * included, such as the project row training has just inserted).  In
  * parallel mode no new snapshot may be taken; the statement's is used.
+ * Callers register it for the length of their scan: the latest snapshot
+ * is a static that the next GetLatestSnapshot() overwrites.
  */
 static Snapshot
 RegistrySnapshot(void)
@@ -131,13 +133,15 @@ MlopsProjectOwner(const char *project, Oid *owner)
 	AttrNumber	owner_att = get_attnum(RelationGetRelid(rel), "owner");
 	ScanKeyData key;
 	SysScanDesc scan;
+	Snapshot	snap;
 	HeapTuple	tup;
 	bool		found = false;
 
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(project));
+	snap = RegisterSnapshot(RegistrySnapshot());
 	scan = systable_beginscan(rel, RegistryRelid("projects_pkey"), true,
-							  RegistrySnapshot(), 1, &key);
+							  snap, 1, &key);
 	if (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -147,6 +151,7 @@ MlopsProjectOwner(const char *project, Oid *owner)
 		found = true;
 	}
 	systable_endscan(scan);
+	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
 	return found;
 }
@@ -161,13 +166,15 @@ GrantedPrivileges(const char *project, Oid roleid)
 	AttrNumber	privilege_att = get_attnum(RelationGetRelid(rel), "privilege");
 	ScanKeyData key;
 	SysScanDesc scan;
+	Snapshot	snap;
 	HeapTuple	tup;
 	uint32		privs = 0;
 
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(project));
+	snap = RegisterSnapshot(RegistrySnapshot());
 	scan = systable_beginscan(rel, RegistryRelid("project_grants_pkey"), true,
-							  RegistrySnapshot(), 1, &key);
+							  snap, 1, &key);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
@@ -183,6 +190,7 @@ GrantedPrivileges(const char *project, Oid roleid)
 				privs |= privilege_names[i].bit;
 	}
 	systable_endscan(scan);
+	UnregisterSnapshot(snap);
 	table_close(rel, AccessShareLock);
 	return privs;
 }

@@ -5,6 +5,11 @@
  *	  SQL-callable deployment functions.  Acting as the registry owner is
  *	  owner.c's; who may do what, access.c's.
  *
+ * The folder src/registry/ owns the registry tables: reads, deploys,
+ * access control (access.c), acting as the registry owner (owner.c),
+ * version writes (versions.c) and scoring's direct read (scan.c).  Its
+ * header registry.h is what the folders above use.
+ *
  * Nobody but the registry owner writes the registry.  A function that
  * changes it first checks the caller's privilege on the project (access.c),
  * then switches to the registry owner for the write only.  Registry rows are

@@ -5,6 +5,9 @@
  *	  mlops.predict_label, on a row (matched to features by column name) or
  *	  on an array of feature values.
  *
+ * The folder src/scoring/ is in-query scoring; it uses src/registry/
+ * (privilege check, version read), src/algorithms/ and src/model/.
+ *
  * Caching has two levels.  Each call site (FmgrInfo.fn_extra, which lives
  * for one query) resolves the project's version once, with the query's
  * snapshot, and keeps the model and the row-to-feature mapping for the

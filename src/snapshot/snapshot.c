@@ -6,6 +6,9 @@
  *	  snapshot_diff_rows and drop_snapshot, and the reading side of
  *	  snapshot.h.
  *
+ * The folder src/snapshot/ is dataset versioning; snapshot.h is what
+ * training uses, snapshot_int.h is private to the folder.
+ *
  * Taking a snapshot is in snapshot_take.c, dropping one in snapshot_drop.c;
  * docs/snapshots.md describes the storage design and its costs.  Reading a
  * snapshot's rows needs the privileges of the role that took it (or
