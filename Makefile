@@ -47,6 +47,10 @@ EXTRA_CLEAN = results regression.diffs regression.out fuzz/build
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS tracks no header dependencies: rebuild every object when a header of
+# ours changes (a changed struct would otherwise be read two ways).
+$(OBJS): $(wildcard src/*/*.h)
+
 mlops--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 	cat $^ > $@
 

@@ -67,9 +67,8 @@ SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'random_forest',
 -- test_size outside (0, 1)
 SELECT version FROM mlops.train('p', 'te', 'y', test_size => 0);
 SELECT version FROM mlops.train('p', 'te', 'y', test_size => 1.5);
--- deploy policy, search, clustering
+-- deploy policy, clustering
 SELECT version FROM mlops.train('p', 'te', 'y', deploy => 'sometimes');
-SELECT version FROM mlops.train('p', 'te', 'y', search => '{"alpha": [0.1, 1]}');
 SELECT version FROM mlops.train('p', 'te', 'y', task => 'clustering');
 -- k-means: algorithm and task, hyperparameters, more clusters than rows
 SELECT version FROM mlops.train('p', 'te', task => 'clustering', algorithm => 'linear');
@@ -81,6 +80,31 @@ SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => 
 SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"alpha": 1}');
 SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"k": 1000}',
                                 features => ARRAY['x1', 'x2']);
+-- bad search specs (every one SQLSTATE 22023) and tags
+SELECT version FROM mlops.train('p', 'te', 'y', search => '[1]');
+SELECT version FROM mlops.train('p', 'te', 'y', search => '{"alpha": [0.1, 1]}');
+SELECT version FROM mlops.train('p', 'te', 'y', search => '{"folds": 5}');
+SELECT version FROM mlops.train('p', 'te', 'y', search => '{"grid": {"alpha": [1]}, "random": {"alpha": [1]}}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"grid": {}}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"grid": {"alpha": []}}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"grid": {"alpha": ["big"]}}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"grid": {"nope": [1]}}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"grid": {"alpha": [-1]}}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"grid": {"max_categories": [5]}}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge',
+                                search => jsonb_build_object('grid', jsonb_build_object('alpha',
+                                          (SELECT jsonb_agg(i) FROM generate_series(1, 1001) i))));
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"grid": {"alpha": [1]}, "folds": 1}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"grid": {"alpha": [1]}, "folds": 2.5}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"grid": {"alpha": [1]}, "folds": 1000}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"grid": {"alpha": [1]}, "seed": 3}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"random": {"alpha": {"log": [0.01, 1]}}, "trials": 0}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"random": {"alpha": {"log": [0, 1]}}}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"random": {"alpha": {"uniform": [2, 1]}}}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"random": {"alpha": {"normal": [0, 1]}}}');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'ridge', search => '{"random": {"alpha": 1}}');
+SELECT version FROM mlops.train('p', 'te', 'y', tags => '"nightly"');
+SELECT version FROM mlops.train('p', 'te', 'y', tags => '{"build": 42}');
 -- bad project names
 SELECT version FROM mlops.train('1abc', 'te', 'y');
 SELECT version FROM mlops.train('has space', 'te', 'y');

@@ -13,7 +13,7 @@
 SET client_min_messages = error;
 \ir lib/helpers.sql
 BEGIN;
-SELECT plan(26);
+SELECT plan(27);
 
 SELECT setseed(0.5);
 CREATE TABLE km_blobs AS
@@ -102,6 +102,12 @@ SELECT is((SELECT mlops.evaluate('km_b', 'km_big', 1) ->> 'silhouette_rows'), '2
 SELECT is(mlops.evaluate('km_b', 'km_big_rev', 1) ->> 'silhouette',
           mlops.evaluate('km_b', 'km_big', 1) ->> 'silhouette',
           'the silhouette sample does not depend on the physical order of the rows');
+
+-- a grid search over k chooses by cross-validated silhouette: 4 for 4 blobs
+SELECT is((SELECT hyperparams ->> 'k' FROM mlops.train('km_cv', 'km_blobs', task => 'clustering',
+                                                        features => ARRAY['x', 'y', 'z'],
+                                                        search => '{"grid": {"k": [2, 4, 6]}}')),
+          '4', 'a search over k picks the number of blobs');
 
 -- 3. reproduce: identical bytes and metrics
 SELECT ok((SELECT identical AND metrics_equal FROM mlops.reproduce('km_b', 1)),

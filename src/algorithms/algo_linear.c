@@ -19,6 +19,8 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
+
 #include "algorithms/algo_linear.h"
 #include "core/linalg.h"
 #include "core/stats.h"
@@ -232,6 +234,40 @@ RidgeFit(MlopsModel *model, const MlopsDesign *train)
 }
 
 /*
+ * Ridge for several alphas on one design (a hyperparameter search's fold):
+ * the moments once, then one solve per model, each the same as RidgeFit's.
+ */
+static void
+RidgeFitMany(MlopsModel **models, int n, const MlopsDesign *train)
+{
+	int			p = train->ncols;
+	double	   *xmean = palloc(sizeof(double) * Max(p, 1));
+	double	   *Xty = palloc(sizeof(double) * Max(p, 1));
+	double	   *G;
+	double		ymean;
+	double		yss;
+
+	if (train->nrows < 1)
+		elog(ERROR, "ridge regression needs at least one row");
+
+	DesignMoments(train, xmean, &G, Xty, &ymean, &yss);
+	for (int i = 0; i < n; i++)
+	{
+		MlopsModel *model = models[i];
+		double	   *params = palloc0(sizeof(double) * MLOPS_PENALIZED_NPARAMS(p));
+
+		CHECK_FOR_INTERRUPTS();
+		(void) SolveMoments(train->nrows, p, xmean, ymean, G, Xty, model->hyper[0],
+							MlopsStandardisedOffsets(model), params + 1, &params[0]);
+		model->nparams = MLOPS_PENALIZED_NPARAMS(p);
+		model->params = params;
+	}
+	pfree(G);
+	pfree(Xty);
+	pfree(xmean);
+}
+
+/*
  * Prediction of every linear model: intercept + coefficients . x, where x
  * is the design row as the model was fitted on it.
  */
@@ -382,6 +418,7 @@ const MlopsAlgorithm mlops_algo_ridge = {
 	.nhyper = lengthof(ridge_hyper),
 	.hyper = ridge_hyper,
 	.fit = RidgeFit,
+	.fit_many = RidgeFitMany,
 	.predict = MlopsLinearPredict,
 	.explain = MlopsPenalizedExplain,
 	.nparams = MlopsPenalizedNParams,

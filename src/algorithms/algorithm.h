@@ -80,6 +80,15 @@ typedef struct MlopsAlgorithm
 	void		(*fit) (MlopsModel *model, const MlopsDesign *train);
 
 	/*
+	 * Optional: fit n models that differ only in their hyperparameters on
+	 * the same design, sharing the work that does not depend on them (ridge:
+	 * the design's moments, once for every alpha).  Each models[i] is set up
+	 * as for fit().  A hyperparameter search uses it when set, fit() per
+	 * candidate otherwise; the result must equal fit()'s.
+	 */
+	void		(*fit_many) (MlopsModel **models, int n, const MlopsDesign *train);
+
+	/*
 	 * Predict one row; x is the standardised design row (ncols).  out gets
 	 * one value for regression and clustering (prediction, cluster), or
 	 * nclasses probabilities for classification.

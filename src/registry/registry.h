@@ -96,6 +96,8 @@ typedef struct MlopsNewVersion
 	bytea	   *model;
 	int			champion_version;	/* 0 when none */
 	double		champion_score; /* NaN when unknown */
+	Jsonb	   *search;			/* search spec, NULL when none */
+	Jsonb	   *tags;			/* caller's tags, NULL when none */
 } MlopsNewVersion;
 
 /* versions.c: registry writes, as the registry owner, between SPI_connect and SPI_finish */

@@ -47,12 +47,12 @@ MlopsLockProject(const char *project)
 int
 MlopsInsertVersion(const MlopsNewVersion *nv)
 {
-	Oid			vtypes[19] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+	Oid			vtypes[21] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
 		TEXTARRAYOID, JSONBOID, TEXTOID, INT8OID, INT8OID,
 		INT8OID, FLOAT8OID, FLOAT8OID, NAMEOID, TEXTOID,
-	JSONBOID, BYTEAOID, INT4OID, FLOAT8OID};
-	Datum		v[19];
-	char		vn[19];
+	JSONBOID, BYTEAOID, INT4OID, FLOAT8OID, JSONBOID, JSONBOID};
+	Datum		v[21];
+	char		vn[21];
 	Datum	   *classes = NULL;
 	bool		isnull;
 	Datum		d;
@@ -91,17 +91,21 @@ MlopsInsertVersion(const MlopsNewVersion *nv)
 	vn[17] = nv->champion_version ? ' ' : 'n';
 	v[18] = Float8GetDatum(nv->champion_score);
 	vn[18] = (nv->champion_version && !isnan(nv->champion_score)) ? ' ' : 'n';
+	v[19] = nv->search ? JsonbPGetDatum(nv->search) : (Datum) 0;
+	vn[19] = nv->search ? ' ' : 'n';
+	v[20] = nv->tags ? JsonbPGetDatum(nv->tags) : (Datum) 0;
+	vn[20] = nv->tags ? ' ' : 'n';
 
 	MlopsExecOrError("INSERT INTO mlops.model_versions (project, version, algorithm, hyperparams, "
 					 "  features, target, classes, metrics, relation, snapshot, train_rows, test_rows, "
 					 "  test_size, seed, training_seconds, trained_by, extension_version, baseline, "
-					 "  model, model_sha256) "
+					 "  model, model_sha256, search, tags) "
 					 "SELECT $1, coalesce(max(version), 0) + 1, $2, $3::jsonb, $4::jsonb, $5, $6, "
 					 "  CASE WHEN $18 IS NULL THEN $7 ELSE $7 || jsonb_build_object('champion', "
 					 "    jsonb_build_object('version', $18, (SELECT key_metric FROM mlops.projects WHERE name = $1), $19)) END, "
-					 "  $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, sha256($17) "
+					 "  $8, $9, $10, $11, $12, 0, $13, $14, $15, $16, $17, sha256($17), $20, $21 "
 					 "FROM mlops.model_versions WHERE project = $1 RETURNING version",
-					 19, vtypes, v, vn, SPI_OK_INSERT_RETURNING);
+					 21, vtypes, v, vn, SPI_OK_INSERT_RETURNING);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	return DatumGetInt32(d);
 }

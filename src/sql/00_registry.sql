@@ -65,6 +65,8 @@ CREATE TABLE mlops.model_versions (
     baseline          jsonb,
     model             bytea NOT NULL,
     model_sha256      bytea NOT NULL CHECK (length(model_sha256) = 32),
+    search            jsonb,
+    tags              jsonb CHECK (jsonb_typeof(tags) = 'object'),
     PRIMARY KEY (project, version)
 );
 CREATE UNIQUE INDEX model_versions_one_production
@@ -92,6 +94,35 @@ COMMENT ON COLUMN mlops.model_versions.extension_version IS 'mlops version that 
 COMMENT ON COLUMN mlops.model_versions.baseline IS 'Drift baseline of the training data: per-feature distributions, target and key metric';
 COMMENT ON COLUMN mlops.model_versions.model IS 'The model in mlops'' versioned binary format (see docs/model-format.md)';
 COMMENT ON COLUMN mlops.model_versions.model_sha256 IS 'sha256 of the model bytes';
+COMMENT ON COLUMN mlops.model_versions.search IS 'Hyperparameter search spec (grid or random, folds, trials, seed) that chose the hyperparameters; NULL without search';
+COMMENT ON COLUMN mlops.model_versions.tags IS 'Caller''s tags (a JSON object of strings: pipeline commit, ticket...); NULL when none';
+
+-- ---------------------------------------------------------------------------
+-- trials: every candidate of a version's hyperparameter search
+-- ---------------------------------------------------------------------------
+CREATE TABLE mlops.trials (
+    project       text NOT NULL,
+    version       integer NOT NULL,
+    candidate     integer NOT NULL CHECK (candidate > 0),
+    hyperparams   jsonb NOT NULL,
+    fold_metrics  float8[] NOT NULL,
+    mean          float8,
+    std           float8,
+    seconds       float8 NOT NULL CHECK (seconds >= 0),
+    chosen        boolean NOT NULL,
+    PRIMARY KEY (project, version, candidate),
+    FOREIGN KEY (project, version) REFERENCES mlops.model_versions (project, version)
+);
+COMMENT ON TABLE mlops.trials IS 'Every candidate of a hyperparameter search (mlops.train''s search), scored by k-fold cross-validation';
+COMMENT ON COLUMN mlops.trials.project IS 'Project of the searched version';
+COMMENT ON COLUMN mlops.trials.version IS 'Version the search produced';
+COMMENT ON COLUMN mlops.trials.candidate IS 'Candidate number, 1, 2, 3... in the order the search generated them';
+COMMENT ON COLUMN mlops.trials.hyperparams IS 'The candidate''s hyperparameters, defaults filled in';
+COMMENT ON COLUMN mlops.trials.fold_metrics IS 'Key metric on each fold, fitted on the other folds (NULL where undefined)';
+COMMENT ON COLUMN mlops.trials.mean IS 'Mean of fold_metrics: the cross-validated key metric';
+COMMENT ON COLUMN mlops.trials.std IS 'Population standard deviation of fold_metrics';
+COMMENT ON COLUMN mlops.trials.seconds IS 'Seconds spent fitting and scoring the candidate on all folds';
+COMMENT ON COLUMN mlops.trials.chosen IS 'The candidate kept: best mean (the first on ties), refitted on every training row as the version';
 
 -- ---------------------------------------------------------------------------
 -- deployments: append-only history of what was put in production, and why
@@ -194,6 +225,7 @@ COMMENT ON COLUMN mlops.retrain_queue.outcome IS 'What happened, in words (or th
 -- dumped as a bare CREATE EXTENSION).
 SELECT pg_catalog.pg_extension_config_dump('mlops.projects', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.model_versions', '');
+SELECT pg_catalog.pg_extension_config_dump('mlops.trials', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.deployments', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.deployments_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('mlops.drift_reports', '');
@@ -246,16 +278,56 @@ SELECT v.project,
        v.hyperparams,
        v.train_rows,
        v.training_seconds,
-       v.trained_at
+       v.trained_at,
+       v.tags
 FROM mlops.model_versions v
 JOIN mlops.projects p ON p.name = v.project;
 COMMENT ON VIEW mlops.leaderboard IS 'Versions of each project ranked by the project''s key metric (1 = best)';
+
+-- One row per version (candidate NULL) and per candidate of its search, in
+-- flat typed columns to chart.  key_metric_value is the held-out metric of
+-- a version; cv_mean and cv_std the cross-validated one (of the chosen
+-- candidate on a version's row).
+CREATE VIEW mlops.experiments AS
+SELECT v.project,
+       v.version,
+       t.candidate,
+       v.algorithm,
+       p.key_metric,
+       CASE WHEN t.candidate IS NULL
+            THEN (v.metrics ->> p.key_metric)::float8 END      AS key_metric_value,
+       coalesce(t.mean, c.mean)                                 AS cv_mean,
+       coalesce(t.std, c.std)                                   AS cv_std,
+       v.train_rows,
+       coalesce(t.seconds, v.training_seconds)                  AS seconds,
+       v.trained_at,
+       v.status,
+       t.chosen,
+       v.tags,
+       coalesce(t.hyperparams, v.hyperparams)                   AS hyperparams,
+       (coalesce(t.hyperparams, v.hyperparams) ->> 'alpha')::float8         AS alpha,
+       (coalesce(t.hyperparams, v.hyperparams) ->> 'l1_ratio')::float8      AS l1_ratio,
+       (coalesce(t.hyperparams, v.hyperparams) ->> 'max_depth')::float8     AS max_depth,
+       (coalesce(t.hyperparams, v.hyperparams) ->> 'learning_rate')::float8 AS learning_rate,
+       (coalesce(t.hyperparams, v.hyperparams) ->> 'n_estimators')::float8  AS n_estimators
+FROM mlops.model_versions v
+JOIN mlops.projects p ON p.name = v.project
+LEFT JOIN mlops.trials c
+       ON c.project = v.project AND c.version = v.version AND c.chosen
+LEFT JOIN LATERAL (SELECT NULL::integer AS candidate, NULL::jsonb AS hyperparams,
+                          NULL::float8 AS mean, NULL::float8 AS std,
+                          NULL::float8 AS seconds, NULL::boolean AS chosen
+                   UNION ALL
+                   SELECT t.candidate, t.hyperparams, t.mean, t.std, t.seconds, t.chosen
+                     FROM mlops.trials t
+                    WHERE t.project = v.project AND t.version = v.version) t ON true;
+COMMENT ON VIEW mlops.experiments IS 'One row per version and per hyperparameter-search candidate, with flat columns for charts';
 
 -- PUBLIC may select; row-level security (part 01) shows each role the rows
 -- of the projects it may read.  Writes go through the extension's functions.
 REVOKE ALL ON ALL TABLES IN SCHEMA mlops FROM PUBLIC;
 GRANT USAGE ON SCHEMA mlops TO PUBLIC;
-GRANT SELECT ON mlops.projects, mlops.deployments,
+GRANT SELECT ON mlops.projects, mlops.deployments, mlops.trials,
                 mlops.drift_reports, mlops.retrain_queue TO PUBLIC;
 -- Every column of model_versions but the drift baseline, which holds a
 -- sample of the training rows: only the project's owner reads it, through
@@ -263,6 +335,6 @@ GRANT SELECT ON mlops.projects, mlops.deployments,
 GRANT SELECT (project, version, algorithm, hyperparams, features, target, classes,
               metrics, relation, snapshot, train_rows, test_rows, test_size, seed,
               training_seconds, trained_at, trained_by, status, extension_version,
-              model, model_sha256)
+              model, model_sha256, search, tags)
    ON mlops.model_versions TO PUBLIC;
-GRANT SELECT ON mlops.overview, mlops.leaderboard TO PUBLIC;
+GRANT SELECT ON mlops.overview, mlops.leaderboard, mlops.experiments TO PUBLIC;

@@ -8,7 +8,7 @@
 --
 --   read    see the project's registry rows: versions (features with their
 --           category vocabularies, model bytes), metrics, deployments,
---           drift reports, the retrain queue
+--           drift reports, the retrain queue, search trials
 --   score   the predict family
 --   train   train, evaluate, check_drift, reproduce, schedule_drift_check
 --   deploy  deploy, rollback, set_drift_thresholds
@@ -81,6 +81,7 @@ COMMENT ON FUNCTION mlops.reassign_owner(text, regrole) IS
 ALTER TABLE mlops.projects ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mlops.model_versions ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mlops.deployments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE mlops.trials ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mlops.drift_reports ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mlops.retrain_queue ENABLE ROW LEVEL SECURITY;
 ALTER TABLE mlops.project_grants ENABLE ROW LEVEL SECURITY;
@@ -88,6 +89,8 @@ ALTER TABLE mlops.project_grants ENABLE ROW LEVEL SECURITY;
 CREATE POLICY projects_read ON mlops.projects
     FOR SELECT USING (mlops.has_project_privilege(name, 'read'));
 CREATE POLICY model_versions_read ON mlops.model_versions
+    FOR SELECT USING (mlops.has_project_privilege(project, 'read'));
+CREATE POLICY trials_read ON mlops.trials
     FOR SELECT USING (mlops.has_project_privilege(project, 'read'));
 CREATE POLICY deployments_read ON mlops.deployments
     FOR SELECT USING (mlops.has_project_privilege(project, 'read'));
@@ -106,3 +109,4 @@ GRANT SELECT ON mlops.project_grants TO PUBLIC;
 -- policies above filter them too.
 ALTER VIEW mlops.overview SET (security_invoker = true);
 ALTER VIEW mlops.leaderboard SET (security_invoker = true);
+ALTER VIEW mlops.experiments SET (security_invoker = true);

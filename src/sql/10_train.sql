@@ -5,7 +5,10 @@
 
 -- Train a model version from a table, view or materialized view, read with
 -- the caller's privileges (row-level security applies).  Returns the new
--- mlops.model_versions row.  See docs/sql-reference.md for every argument.
+-- mlops.model_versions row.  search runs a hyperparameter search (each
+-- candidate in mlops.trials); tags are kept on the version.  tags comes last
+-- so that positional calls written before it still work.  See
+-- docs/sql-reference.md for every argument.
 CREATE FUNCTION mlops.train(project     text,
                             relation    regclass,
                             target      text    DEFAULT NULL,
@@ -15,12 +18,13 @@ CREATE FUNCTION mlops.train(project     text,
                             features    text[]  DEFAULT NULL,
                             test_size   float8  DEFAULT 0.25,
                             search      jsonb   DEFAULT NULL,
-                            deploy      text    DEFAULT 'if_better')
+                            deploy      text    DEFAULT 'if_better',
+                            tags        jsonb   DEFAULT NULL)
 RETURNS SETOF mlops.model_versions
 AS 'MODULE_PATHNAME', 'mlops_train'
 LANGUAGE C VOLATILE CALLED ON NULL INPUT;
-COMMENT ON FUNCTION mlops.train(text, regclass, text, text, text, jsonb, text[], float8, jsonb, text) IS
-    'Train, register and (deploy => if_better|always|never) deploy a model version';
+COMMENT ON FUNCTION mlops.train(text, regclass, text, text, text, jsonb, text[], float8, jsonb, text, jsonb) IS
+    'Train (with search => a grid or random search by k-fold cross-validation), register and (deploy => if_better|always|never) deploy a model version';
 
 -- Metrics of a version (default: production) on the rows of any relation
 -- that has the model's feature columns and the target.

@@ -10,7 +10,8 @@
  * heap's order, and the hash also decides each row's side of the split.
  * Preprocessing is learned on the training side only: imputation means,
  * vocabularies, classes (encode.c), standardisation.  The algorithm fits
- * the encoded design matrix, and the held-out side gives the metrics, on
+ * the encoded design matrix (after a hyperparameter search over it, when
+ * asked: search.c), and the held-out side gives the metrics, on
  * which the production version (the champion) is scored too.
  *
  * Each phase is a function on the run's TrainState, called in order by
@@ -95,6 +96,7 @@ typedef struct TrainState
 	int		   *class_of_code;	/* target code -> class, for classification */
 	double	   *X;				/* training design matrix, column-major */
 	double	   *y;				/* training targets, NULL without a target */
+	TrainSearch *search;		/* the hyperparameter search, NULL for none */
 } TrainState;
 
 /*
@@ -264,6 +266,23 @@ TrainNewModel(TrainState *st)
 	ParseHyperparams(model, st->spec->hyperparams, &st->max_categories);
 	model->seed = 0;
 	st->model = model;
+	if (st->spec->search)
+		st->search = TrainSearchParse(st->spec->search, model);
+}
+
+/*
+ * Search: with a search spec, cross-validate its candidates on the
+ * training design and keep the best one's hyperparameters (search.c).
+ */
+static void
+TrainSearchBest(TrainState *st)
+{
+	if (st->search == NULL)
+		return;
+	TrainSearchRun(st->search, st->model, st->data, st->nf, st->trainrow, st->ntrain,
+				   st->X, st->y, KeyMetricFor(st->task, st->model->nclasses),
+				   st->max_categories);
+	st->res->search = st->search;
 }
 
 /*
@@ -544,6 +563,7 @@ TrainPipeline(TrainSpec *spec)
 	TrainPreprocess(&st);
 	TrainDesign(&st);
 	TrainStandardise(&st);
+	TrainSearchBest(&st);
 	TrainFit(&st);
 	TrainMeasure(&st);
 	return st.res;

@@ -2,7 +2,8 @@
  *
  * record.c
  *	  Registering a version mlops.train has trained: the project row, the
- *	  version row, and its deployment per the deploy policy.
+ *	  version row, its search's candidates (mlops.trials), and its
+ *	  deployment per the deploy policy.
  *
  * All of it runs as the registry owner, in the caller's transaction: an
  * error or a cancel leaves the registry as it was.  The project's row is
@@ -18,6 +19,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/tuplestore.h"
 
@@ -130,7 +132,54 @@ RecordVersion(const TrainSpec *spec, const TrainResult *res, const TrainRecord *
 	nv.model = res->bytes;
 	nv.champion_version = rec->champ_version;
 	nv.champion_score = rec->champ_score;
+	nv.search = res->search ? spec->search : NULL;
+	nv.tags = spec->tags;
 	return MlopsInsertVersion(&nv);
+}
+
+/*
+ * The search's candidates, one mlops.trials row each (NULL for a NaN
+ * metric), numbered from 1 in the order they were generated.
+ */
+static void
+RecordTrials(const TrainSpec *spec, const TrainSearch *s, int version)
+{
+	Oid			types[9] = {TEXTOID, INT4OID, INT4OID, TEXTOID, FLOAT8ARRAYOID,
+		FLOAT8OID, FLOAT8OID, FLOAT8OID, BOOLOID};
+	Datum		v[9];
+	char		n[9];
+	Datum	   *folds = palloc(sizeof(Datum) * s->folds);
+	bool	   *fnull = palloc(sizeof(bool) * s->folds);
+	int			dims[1] = {s->folds};
+	int			lbs[1] = {1};
+
+	for (int c = 0; c < s->ncand; c++)
+	{
+		const TrainCandidate *cand = &s->cand[c];
+
+		memset(n, ' ', sizeof(n));
+		for (int k = 0; k < s->folds; k++)
+		{
+			folds[k] = Float8GetDatum(cand->fold_metric[k]);
+			fnull[k] = isnan(cand->fold_metric[k]);
+		}
+		v[0] = CStringGetTextDatum(spec->project_name);
+		v[1] = Int32GetDatum(version);
+		v[2] = Int32GetDatum(c + 1);
+		v[3] = CStringGetTextDatum(cand->hyper_json);
+		v[4] = PointerGetDatum(construct_md_array(folds, fnull, 1, dims, lbs, FLOAT8OID,
+												  sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		v[5] = Float8GetDatum(cand->mean);
+		n[5] = isnan(cand->mean) ? 'n' : ' ';
+		v[6] = Float8GetDatum(cand->std);
+		n[6] = isnan(cand->std) ? 'n' : ' ';
+		v[7] = Float8GetDatum(cand->seconds);
+		v[8] = BoolGetDatum(c == s->chosen);
+		MlopsExecOrError("INSERT INTO mlops.trials (project, version, candidate, hyperparams, "
+						 "fold_metrics, mean, std, seconds, chosen) "
+						 "VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9)",
+						 9, types, v, n, SPI_OK_INSERT);
+	}
 }
 
 /*
@@ -221,6 +270,8 @@ TrainRegister(const TrainSpec *spec, const TrainResult *res, TrainRecord *rec,
 	RecordProject(spec, res, rec, &sw);
 	RecordRefreshChampion(spec, res, rec);
 	rec->version = RecordVersion(spec, res, rec);
+	if (res->search)
+		RecordTrials(spec, res->search, rec->version);
 	if (DeployPolicy(res, rec, &reason))
 		RecordDeploy(spec, rec, reason);
 	RecordReturnRow(spec, rec, rsinfo);

@@ -75,6 +75,33 @@ ArgText(FunctionCallInfo fcinfo, int n)
 }
 
 /*
+ * ERROR unless tags is a JSON object whose values are all strings.
+ */
+static void
+CheckTags(Jsonb *tags)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (!JB_ROOT_IS_OBJECT(tags) || JB_ROOT_IS_SCALAR(tags))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tags must be a JSON object of strings"),
+				 errhint("For example: tags => '{\"commit\": \"4f2a9c1\", \"ticket\": \"ML-12\"}'.")));
+	it = JsonbIteratorInit(&tags->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_VALUE && v.type != jbvString)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("tags must be a JSON object of strings"),
+					 errdetail("A tag's value is not a string."),
+					 errhint("Quote numbers and booleans: {\"build\": \"42\"}.")));
+	}
+}
+
+/*
  * Arguments: what mlops.train was asked, into spec (but the project, the
  * target and the features, resolved later), *task_arg and *deploy; ERROR
  * for a NULL project or relation and for a value out of range.
@@ -99,11 +126,10 @@ TrainArgs(FunctionCallInfo fcinfo, TrainSpec *spec, char **task_arg, const char 
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("test_size must be between 0 and 1 (exclusive), not %g", spec->test_size)));
-	if (!PG_ARGISNULL(8))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("hyperparameter search is not available in this version of mlops"),
-				 errhint("Train once per setting and compare them in mlops.leaderboard.")));
+	spec->search = PG_ARGISNULL(8) ? NULL : PG_GETARG_JSONB_P(8);
+	spec->tags = (PG_NARGS() > 10 && !PG_ARGISNULL(10)) ? PG_GETARG_JSONB_P(10) : NULL;
+	if (spec->tags)
+		CheckTags(spec->tags);
 	if (strcmp(*deploy, "if_better") != 0 && strcmp(*deploy, "always") != 0 &&
 		strcmp(*deploy, "never") != 0)
 		ereport(ERROR,
@@ -262,7 +288,7 @@ TrainScoreChampion(const TrainSpec *spec, const TrainResult *res, TrainRecord *r
 
 /*
  * mlops.train(project, relation, target, task, algorithm, hyperparams,
- *			   features, test_size, search, deploy)
+ *			   features, test_size, search, deploy, tags)
  *	  RETURNS SETOF mlops.model_versions (one row)
  */
 Datum
@@ -346,6 +372,29 @@ ReproduceFeatures(const char *project_name, int version)
 }
 
 /*
+ * The search spec a version was trained with, or NULL for none: its
+ * reproduction runs the same search (same folds, same draws).
+ */
+static Jsonb *
+ReproduceSearch(const char *project_name, int version)
+{
+	Oid			argtypes[2] = {TEXTOID, INT4OID};
+	Datum		args[2];
+	bool		isnull;
+	Datum		d;
+
+	args[0] = CStringGetTextDatum(project_name);
+	args[1] = Int32GetDatum(version);
+	if (SPI_execute_with_args("SELECT search FROM mlops.model_versions "
+							  "WHERE project = $1 AND version = $2",
+							  2, argtypes, args, NULL, true, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
+		elog(ERROR, "could not read the search of version %d", version);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? NULL : DatumGetJsonbPCopy(d);
+}
+
+/*
  * Compare the stored version v with its retrained result: values[0..4] of
  * mlops.reproduce's row (snapshot, same bytes, same metrics, both hashes).
  */
@@ -418,6 +467,7 @@ mlops_reproduce(PG_FUNCTION_ARGS)
 	spec.hyperparams = v->hyperparams;
 	spec.test_size = v->test_size;
 	spec.features = ReproduceFeatures(project_name, version);
+	spec.search = ReproduceSearch(project_name, version);
 
 	res = TrainPipeline(&spec);
 

@@ -9,7 +9,9 @@
  *	  encode.c       the feature encodings and classes learned from the
  *	                 training rows
  *	  hyperparams.c  hyperparameters: checked, defaulted, recorded
- *	  record.c       registering a trained version (and deploying it)
+ *	  search.c       hyperparameter search with k-fold cross-validation
+ *	  record.c       registering a trained version, its search's trials
+ *	                 (and deploying it)
  *
  *-------------------------------------------------------------------------
  */
@@ -41,7 +43,29 @@ typedef struct TrainSpec
 	Jsonb	   *hyperparams;
 	List	   *features;		/* feature names, in order */
 	double		test_size;
+	Jsonb	   *search;			/* search spec, NULL for none */
+	Jsonb	   *tags;			/* caller's tags, NULL for none */
 } TrainSpec;
+
+/* One candidate of a hyperparameter search */
+typedef struct TrainCandidate
+{
+	double	   *hyper;			/* in the algorithm's order */
+	char	   *hyper_json;		/* as stored in mlops.trials */
+	double	   *fold_metric;	/* key metric on each fold */
+	double		mean;
+	double		std;
+	double		seconds;		/* fitting and scoring, all folds */
+} TrainCandidate;
+
+/* A hyperparameter search: its candidates and the one chosen */
+typedef struct TrainSearch
+{
+	int			folds;
+	int			ncand;
+	TrainCandidate *cand;
+	int			chosen;			/* index into cand */
+} TrainSearch;
 
 /* What training produced */
 typedef struct TrainResult
@@ -60,6 +84,7 @@ typedef struct TrainResult
 	List	   *colnames;		/* features then target, as loaded */
 	Jsonb	   *baseline;
 	MlopsSnapshotBuilder *snapshot;	/* first snapshot, fed by the load */
+	TrainSearch *search;		/* NULL without search */
 } TrainResult;
 
 /* What mlops.train registers besides the training result */
@@ -87,6 +112,12 @@ extern int *TrainFitClasses(MlopsModel *model, const MlopsColumnData *tcol,
 							const int64 *trainrow, int64 ntrain, bool int_target,
 							const char *target);
 extern char *TrainFeaturesJson(const MlopsModel *model);
+
+/* search.c */
+extern TrainSearch *TrainSearchParse(Jsonb *spec, const MlopsModel *model);
+extern void TrainSearchRun(TrainSearch *s, MlopsModel *model, const MlopsTrainData *data,
+						   int nf, const int64 *trainrow, int64 ntrain, const double *X,
+						   const double *y, const char *key_metric, int max_categories);
 
 /* record.c */
 extern void TrainCheckPrivileges(const char *project, const char *deploy);
