@@ -69,7 +69,17 @@ SELECT version FROM mlops.train('p', 'te', 'y', test_size => 0);
 SELECT version FROM mlops.train('p', 'te', 'y', test_size => 1.5);
 -- deploy policy, clustering
 SELECT version FROM mlops.train('p', 'te', 'y', deploy => 'sometimes');
-SELECT version FROM mlops.train('p', 'te', task => 'clustering');
+SELECT version FROM mlops.train('p', 'te', 'y', task => 'clustering');
+-- k-means: algorithm and task, hyperparameters, more clusters than rows
+SELECT version FROM mlops.train('p', 'te', task => 'clustering', algorithm => 'linear');
+SELECT version FROM mlops.train('p', 'te', 'y', algorithm => 'kmeans');
+SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"k": 1}');
+SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"k": 2.5}');
+SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"n_init": 0}');
+SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"standardize": 2}');
+SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"alpha": 1}');
+SELECT version FROM mlops.train('p', 'te', task => 'clustering', hyperparams => '{"k": 1000}',
+                                features => ARRAY['x1', 'x2']);
 -- bad search specs (every one SQLSTATE 22023) and tags
 SELECT version FROM mlops.train('p', 'te', 'y', search => '[1]');
 SELECT version FROM mlops.train('p', 'te', 'y', search => '{"alpha": [0.1, 1]}');

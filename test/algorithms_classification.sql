@@ -227,8 +227,8 @@ SELECT throws_ok($$SELECT mlops.train('bad', 'alg_bin', 'label', algorithm => 'l
                  '22023', 'algorithm "linear" does not support classification',
                  'a regression algorithm for classification is an error');
 SELECT throws_ok($$SELECT mlops.train('bad', 'alg_bin', 'label', algorithm => 'kmeans')$$,
-                 '22023', 'unknown algorithm "kmeans"',
-                 'an algorithm that is not available is an error');
+                 '22023', 'algorithm "kmeans" does not support classification',
+                 'a clustering algorithm for classification is an error');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -8,7 +8,8 @@
  *
  * Ids are written into every serialised model, so an id is never reused
  * nor renumbered: 1 linear, 2 ridge, 3 lasso, 4 elastic_net, 5 logistic,
- * 6 naive_bayes, 7 gbt, 8 random_forest.  The next algorithm takes 9.
+ * 6 naive_bayes, 7 gbt, 8 random_forest, 9 kmeans.  The next algorithm
+ * takes 10.
  *
  *-------------------------------------------------------------------------
  */
@@ -27,6 +28,7 @@ static const MlopsAlgorithm *const mlops_algorithms[] = {
 	&mlops_algo_naive_bayes,
 	&mlops_algo_gbt,
 	&mlops_algo_random_forest,
+	&mlops_algo_kmeans,
 };
 
 #define MLOPS_NALGORITHMS	((int) lengthof(mlops_algorithms))
@@ -110,11 +112,7 @@ MlopsAlgorithmById(uint16 id)
 	return NULL;				/* keep compiler quiet */
 }
 
-/*
- * The algorithm used when the caller names none.  kmeans is the default
- * for clustering although it is not in the table yet: the driver reports
- * that clustering is not available.
- */
+/* The algorithm used when the caller names none */
 const char *
 MlopsDefaultAlgorithm(MlopsTask task)
 {
@@ -195,6 +193,18 @@ MlopsModelSetAlgorithm(MlopsModel *model, const MlopsAlgorithm *algo)
 {
 	model->algo = algo;
 	model->algo_id = algo->id;
+}
+
+/*
+ * Whether the training driver standardises the design for this model:
+ * the algorithm's flag, or its hyperparameter when it has one.
+ */
+bool
+MlopsModelStandardizes(const MlopsModel *model)
+{
+	if (!model->algo->standardize)
+		return false;
+	return model->algo->standardizes ? model->algo->standardizes(model) : true;
 }
 
 /*

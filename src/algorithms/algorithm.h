@@ -127,6 +127,13 @@ typedef struct MlopsAlgorithm
 	 * (XGBoost), as predict() returns it; for tests of predict().
 	 */
 	void		(*reference_predict) (const MlopsModel *model, const double *x, double *out);
+
+	/*
+	 * Optional: whether this model's columns are standardised at training,
+	 * when a hyperparameter decides it (standardize must then be true: a
+	 * model that is not gets center 0 and scale 1).  NULL: standardize.
+	 */
+	bool		(*standardizes) (const MlopsModel *model);
 } MlopsAlgorithm;
 
 /* algorithm.c */
@@ -135,6 +142,7 @@ extern const MlopsAlgorithm *MlopsAlgorithmById(uint16 id);
 extern const char *MlopsDefaultAlgorithm(MlopsTask task);
 extern MlopsModel *MlopsModelDeserialize(const bytea *bytes);
 extern void MlopsModelSetAlgorithm(MlopsModel *model, const MlopsAlgorithm *algo);
+extern bool MlopsModelStandardizes(const MlopsModel *model);
 extern void MlopsModelPredictDesign(const MlopsModel *model, double *x, double *out);
 extern int	MlopsModelContributions(const MlopsModel *model, double *x, double *contrib);
 extern void MlopsModelReferencePredict(const MlopsModel *model, double *x, double *out);
@@ -148,6 +156,7 @@ extern const MlopsAlgorithm mlops_algo_logistic;
 extern const MlopsAlgorithm mlops_algo_naive_bayes;
 extern const MlopsAlgorithm mlops_algo_gbt;
 extern const MlopsAlgorithm mlops_algo_random_forest;
+extern const MlopsAlgorithm mlops_algo_kmeans;
 
 /* GUC mlops.training_threads (algo_trees.c), registered by _PG_init */
 extern PGDLLIMPORT int mlops_training_threads;

@@ -430,10 +430,12 @@ MlopsModelPrepare(MlopsModel *model)
 	}
 }
 
-/* Number of outputs predict writes: 1, or one per class */
+/* Number of outputs predict writes: 1, one per class, or 2 for clustering */
 int
 MlopsModelOutputs(const MlopsModel *model)
 {
+	if (model->task == MLOPS_TASK_CLUSTERING)
+		return 2;				/* the cluster, and the squared distance to its centre */
 	return model->task == MLOPS_TASK_CLASSIFICATION ? model->nclasses : 1;
 }
 

@@ -62,7 +62,8 @@ MlopsInsertVersion(const MlopsNewVersion *nv)
 	v[1] = CStringGetTextDatum(nv->algorithm);
 	v[2] = CStringGetTextDatum(nv->hyperparams);
 	v[3] = CStringGetTextDatum(nv->features);
-	v[4] = CStringGetTextDatum(nv->target);
+	v[4] = nv->target ? CStringGetTextDatum(nv->target) : (Datum) 0;
+	vn[4] = nv->target ? ' ' : 'n';
 	if (nv->nclasses > 0)
 	{
 		classes = palloc(sizeof(Datum) * nv->nclasses);

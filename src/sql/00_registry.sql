@@ -20,7 +20,7 @@ CREATE TABLE mlops.projects (
                      CHECK (task IN ('regression', 'classification', 'clustering')),
     target           text,
     key_metric       text NOT NULL
-                     CHECK (key_metric IN ('r2', 'f1', 'roc_auc', 'inertia')),
+                     CHECK (key_metric IN ('r2', 'f1', 'roc_auc', 'silhouette', 'inertia')),
     relation         text,
     drift_thresholds jsonb NOT NULL DEFAULT '{}'
                      CHECK (jsonb_typeof(drift_thresholds) = 'object'),
@@ -32,7 +32,7 @@ COMMENT ON TABLE mlops.projects IS 'Projects: a named line of models that share 
 COMMENT ON COLUMN mlops.projects.name IS 'Project name, used by train, predict, deploy';
 COMMENT ON COLUMN mlops.projects.task IS 'regression, classification or clustering; fixed after the first model';
 COMMENT ON COLUMN mlops.projects.target IS 'Target column (NULL for clustering)';
-COMMENT ON COLUMN mlops.projects.key_metric IS 'Metric that decides "better": r2, f1 (multiclass), roc_auc (binary) or inertia';
+COMMENT ON COLUMN mlops.projects.key_metric IS 'Metric that decides "better": r2, f1 (multiclass), roc_auc (binary) or silhouette (clustering); higher is better (inertia, lower is better, is accepted but not chosen)';
 COMMENT ON COLUMN mlops.projects.relation IS 'Relation the latest version was trained on; retraining reads it again';
 COMMENT ON COLUMN mlops.projects.drift_thresholds IS 'Per-project overrides of the drift thresholds (see mlops.set_drift_thresholds)';
 COMMENT ON COLUMN mlops.projects.created_at IS 'When the first model of the project was trained';

@@ -84,7 +84,9 @@ LoadForModel(const MlopsModel *model, Oid relid, const char *target,
 			: MLOPS_KIND_CATEGORICAL;
 		cols = lappend(cols, (char *) target);
 	}
-	return MlopsLoadQuery(MlopsSelectColumnsSQL(relid, cols), n, specs, what, 0);
+	/* the silhouette's sample is chosen by content hash */
+	return MlopsLoadQuery(MlopsSelectColumnsSQL(relid, cols), n, specs, what,
+						  model->task == MLOPS_TASK_CLUSTERING ? MLOPS_LOAD_HASH : 0);
 }
 
 /* mlops.evaluate(project text, relation regclass, version int DEFAULT NULL) */

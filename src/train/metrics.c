@@ -21,6 +21,9 @@
 #include "algorithms/algorithm.h"
 #include "train/metrics.h"
 
+/* At most this many rows enter the silhouette, which is quadratic */
+#define SILHOUETTE_ROWS		2000
+
 /*
  * Per feature: map from the data column's category codes to vocabulary
  * positions (nvocab = other), built once per evaluation.
@@ -168,6 +171,154 @@ ClassMap(const MlopsModel *model, const MlopsColumnData *target)
 	return map;
 }
 
+/* A row's position and content hash, to pick the silhouette sample */
+typedef struct HashedRow
+{
+	uint64		hash;
+	int64		row;
+} HashedRow;
+
+static int
+HashedRowCmp(const void *a, const void *b)
+{
+	const HashedRow *x = a;
+	const HashedRow *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	return (x->row > y->row) - (x->row < y->row);
+}
+
+/*
+ * The silhouette sample: up to SILHOUETTE_ROWS of the selected rows, those
+ * with the smallest content hashes (in row order when data has no hashes),
+ * so that the sample does not depend on the physical order of the rows.
+ * Returns the count; *rows gets their positions.
+ */
+static int
+SilhouetteSample(const MlopsTrainData *data, const bool *rowmask, int64 **rows)
+{
+	HashedRow  *hr;
+	int64		m = 0;
+	int			take;
+
+	hr = palloc_extended(sizeof(HashedRow) * Max(data->nrows, 1), MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < data->nrows; i++)
+		if (!rowmask || rowmask[i])
+		{
+			hr[m].hash = data->rowhash ? data->rowhash[i] : 0;
+			hr[m].row = i;
+			m++;
+		}
+	if (data->rowhash)
+		qsort(hr, m, sizeof(HashedRow), HashedRowCmp);
+	take = (int) Min(m, (int64) SILHOUETTE_ROWS);
+	*rows = palloc(sizeof(int64) * Max(take, 1));
+	for (int i = 0; i < take; i++)
+		(*rows)[i] = hr[i].row;
+	pfree(hr);
+	return take;
+}
+
+/*
+ * Mean silhouette of m points (row-major m x p, Euclidean distance) with
+ * their clusters in label (k clusters): for each point, a the mean
+ * distance to the other points of its cluster, b the smallest mean
+ * distance to the points of another cluster, s = (b - a) / max(a, b), and
+ * 0 for a point alone in its cluster (as scikit-learn).  NaN unless at
+ * least two clusters have points.
+ */
+static double
+Silhouette(const double *pts, const int *label, int m, int p, int k)
+{
+	double	   *sumd = palloc(sizeof(double) * k);
+	int		   *cnt = palloc0(sizeof(int) * k);
+	int			used = 0;
+	double		total = 0.0;
+
+	for (int i = 0; i < m; i++)
+		used += (cnt[label[i]]++ == 0);
+	if (used < 2)
+		return NAN;
+	for (int i = 0; i < m; i++)
+	{
+		int			ci = label[i];
+		double		a,
+					b = INFINITY;
+
+		CHECK_FOR_INTERRUPTS();
+		if (cnt[ci] < 2)
+			continue;			/* s = 0 */
+		memset(sumd, 0, sizeof(double) * k);
+		for (int l = 0; l < m; l++)
+		{
+			double		d2 = 0.0;
+
+			for (int j = 0; j < p; j++)
+			{
+				double		d = pts[(Size) i * p + j] - pts[(Size) l * p + j];
+
+				d2 += d * d;
+			}
+			sumd[label[l]] += sqrt(d2);
+		}
+		a = sumd[ci] / (cnt[ci] - 1);
+		for (int c = 0; c < k; c++)
+			if (c != ci && cnt[c] > 0)
+				b = Min(b, sumd[c] / cnt[c]);
+		if (Max(a, b) > 0.0)
+			total += (b - a) / Max(a, b);
+	}
+	return total / m;
+}
+
+/*
+ * Clustering metrics of the selected rows: inertia (the sum of squared
+ * distances to the assigned centres, on the scale the model clusters),
+ * and the silhouette of the sample chosen by SilhouetteSample, on the
+ * same scale.  Returns the number of rows.
+ */
+static int64
+EvaluateClustering(const MlopsModel *model, const MlopsTrainData *data,
+				   const FeatureMap *maps, const bool *rowmask, JsonbParseState **state)
+{
+	int			p = model->ncols;
+	double	   *x = palloc(sizeof(double) * Max(p, 1));
+	double		out[2];
+	double		inertia = 0.0;
+	int64		n = 0;
+	int64	   *sample;
+	int			m = SilhouetteSample(data, rowmask, &sample);
+	double	   *pts = palloc(sizeof(double) * Max((Size) m * p, 1));
+	int		   *label = palloc(sizeof(int) * Max(m, 1));
+	int			k = 0;
+
+	for (int64 i = 0; i < data->nrows; i++)
+	{
+		if (rowmask && !rowmask[i])
+			continue;
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		EncodeMapped(model, data, maps, i, x);
+		MlopsModelPredictDesign(model, x, out);
+		inertia += out[1];
+		n++;
+	}
+	for (int s = 0; s < m; s++)
+	{
+		EncodeMapped(model, data, maps, sample[s], x);
+		MlopsModelPredictDesign(model, x, out);
+		/* x is now on the model's scale */
+		memcpy(pts + (Size) s * p, x, sizeof(double) * p);
+		label[s] = (int) out[0];
+		k = Max(k, label[s] + 1);
+	}
+	PushNumber(state, "inertia", inertia);
+	PushNumber(state, "silhouette", m > 0 ? Silhouette(pts, label, m, p, k) : NAN);
+	PushNumber(state, "silhouette_rows", (double) m);
+	return n;
+}
+
 /* see metrics.h */
 Jsonb *
 MlopsEvaluateData(const MlopsModel *model, const MlopsTrainData *data,
@@ -296,21 +447,7 @@ MlopsEvaluateData(const MlopsModel *model, const MlopsTrainData *data,
 		}
 	}
 	else
-	{
-		double		inertia = 0.0;
-
-		for (int64 i = 0; i < data->nrows; i++)
-		{
-			if (rowmask && !rowmask[i])
-				continue;
-			EncodeMapped(model, data, maps, i, x);
-			MlopsModelPredictDesign(model, x, out);
-			/* clustering algorithms report the squared distance second */
-			inertia += out[nout > 1 ? 1 : 0];
-			n++;
-		}
-		PushNumber(&state, "inertia", inertia);
-	}
+		n = EvaluateClustering(model, data, maps, rowmask, &state);
 
 	PushNumber(&state, "rows", (double) n);
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);

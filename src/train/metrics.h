@@ -20,7 +20,8 @@
  * featcol[i] is the data column holding model feature i; targetcol the data
  * column of the target (-1 for clustering).  Regression: r2, rmse, mae;
  * classification: accuracy, precision, recall, f1 (macro), roc_auc (binary),
- * log_loss; clustering: inertia.  Also "rows".
+ * log_loss; clustering: inertia, silhouette (on at most 2000 rows, those
+ * with the smallest content hashes) and silhouette_rows.  Also "rows".
  */
 extern Jsonb *MlopsEvaluateData(const MlopsModel *model, const MlopsTrainData *data,
 								const int *featcol, int targetcol,

@@ -60,7 +60,7 @@ KeyMetricFor(MlopsTask task, int nclasses)
 	if (task == MLOPS_TASK_REGRESSION)
 		return "r2";
 	if (task == MLOPS_TASK_CLUSTERING)
-		return "inertia";
+		return "silhouette";
 	return nclasses == 2 ? "roc_auc" : "f1";
 }
 
@@ -466,7 +466,7 @@ TrainStandardise(TrainState *st)
 	{
 		model->center[j] = 0.0;
 		model->scale[j] = 1.0;
-		if (model->algo->standardize)
+		if (MlopsModelStandardizes(model))
 		{
 			double	   *col = st->X + (Size) j * ntrain;
 			double		mean = 0.0,

@@ -60,7 +60,8 @@ RecordProject(const TrainSpec *spec, const TrainResult *res, const TrainRecord *
 
 	args[0] = CStringGetTextDatum(spec->project_name);
 	args[1] = CStringGetTextDatum(MlopsTaskName(res->model->task));
-	args[2] = CStringGetTextDatum(spec->target);
+	args[2] = spec->target ? CStringGetTextDatum(spec->target) : (Datum) 0;
+	nulls[2] = spec->target ? ' ' : 'n';
 	args[3] = CStringGetTextDatum(res->key_metric);
 	args[4] = CStringGetTextDatum(spec->relation_text);
 	args[5] = ObjectIdGetDatum(sw->saved_uid);
@@ -79,6 +80,7 @@ RecordProject(const TrainSpec *spec, const TrainResult *res, const TrainRecord *
 	owner = (MlopsProjectPrivileges(locked->name, GetUserId(), &exists) & MLOPS_PRIV_OWNER) != 0;
 	MlopsBecomeRegistryOwner(sw);
 	if (strcmp(locked->task, MlopsTaskName(res->model->task)) != 0 ||
+		(locked->target == NULL) != (spec->target == NULL) ||
 		(locked->target && strcmp(locked->target, spec->target) != 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),

@@ -138,10 +138,6 @@ TrainArgs(FunctionCallInfo fcinfo, TrainSpec *spec, char **task_arg, const char 
 				 errhint("Valid policies are if_better, always and never.")));
 	if (*task_arg)
 		spec->task = ParseTask(*task_arg);
-	if (spec->task == MLOPS_TASK_CLUSTERING)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("clustering is not available in this version of mlops")));
 }
 
 /*
@@ -183,6 +179,15 @@ TrainResolveProject(TrainSpec *spec, const char *task_arg, const char *deploy)
 static void
 TrainResolveTarget(TrainSpec *spec, List *relcols, List *reltypes)
 {
+	if (spec->task == MLOPS_TASK_CLUSTERING)
+	{
+		if (spec->target != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("clustering takes no target column"),
+					 errhint("Leave target NULL; every other column is a feature unless features are given.")));
+		return;
+	}
 	if (spec->target == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -208,7 +213,7 @@ TrainResolveFeatures(TrainSpec *spec, List *relcols, List *reltypes, ArrayType *
 		ListCell   *lc;
 
 		foreach(lc, relcols)
-			if (strcmp(lfirst(lc), spec->target) != 0)
+			if (spec->target == NULL || strcmp(lfirst(lc), spec->target) != 0)
 			{
 				(void) MlopsKindForType(list_nth_oid(reltypes, foreach_current_index(lc)),
 										lfirst(lc));
@@ -237,7 +242,7 @@ TrainResolveFeatures(TrainSpec *spec, List *relcols, List *reltypes, ArrayType *
 				ereport(ERROR,
 						(errcode(ERRCODE_UNDEFINED_COLUMN),
 						 errmsg("column \"%s\" does not exist in relation %s", name, spec->relation_text)));
-			if (strcmp(name, spec->target) == 0)
+			if (spec->target && strcmp(name, spec->target) == 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("the target column \"%s\" cannot also be a feature", name)));
@@ -253,8 +258,10 @@ TrainResolveFeatures(TrainSpec *spec, List *relcols, List *reltypes, ArrayType *
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("no feature columns to train on"),
+				 spec->target ?
 				 errdetail("Relation %s has no column besides the target \"%s\".",
-						   spec->relation_text, spec->target)));
+						   spec->relation_text, spec->target) :
+				 errdetail("Relation %s has no columns.", spec->relation_text)));
 }
 
 /*
