@@ -374,6 +374,11 @@ MlopsModelDecode(const bytea *bytes)
 	if (format >= 2)
 	{
 		model->nblob = (uint32) GetCount(&r, 1);
+		/* the writer uses format 2 only for a payload: one byte or more */
+		if (model->nblob == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model bytes are corrupted: format 2 without its algorithm payload")));
 		model->blob = palloc(Max(model->nblob, 1));
 		Need(&r, model->nblob);
 		memcpy(model->blob, r.p, model->nblob);
