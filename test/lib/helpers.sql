@@ -176,13 +176,16 @@ END $$;
 
 -- Deletes every registry row of the projects whose name is LIKE one of
 -- patterns: job runs, retrain requests, drift reports, deployments,
--- versions, the projects.  Jobs themselves are unscheduled by the test.
+-- search trials, grants, versions, the projects.  Jobs themselves are
+-- unscheduled by the test.
 CREATE FUNCTION pg_temp.drop_projects(VARIADIC patterns text[]) RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM mlops.job_runs WHERE project LIKE ANY (patterns);
     DELETE FROM mlops.retrain_queue WHERE project LIKE ANY (patterns);
     DELETE FROM mlops.drift_reports WHERE project LIKE ANY (patterns);
     DELETE FROM mlops.deployments WHERE project LIKE ANY (patterns);
+    DELETE FROM mlops.trials WHERE project LIKE ANY (patterns);
+    DELETE FROM mlops.project_grants WHERE project LIKE ANY (patterns);
     DELETE FROM mlops.model_versions WHERE project LIKE ANY (patterns);
     DELETE FROM mlops.projects WHERE name LIKE ANY (patterns);
 END $$;
