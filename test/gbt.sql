@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(31);
+SELECT plan(34);
 SELECT setseed(0.25);
 
 -- ---------------------------------------------------------------------
@@ -181,6 +181,32 @@ SELECT ok((SELECT (metrics->'champion'->>'version')::int = 1
                               features => ARRAY['x1', 'x2', 'x3', 'g'],
                               hyperparams => '{"n_estimators": 10, "max_depth": 2}')),
           'a new version is compared with the gbt champion on the same held-out rows');
+
+-- ---------------------------------------------------------------------
+-- A forest against one tree of the same depth, on the same rows
+-- ---------------------------------------------------------------------
+CREATE TEMP TABLE one_tree AS
+SELECT * FROM mlops.train('tree_one', 'tr', 'y', algorithm => 'gbt', features => ARRAY['x1', 'x2', 'x3', 'g'],
+                          hyperparams => '{"n_estimators": 1, "learning_rate": 1, "max_depth": 3}');
+CREATE TEMP TABLE forest AS
+SELECT * FROM mlops.train('tree_forest', 'tr', 'y', algorithm => 'random_forest',
+                          features => ARRAY['x1', 'x2', 'x3', 'g'], hyperparams => '{"max_depth": 3}');
+SELECT ok((SELECT (metrics->>'r2')::float8 FROM forest) > (SELECT (metrics->>'r2')::float8 FROM one_tree),
+          'a random forest beats a single tree of the same depth');
+
+-- ---------------------------------------------------------------------
+-- The closed loop with gbt: drift queues a retrain, which trains gbt again
+-- with the production version's settings and compares on the same rows
+-- ---------------------------------------------------------------------
+CREATE TABLE tr_shifted AS SELECT i, x1 + 2 AS x1, x2 + 2 AS x2, x3 + 2 AS x3, g, f, y FROM tr;
+SELECT is((SELECT verdict FROM mlops.check_drift('gbt_r', 'tr_shifted')), 'drift',
+          'gbt project: shifted features are drift');
+CREATE TEMP TABLE gbt_retrain AS SELECT * FROM mlops.retrain('gbt_r');
+SELECT is((SELECT row(v.algorithm, v.hyperparams = p.hyperparams, q.status IN ('deployed', 'rejected'))::text
+             FROM gbt_retrain q
+             JOIN mlops.model_versions v ON v.project = 'gbt_r' AND v.version = q.challenger_version
+             JOIN mlops.model_versions p ON p.project = 'gbt_r' AND p.version = q.champion_version),
+          '(gbt,t,t)', 'the retrain trained gbt with the champion''s hyperparameters and decided');
 
 SELECT * FROM finish();
 ROLLBACK;
