@@ -205,37 +205,22 @@ MlopsLinearFitMoments(MlopsModel *model, int64 n, const double *xmean,
 				 Max(yss - MlopsDot(p, beta, Xty), 0.0));
 }
 
+static void RidgeFitMany(MlopsModel **models, int n, const MlopsDesign *train);
+
 /*
  * Fit ridge regression on the standardised design: minimise
- * |y - b0 - X b|^2 + alpha |b|^2, the intercept unpenalised.
+ * |y - b0 - X b|^2 + alpha |b|^2, the intercept unpenalised (the search's
+ * several-alpha fit with one alpha, so that both give the same bytes).
  */
 static void
 RidgeFit(MlopsModel *model, const MlopsDesign *train)
 {
-	int			p = train->ncols;
-	double	   *params = palloc0(sizeof(double) * MLOPS_PENALIZED_NPARAMS(p));
-	double	   *xmean = palloc(sizeof(double) * Max(p, 1));
-	double	   *Xty = palloc(sizeof(double) * Max(p, 1));
-	double	   *G;
-	double		ymean;
-	double		yss;
-
-	if (train->nrows < 1)
-		elog(ERROR, "ridge regression needs at least one row");
-
-	DesignMoments(train, xmean, &G, Xty, &ymean, &yss);
-	(void) SolveMoments(train->nrows, p, xmean, ymean, G, Xty, model->hyper[0],
-						MlopsStandardisedOffsets(model), params + 1, &params[0]);
-	model->nparams = MLOPS_PENALIZED_NPARAMS(p);
-	model->params = params;
-	pfree(G);
-	pfree(Xty);
-	pfree(xmean);
+	RidgeFitMany(&model, 1, train);
 }
 
 /*
  * Ridge for several alphas on one design (a hyperparameter search's fold):
- * the moments once, then one solve per model, each the same as RidgeFit's.
+ * the moments once, then one solve per model.
  */
 static void
 RidgeFitMany(MlopsModel **models, int n, const MlopsDesign *train)
