@@ -5,7 +5,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(67);
+SELECT plan(69);
 
 CREATE ROLE acc_owner;
 CREATE ROLE acc_reader;
@@ -257,6 +257,11 @@ GRANT SELECT ON acc_t TO acc_reader;
 SELECT throws_ok($$SELECT mlops.schedule_drift_check('acc_p', 'acc_t', '1 hour', false, 'acc_reader')$$,
                  '42501', 'role "acc_reader" may not check drift on project "acc_p"',
                  'a job cannot run as a role without train on the project');
+SELECT throws_ok($$SELECT mlops.schedule_drift_check('acc_p', 'acc_t', '1 hour', true, 'acc_trainer')$$,
+                 '42501', 'role "acc_trainer" may not retrain project "acc_p"',
+                 'a job that retrains cannot run as a role without deploy');
+SELECT lives_ok($$SELECT mlops.schedule_drift_check('acc_p', 'acc_t', '1 hour', false, 'acc_trainer')$$,
+                'a drift check without retrain runs as a role with train');
 
 -- the predict family checks its privilege before looking at anything else
 SET ROLE acc_stranger;

@@ -110,7 +110,7 @@ static bool LauncherRunIsAlive(int64 run, int pid, bool pid_known,
 static void LauncherForgetStopped(void);
 static Oid	LockOwnedRow(const char *sql, int64 id, MlopsUserSwitch *saved);
 static bool MayManage(Oid owner, const MlopsUserSwitch *saved);
-static void CheckRunAsMayTrain(const char *project, Oid role, const char *rolename);
+static void CheckRunAsMay(const char *project, Oid role, const char *rolename, bool retrain);
 
 
 /* ------------------------------------------------------------------------
@@ -166,12 +166,13 @@ LockOwnedRow(const char *sql, int64 id, MlopsUserSwitch *saved)
 }
 
 /*
- * ERROR when a job running as role could not check drift on the project:
- * runs need the train privilege.  A project that does not exist yet is
+ * ERROR when a job running as role could not check drift on the project
+ * (runs need the train privilege) or, for a job that retrains, deploy the
+ * new version (deploy as well).  A project that does not exist yet is
  * accepted; its runs fail until it does.
  */
 static void
-CheckRunAsMayTrain(const char *project, Oid role, const char *rolename)
+CheckRunAsMay(const char *project, Oid role, const char *rolename, bool retrain)
 {
 	bool		exists;
 	uint32		privs = MlopsProjectPrivileges(project, role, &exists);
@@ -182,6 +183,13 @@ CheckRunAsMayTrain(const char *project, Oid role, const char *rolename)
 				 errmsg("role \"%s\" may not check drift on project \"%s\"", rolename, project),
 				 errdetail("Scheduled drift checks need the train privilege on the project."),
 				 errhint("The project's owner can give it with mlops.grant('%s', '%s', 'train').",
+						 project, rolename)));
+	if (exists && retrain && (privs & MLOPS_PRIV_DEPLOY) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not retrain project \"%s\"", rolename, project),
+				 errdetail("A job that retrains may deploy the new version, which needs the deploy privilege as well as train."),
+				 errhint("Grant deploy with mlops.grant('%s', '%s', 'deploy'), or schedule with retrain => false.",
 						 project, rolename)));
 }
 
@@ -819,7 +827,7 @@ mlops_schedule_drift_check(PG_FUNCTION_ARGS)
 				 errmsg("permission denied to schedule a job for role \"%s\"", owner),
 				 errdetail("Only superusers may schedule jobs that run as another role.")));
 
-	CheckRunAsMayTrain(text_to_cstring(project), owner_oid, owner);
+	CheckRunAsMay(text_to_cstring(project), owner_oid, owner, retrain);
 
 	relkind = get_rel_relkind(relid);
 	if (relkind == '\0')
