@@ -17,7 +17,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(7);
+SELECT plan(9);
 
 CREATE ROLE rh_owner;
 CREATE ROLE rh_app;
@@ -74,6 +74,21 @@ SELECT mlops.snapshot('public.rh_events') AS s4 \gset
 SELECT mlops.snapshot_restore(:s4, 'public.rh_genuine');
 SELECT results_eq('SELECT a, b FROM public.rh_genuine', $$VALUES (1::int8, 2::int8)$$,
                   'an honest snapshot restores the genuine row');
+RESET ROLE;
+
+-- a change that also removes rows: the removed rows are read back from the
+-- store to check the rows kept
+SET ROLE rh_owner;
+CREATE TABLE public.rh_events2 (a int8, b int8);
+INSERT INTO public.rh_events2 VALUES (3, -6235918153440853593), (7, 7);
+SELECT mlops.snapshot('public.rh_events2') IS NOT NULL AS taken;
+DELETE FROM public.rh_events2;
+INSERT INTO public.rh_events2 VALUES (1, 2), (8, 8);
+SELECT throws_ok($$SELECT mlops.snapshot('public.rh_events2')$$, 'XX001', NULL,
+                 'a changed snapshot that keeps the twin''s hash for the genuine row is refused');
+DELETE FROM public.rh_events2 WHERE a = 1;
+SELECT lives_ok($$SELECT mlops.snapshot('public.rh_events2')$$,
+                'the same change without the genuine row is taken');
 RESET ROLE;
 
 -- the key stays hidden from the store's owner and everyone else
