@@ -9,16 +9,15 @@
 -- that the victim snapshots plants the twin first; the victim's later
 -- snapshot of the genuine row then restores, trains and reproduces as the
 -- attacker's row, and reports the same content as before.
--- Expected once fixed: distinct rows stay distinct in the store.
---
--- KNOWN HOLE, NOT FIXED YET: the four checks below are pgTAP TODO tests.
--- They fail today and are reported as "not ok ... # TODO"; pg_prove counts
--- a TODO test that starts passing as "unexpectedly succeeded", which is the
--- sign to drop the todo() lines.
+-- The fix: each store has a secret key, each row a keyed check hash over
+-- its stored values, and each content the sum of its rows' check hashes
+-- (src/snapshot/snapshot_check.c).  A snapshot that would take the genuine
+-- row for the stored twin (or the twin for the genuine row) is refused
+-- with XX001 instead of recording the wrong row.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(5);
+SELECT plan(9);
 
 CREATE ROLE rh_owner;
 CREATE ROLE rh_app;
@@ -45,24 +44,57 @@ INSERT INTO public.rh_events VALUES (1, 2);
 RESET ROLE;
 
 SET ROLE rh_owner;
-SELECT mlops.snapshot('public.rh_events', 'day 2') AS s2 \gset
-SELECT mlops.snapshot_restore(:s2, 'public.rh_day2');
-SELECT todo('row hashes inside one store can be forged (docs/snapshots.md, "Identity and sharing")', 3);
-SELECT results_eq('SELECT a, b FROM public.rh_day2', $$VALUES (1::int8, 2::int8)$$,
-                  'the day-2 snapshot restores the genuine row, not the planted twin');
-SELECT is((SELECT same_content_as FROM mlops.snapshots WHERE id = :s2), NULL::bigint,
-          'different data is not reported as the same content');
-SELECT results_eq(format('SELECT added, removed FROM mlops.snapshot_diff(%s, %s)', :s1, :s2),
-                  $$VALUES (1::bigint, 1::bigint)$$,
-                  'the diff between the two days sees the row replaced');
+SELECT throws_ok($$SELECT mlops.snapshot('public.rh_events', 'day 2')$$, 'XX001',
+                 'snapshot of public.rh_events refused: a row has the same row hash as a different stored row',
+                 'the day-2 snapshot of the genuine row is refused, not recorded as the planted twin');
+SELECT is((SELECT count(*) FROM mlops.snapshots WHERE relation = 'public.rh_events'), 1::bigint,
+          'the refused snapshot left no catalog row');
 
--- both rows at once: one of them is lost
+-- both rows at once, in either order of reading: refused, nothing is lost silently
 INSERT INTO public.rh_events VALUES (3, -6235918153440853593);
-SELECT mlops.snapshot('public.rh_events') AS s3 \gset
-SELECT mlops.snapshot_restore(:s3, 'public.rh_both');
-SELECT todo('row hashes inside one store can be forged (docs/snapshots.md, "Identity and sharing")', 1);
-SELECT is((SELECT count(DISTINCT (a, b)) FROM public.rh_both), 2::bigint,
-          'two distinct rows restore as two distinct rows');
+SELECT throws_ok($$SELECT mlops.snapshot('public.rh_events')$$, 'XX001', NULL,
+                 'a snapshot of the genuine row and its twin is refused');
+RESET ROLE;
+
+-- a first snapshot into a new store holding both rows at once
+CREATE ROLE rh_other;
+GRANT CREATE ON SCHEMA public TO rh_other;
+GRANT SELECT ON public.rh_events TO rh_other;
+SET ROLE rh_other;
+SELECT throws_ok($$SELECT mlops.snapshot('public.rh_events')$$, 'XX001', NULL,
+                 'a first snapshot of the genuine row and its twin is refused');
+RESET ROLE;
+
+-- the genuine row alone, into the new store: fine, and it restores as itself
+SET ROLE rh_app;
+DELETE FROM public.rh_events WHERE a = 3;
+RESET ROLE;
+SET ROLE rh_other;
+SELECT mlops.snapshot('public.rh_events') AS s4 \gset
+SELECT mlops.snapshot_restore(:s4, 'public.rh_genuine');
+SELECT results_eq('SELECT a, b FROM public.rh_genuine', $$VALUES (1::int8, 2::int8)$$,
+                  'an honest snapshot restores the genuine row');
+RESET ROLE;
+
+-- a change that also removes rows: the removed rows are read back from the
+-- store to check the rows kept
+SET ROLE rh_owner;
+CREATE TABLE public.rh_events2 (a int8, b int8);
+INSERT INTO public.rh_events2 VALUES (3, -6235918153440853593), (7, 7);
+SELECT mlops.snapshot('public.rh_events2') IS NOT NULL AS taken;
+DELETE FROM public.rh_events2;
+INSERT INTO public.rh_events2 VALUES (1, 2), (8, 8);
+SELECT throws_ok($$SELECT mlops.snapshot('public.rh_events2')$$, 'XX001', NULL,
+                 'a changed snapshot that keeps the twin''s hash for the genuine row is refused');
+DELETE FROM public.rh_events2 WHERE a = 1;
+SELECT lives_ok($$SELECT mlops.snapshot('public.rh_events2')$$,
+                'the same change without the genuine row is taken');
+RESET ROLE;
+
+-- the key stays hidden from the store's owner and everyone else
+SET ROLE rh_owner;
+SELECT throws_ok('SELECT check_key FROM mlops.snapshot_stores', '42501', NULL,
+                 'no role reads a store''s check key');
 RESET ROLE;
 
 SELECT is((SELECT 1), 1, 'the server is up');

@@ -271,19 +271,49 @@ SnapStoreByTypes(Oid owner, int ncols, const SnapColumn *cols)
 int32
 SnapInsertStore(Oid owner, int ncols, const SnapColumn *cols)
 {
-	Oid			types[2] = {REGROLEOID, TEXTARRAYOID};
-	Datum		values[2];
+	Oid			types[3] = {REGROLEOID, TEXTARRAYOID, INT8OID};
+	Datum		values[3];
 	bool		isnull;
 	int32		store;
+	uint64		key;
 
+	/* the store's secret check key (snapshot_check.c) */
+	if (!pg_strong_random(&key, sizeof(key)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random snapshot store key")));
 	values[0] = ObjectIdGetDatum(owner);
 	values[1] = StoreTypesArray(ncols, cols);
-	SnapExec("INSERT INTO mlops.snapshot_stores (owner, column_types) VALUES ($1, $2) RETURNING id",
-			 2, types, values, NULL, true);
+	values[2] = Int64GetDatum((int64) key);
+	SnapExec("INSERT INTO mlops.snapshot_stores (owner, column_types, check_key)"
+			 " VALUES ($1, $2, $3) RETURNING id",
+			 3, types, values, NULL, true);
 	store = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 										&isnull));
 	SPI_freetuptable(SPI_tuptable);
 	return store;
+}
+
+/* The secret check key of a store (snapshot_check.c). */
+uint64
+SnapStoreKey(int32 store)
+{
+	Oid			types[1] = {INT4OID};
+	Datum		values[1] = {Int32GetDatum(store)};
+
+	return (uint64) SnapExecInt64("SELECT check_key FROM mlops.snapshot_stores WHERE id = $1",
+								  1, types, values, NULL, false);
+}
+
+/* The sum of the check hashes of a content's rows. */
+uint64
+SnapContentCheckSum(int64 content)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		values[1] = {Int64GetDatum(content)};
+
+	return (uint64) SnapExecInt64("SELECT check_sum FROM mlops.snapshot_contents WHERE id = $1",
+								  1, types, values, NULL, false);
 }
 
 /* Remove the registry row of a store. */
@@ -455,12 +485,13 @@ SnapHasSnapshotOf(Oid owner, const char *relation, int ncols, const SnapColumn *
 int64
 SnapInsertContent(int32 store, int64 parent, int64 row_count, int64 distinct_rows,
 				  uint64 content_hash, const uint8 *digest, const SnapHashList *added,
-				  const SnapHashList *removed, const char *stats_json)
+				  const SnapHashList *removed, const char *stats_json,
+				  uint64 check_sum)
 {
-	Oid			types[10] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
-	BYTEAOID, BYTEAOID, TEXTOID, INT8OID, BYTEAOID};
-	Datum		values[10];
-	char		nulls[10] = "          ";
+	Oid			types[11] = {INT4OID, INT8OID, INT8OID, INT8OID, INT8OID,
+	BYTEAOID, BYTEAOID, TEXTOID, INT8OID, BYTEAOID, INT8OID};
+	Datum		values[11];
+	char		nulls[11] = "           ";
 	int64		id;
 
 	values[0] = Int32GetDatum(store);
@@ -475,14 +506,15 @@ SnapInsertContent(int32 store, int64 parent, int64 row_count, int64 distinct_row
 	values[7] = CStringGetTextDatum(stats_json);
 	values[8] = Int64GetDatum(added->n);
 	values[9] = DigestDatum(digest);
+	values[10] = Int64GetDatum((int64) check_sum);
 
 	id = SnapExecInt64("INSERT INTO mlops.snapshot_contents"
 					   " (store, parent, row_count, distinct_rows, content_hash, digest,"
-					   "  added, removed, statistics, n_added, n_removed)"
+					   "  added, removed, statistics, n_added, n_removed, check_sum)"
 					   " VALUES ($1, $2, $3, $4, $5, $10, $6, $7, $8::jsonb, $9,"
-					   "         octet_length($7) / 8)"
+					   "         octet_length($7) / 8, $11)"
 					   " RETURNING id",
-					   10, types, values, nulls, true);
+					   11, types, values, nulls, true);
 	pfree(DatumGetPointer(values[5]));
 	pfree(DatumGetPointer(values[6]));
 	return id;

@@ -8,6 +8,7 @@
  *	  snapshot_take.c     reading a relation once into a new snapshot
  *	  snapshot_drop.c     dropping snapshots, compacting chains, garbage
  *	  snapshot_store.c    the row tables: creation, bulk writes, scans, garbage
+ *	  snapshot_check.c    keyed check hashes of rows (forged row hashes)
  *	  snapshot_catalog.c  the registry rows (stores, contents, catalog)
  *	  snapshot_members.c  multisets of row hashes in memory: lists, maps, deltas,
  *	                      content digests
@@ -124,6 +125,8 @@ extern SnapInfo *SnapLookup(int64 id, bool lock_for_update);
 extern void SnapCheckRead(const SnapInfo *info);
 extern int32 SnapStoreByTypes(Oid owner, int ncols, const SnapColumn *cols);
 extern int32 SnapInsertStore(Oid owner, int ncols, const SnapColumn *cols);
+extern uint64 SnapStoreKey(int32 store);
+extern uint64 SnapContentCheckSum(int64 content);
 extern void SnapDeleteStore(int32 store);
 extern List *SnapStoreIds(void);
 extern List *SnapContentChain(int64 content);
@@ -141,7 +144,7 @@ extern int64 SnapInsertContent(int32 store, int64 parent, int64 row_count,
 							   const uint8 *digest,
 							   const SnapHashList *added,
 							   const SnapHashList *removed,
-							   const char *stats_json);
+							   const char *stats_json, uint64 check_sum);
 extern int64 SnapInsertCatalog(Oid owner, const char *name, const char *relation,
 							   int ncols, const SnapColumn *cols,
 							   int64 content, int64 rows_stored,
@@ -183,8 +186,20 @@ extern void SnapAttachStores(void);
 extern void SnapEnsureDependency(Oid relid);
 extern int64 SnapStoreScan(Relation rel, snapmap_hash *want,
 						   SnapRowCallback cb, void *arg);
+extern void SnapStoreEachRow(Relation rel, snapmap_hash *want,
+							 SnapRowCallback cb, void *arg);
 extern int64 SnapStoreDelete(Relation rel, snapmap_hash *garbage,
 							 bool keep_counted);
+
+/* ---------------------------------------------------------------------------
+ * Check hashes (snapshot_check.c)
+ * ---------------------------------------------------------------------------
+ */
+typedef struct SnapCheck SnapCheck;
+
+extern SnapCheck *SnapCheckBegin(Relation store_rel, uint64 key);
+extern uint64 SnapCheckRow(const SnapCheck *ck, const Datum *values,
+						   const bool *isnull);
 
 /* ---------------------------------------------------------------------------
  * Taking snapshots (snapshot_take.c) and dropping them (snapshot_drop.c)

@@ -387,6 +387,45 @@ SnapStoreScan(Relation rel, snapmap_hash *want, SnapRowCallback cb, void *arg)
 }
 
 /*
+ * Scan a store and call cb for every row whose hash want maps to a positive
+ * count, with that count, copies included; want is left as it is.  Reads
+ * with the latest snapshot, so rows written earlier in the same command are
+ * seen once the caller made them visible (CommandCounterIncrement).
+ */
+void
+SnapStoreEachRow(Relation rel, snapmap_hash *want, SnapRowCallback cb, void *arg)
+{
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	Snapshot	snap;
+	uint64		seen = 0;
+
+	if (want->members == 0)
+		return;
+	snap = RegisterSnapshot(GetLatestSnapshot());
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, snap, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		uint64		h;
+		SnapMapEntry *e;
+
+		if ((++seen & 0x3FF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		h = (uint64) DatumGetInt64(slot_getattr(slot, 1, &isnull));
+		e = snapmap_lookup(want, h);
+		if (e == NULL || e->count <= 0)
+			continue;
+		slot_getallattrs(slot);
+		cb(arg, h, e->count, slot->tts_values + 1, slot->tts_isnull + 1);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snap);
+}
+
+/*
  * Delete the rows of a store whose hash is in garbage: all of them, or with
  * keep_counted all but the first count copies (count is consumed).  The
  * caller holds a lock that keeps other writers out; reads with the latest

@@ -14,6 +14,15 @@
  * in the parent's map were removed.  Unchanged data thus costs one read and
  * no write, and a change costs the changed rows plus two short hash lists.
  *
+ * Row hashes can be forged, so each row also gets a keyed check hash
+ * (snapshot_check.c).  Where a row read is taken to be a stored row, the
+ * check hashes must agree: the rows kept from the parent must sum to the
+ * parent's check sum less the removed rows' (read back from the store), a
+ * new row whose hash the store holds already must match the stored row,
+ * copies of a hash in a first snapshot must match each other, and reused
+ * content must have the check sum of the rows read.  Otherwise the
+ * snapshot is refused.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -30,6 +39,7 @@
 #include "tcop/dest.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -72,6 +82,12 @@ typedef struct TakeState
 	SnapHashList all;			/* every row's hash */
 	SnapHashList added;			/* rows the parent lacks */
 	uint64		content_hash;
+	SnapCheck  *check;			/* the store's keyed check hash */
+	uint64		check_sum;		/* sum of every row's check hash */
+	uint64		kept_sum;		/* ... of the rows kept from the parent */
+	uint64		parent_check_sum;
+	snapmap_hash *verify;		/* new rows the store holds already: counts */
+	uint64		verify_sum;		/* ... and the sum of their check hashes */
 	int64		nrows;
 	int64		distinct;
 	int64		rows_stored;
@@ -287,11 +303,13 @@ FlattenRow(TakeState *st, Datum *values, bool *isnull)
 	return out;
 }
 
-/* Write a new row to the store, or keep it for the end of the scan. */
+/*
+ * Write a new row (values in their stored types) to the store, or keep it
+ * for the end of the scan.
+ */
 static void
 StoreRow(TakeState *st, uint64 h, Datum *values, bool *isnull, SnapMapEntry *e)
 {
-	values = SnapToStoreRow(st->tostore, values, isnull);
 	/* no writes while a parallel query runs: keep the row until the end */
 	if (st->writer == NULL || IsInParallelMode())
 	{
@@ -307,6 +325,28 @@ StoreRow(TakeState *st, uint64 h, Datum *values, bool *isnull, SnapMapEntry *e)
 }
 
 /*
+ * Remember a row (with check hash k) that is taken to be the stored row
+ * with hash h, to compare with it after the scan.
+ */
+static void
+VerifyLater(TakeState *st, uint64 h, uint64 k)
+{
+	SnapMapEntry *e;
+	bool		found;
+
+	if (st->verify == NULL)
+		st->verify = SnapMapCreate(st->statecxt, 64);
+	e = snapmap_insert(st->verify, h, &found);
+	if (!found)
+	{
+		e->count = 0;
+		e->flags = 0;
+	}
+	e->count++;
+	st->verify_sum += k;
+}
+
+/*
  * Count one row of the data being snapshotted, with its row hash h: into
  * the content hash and the statistics, and into the store when it is new.
  */
@@ -316,11 +356,16 @@ TakeAddRow(TakeState *st, uint64 h, Datum *values, bool *isnull)
 	MemoryContext old;
 	SnapMapEntry *e;
 	bool		found;
+	Datum	   *stored;
+	uint64		k;
 
 	if ((st->nrows & 0x3FF) == 0)
 		CHECK_FOR_INTERRUPTS();
 	old = MemoryContextSwitchTo(st->rowcxt);
 	SnapStatsAdd(st->stats, st->ncols, values, isnull);
+	stored = SnapToStoreRow(st->tostore, values, isnull);
+	k = SnapCheckRow(st->check, stored, isnull);
+	st->check_sum += k;
 
 	st->content_hash += h;
 	st->nrows++;
@@ -329,7 +374,7 @@ TakeAddRow(TakeState *st, uint64 h, Datum *values, bool *isnull)
 	if (st->fresh)
 	{
 		/* duplicates are found when the hashes are sorted, and removed then */
-		StoreRow(st, h, values, isnull, NULL);
+		StoreRow(st, h, stored, isnull, NULL);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(st->rowcxt);
 		return;
@@ -347,7 +392,10 @@ TakeAddRow(TakeState *st, uint64 h, Datum *values, bool *isnull)
 		st->distinct++;
 	}
 	if (found && e->count > 0)
+	{
 		e->count--;				/* a row of the parent, still there */
+		st->kept_sum += k;
+	}
 	else
 	{
 		if (st->have_parent)
@@ -356,13 +404,15 @@ TakeAddRow(TakeState *st, uint64 h, Datum *values, bool *isnull)
 		{
 			/* a row no content of the chain has: store it */
 			if (st->write_now)
-				StoreRow(st, h, values, isnull, e);
+				StoreRow(st, h, stored, isnull, e);
 			else
 			{
 				e->flags |= SNAP_PENDING;
-				KeepPending(st, h, SnapToStoreRow(st->tostore, values, isnull), isnull);
+				KeepPending(st, h, stored, isnull);
 			}
 		}
+		else
+			VerifyLater(st, h, k);	/* the store has a row with this hash */
 	}
 	MemoryContextSwitchTo(old);
 	MemoryContextReset(st->rowcxt);
@@ -458,7 +508,12 @@ StorePending(TakeState *st, int32 store, List *chain)
 			/* fresh: every row is written, duplicates are removed later */
 			e = snapmap_lookup(st->map, h);
 			if (e == NULL || !(e->flags & SNAP_PENDING))
+			{
+				/* stored by another content: it must be this row */
+				VerifyLater(st, h, SnapCheckRow(st->check, slot->tts_values + 1,
+												slot->tts_isnull + 1));
 				continue;
+			}
 			e->flags &= ~SNAP_PENDING;
 		}
 		st->bytes_stored += SnapWriterAdd(st->writer, h, slot->tts_values + 1,
@@ -468,6 +523,120 @@ StorePending(TakeState *st, int32 store, List *chain)
 	SnapWriterEnd(st->writer);
 	st->writer = NULL;
 	ExecDropSingleTupleTableSlot(slot);
+}
+
+/* Refuse a snapshot in which a row is taken for a different stored row. */
+static void
+RefuseForgedRow(TakeState *st)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("snapshot of %s refused: a row has the same row hash as a different stored row",
+					st->relation),
+			 errdetail("Either the row was made to collide on purpose by someone who can write to the relation, or two rows collide by chance on a 64-bit hash."),
+			 errhint("Check who may write to the relation.")));
+}
+
+/* State of the scans that compare rows read with stored rows */
+typedef struct CheckScan
+{
+	TakeState  *st;
+	snapmap_hash *want;			/* flags: which sums a hash goes to */
+	HTAB	   *first;			/* copies: the first copy's check hash */
+	uint64		removed_sum;	/* stored check hashes of removed rows */
+	uint64		verify_sum;		/* ... of the rows to verify */
+} CheckScan;
+
+#define CHECK_REMOVED	0x01
+#define CHECK_VERIFY	0x02
+#define CHECK_DONE		0x04
+
+/* For each copy of a hash a first snapshot wrote: all copies must agree. */
+static void
+CheckCopy(void *arg, uint64 h, int32 times, Datum *values, bool *isnull)
+{
+	CheckScan  *cs = arg;
+	uint64		k = SnapCheckRow(cs->st->check, values, isnull);
+	uint64	   *entry;
+	bool		found;
+
+	entry = hash_search(cs->first, &h, HASH_ENTER, &found);
+	if (!found)
+		entry[1] = k;
+	else if (entry[1] != k)
+		RefuseForgedRow(cs->st);
+}
+
+/* For a stored row removed from the parent, or taken for a row read. */
+static void
+CheckStored(void *arg, uint64 h, int32 times, Datum *values, bool *isnull)
+{
+	CheckScan  *cs = arg;
+	SnapMapEntry *e = snapmap_lookup(cs->want, h);
+	uint64		k;
+
+	if (e == NULL || (e->flags & CHECK_DONE))
+		return;
+	e->flags |= CHECK_DONE;
+	k = SnapCheckRow(cs->st->check, values, isnull);
+	if (e->flags & CHECK_REMOVED)
+		cs->removed_sum += k * (uint64) e->count;
+	if (e->flags & CHECK_VERIFY)
+		cs->verify_sum += k * (uint64) e->count;
+}
+
+/*
+ * Compare the rows read with the stored rows they were taken for: the
+ * parent's check sum less the removed rows' must be what the kept rows sum
+ * to, and the rows found stored already must match the stored rows.  Reads
+ * only the removed and verified rows from the store.
+ */
+static void
+CheckAgainstStore(TakeState *st)
+{
+	CheckScan	cs;
+	snapmap_iterator it;
+	SnapMapEntry *e;
+	bool		found;
+
+	memset(&cs, 0, sizeof(cs));
+	cs.st = st;
+	cs.want = SnapMapCreate(CurrentMemoryContext, 64);
+	if (st->have_parent)
+	{
+		snapmap_start_iterate(st->map, &it);
+		while ((e = snapmap_iterate(st->map, &it)) != NULL)
+		{
+			SnapMapEntry *w;
+
+			if (e->count <= 0)
+				continue;
+			w = snapmap_insert(cs.want, e->key, &found);
+			w->count = e->count;
+			w->flags = CHECK_REMOVED;
+		}
+	}
+	if (st->verify != NULL)
+	{
+		snapmap_start_iterate(st->verify, &it);
+		while ((e = snapmap_iterate(st->verify, &it)) != NULL)
+		{
+			SnapMapEntry *w = snapmap_insert(cs.want, e->key, &found);
+
+			/* a removed hash is never also a new one */
+			w->count = e->count;
+			w->flags = CHECK_VERIFY;
+		}
+	}
+	if (cs.want->members > 0)
+	{
+		CommandCounterIncrement();
+		SnapStoreEachRow(st->store_rel, cs.want, CheckStored, &cs);
+	}
+	if (st->have_parent && st->kept_sum != st->parent_check_sum - cs.removed_sum)
+		RefuseForgedRow(st);
+	if (st->verify_sum != cs.verify_sum)
+		RefuseForgedRow(st);
 }
 
 /*
@@ -504,8 +673,20 @@ RemoveDuplicates(TakeState *st)
 	if (dups != NULL)
 	{
 		int64		deleted;
+		CheckScan	cs;
+		HASHCTL		ctl;
 
 		CommandCounterIncrement();
+		/* the copies of a hash must be copies of one row */
+		memset(&cs, 0, sizeof(cs));
+		cs.st = st;
+		ctl.keysize = sizeof(uint64);
+		ctl.entrysize = 2 * sizeof(uint64);
+		ctl.hcxt = CurrentMemoryContext;
+		cs.first = hash_create("mlops snapshot copies", 1024, &ctl,
+							   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		SnapStoreEachRow(st->store_rel, dups, CheckCopy, &cs);
+		hash_destroy(cs.first);
 		deleted = SnapStoreDelete(st->store_rel, dups, true);
 		st->bytes_stored = st->bytes_stored * (st->rows_stored - deleted)
 			/ Max(st->rows_stored, 1);
@@ -538,6 +719,7 @@ TakeBegin(Oid relid, int ncols, SnapColumn *cols, const char *name)
 	SnapCheckStoreTypes(st->store_rel, ncols, cols);
 	SnapReadLatest(true);
 	SnapAttachStores();
+	st->check = SnapCheckBegin(st->store_rel, SnapStoreKey(st->store));
 
 	st->ncols = ncols;
 	st->cols = cols;
@@ -576,6 +758,7 @@ TakeBegin(Oid relid, int ncols, SnapColumn *cols, const char *name)
 				st->chain_hashes += link->n_added + link->n_removed;
 		}
 		st->map = SnapContentMap(st->parent, true);
+		st->parent_check_sum = SnapContentCheckSum(st->parent);
 		st->have_parent = true;
 		snapmap_start_iterate(st->map, &it);
 		while ((e = snapmap_iterate(st->map, &it)) != NULL)
@@ -647,6 +830,10 @@ TakeEnd(TakeState *st)
 				SnapListAppendN(&removed, e->key, e->count);
 	}
 
+	/* rows taken for stored rows must be those rows */
+	if (!st->fresh)
+		CheckAgainstStore(st);
+
 	/* identical data stored before: point at it */
 	if (st->have_parent && st->added.n == 0 && removed.n == 0)
 		content = parent;
@@ -656,6 +843,8 @@ TakeEnd(TakeState *st)
 			SnapListSort(&st->all);
 		SnapListDigest(&st->all, digest);
 		content = SnapFindContent(st->store, digest, st->nrows);
+		if (content != 0 && SnapContentCheckSum(content) != st->check_sum)
+			RefuseForgedRow(st);
 	}
 	if (content != 0)
 	{
@@ -685,7 +874,8 @@ TakeEnd(TakeState *st)
 
 	content = SnapInsertContent(st->store, parent, st->nrows, st->distinct,
 								st->content_hash, digest, added, &removed,
-								SnapStatsJson(st->stats, st->ncols, st->cols));
+								SnapStatsJson(st->stats, st->ncols, st->cols),
+								st->check_sum);
 	table_close(st->store_rel, NoLock);
 	return SnapInsertCatalog(st->owner, st->name, st->relation, st->ncols, st->cols,
 							 content, st->rows_stored, st->bytes_stored + bytes_lists);

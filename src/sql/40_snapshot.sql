@@ -34,6 +34,7 @@ CREATE TABLE mlops.snapshot_stores (
     owner         regrole NOT NULL,
     column_types  text[] NOT NULL,
     created_at    timestamptz NOT NULL DEFAULT now(),
+    check_key     bigint NOT NULL,
     UNIQUE (owner, column_types)
 );
 COMMENT ON TABLE mlops.snapshot_stores IS 'Row stores of snapshots: one per owning role and list of stored column types, each with its table mlops.snapshot_rows_<id>';
@@ -41,6 +42,7 @@ COMMENT ON COLUMN mlops.snapshot_stores.id IS 'Store number; its rows are in mlo
 COMMENT ON COLUMN mlops.snapshot_stores.owner IS 'Role whose snapshots the store holds; no other role''s snapshot uses it';
 COMMENT ON COLUMN mlops.snapshot_stores.column_types IS 'Built-in SQL types the columns are stored in, in order (the base type of a domain, text for a type outside pg_catalog)';
 COMMENT ON COLUMN mlops.snapshot_stores.created_at IS 'When the first snapshot with these column types was taken';
+COMMENT ON COLUMN mlops.snapshot_stores.check_key IS 'Secret random key of the rows'' check hashes, which tell a stored row from a different row with the same row hash; readable only by the store''s owner and the registry owner';
 
 -- ---------------------------------------------------------------------------
 -- snapshot_contents: multisets of row hashes, stored as deltas
@@ -58,6 +60,7 @@ CREATE TABLE mlops.snapshot_contents (
     added          bytea NOT NULL,
     removed        bytea NOT NULL,
     statistics     jsonb NOT NULL,
+    check_sum      bigint NOT NULL,
     created_at     timestamptz NOT NULL DEFAULT now(),
     CHECK (parent IS NOT NULL OR n_removed = 0),
     CHECK (octet_length(added) = 8 * n_added AND octet_length(removed) = 8 * n_removed)
@@ -80,6 +83,7 @@ COMMENT ON COLUMN mlops.snapshot_contents.n_removed IS 'Row hashes in removed';
 COMMENT ON COLUMN mlops.snapshot_contents.added IS 'Row hashes added to the parent (every row for a base), sorted, 8 bytes big-endian each, repeated for duplicates';
 COMMENT ON COLUMN mlops.snapshot_contents.removed IS 'Row hashes removed from the parent, in the same format';
 COMMENT ON COLUMN mlops.snapshot_contents.statistics IS 'Per-column statistics, one object per column in column order';
+COMMENT ON COLUMN mlops.snapshot_contents.check_sum IS 'Sum modulo 2^64 of the rows'' check hashes (keyed with the store''s check_key, over the stored values), duplicates included, as a signed bigint: what a later snapshot that reuses stored rows checks its rows against';
 COMMENT ON COLUMN mlops.snapshot_contents.created_at IS 'When the content was first stored';
 
 -- ---------------------------------------------------------------------------
@@ -231,5 +235,7 @@ FROM mlops.snapshot_stores st
 WHERE pg_catalog.pg_has_role(st.owner, 'USAGE');
 COMMENT ON VIEW mlops.snapshot_storage IS 'Space used by the snapshots of the roles whose privileges the caller has: per store, the bytes of its rows table and of its membership lists';
 
-GRANT SELECT ON mlops.snapshot_stores, mlops.snapshot_catalog TO PUBLIC;
+-- the check key stays with the registry owner: no column grant exposes it
+GRANT SELECT (id, owner, column_types, created_at) ON mlops.snapshot_stores TO PUBLIC;
+GRANT SELECT ON mlops.snapshot_catalog TO PUBLIC;
 GRANT SELECT ON mlops.snapshots, mlops.snapshot_storage TO PUBLIC;
