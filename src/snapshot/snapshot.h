@@ -40,9 +40,13 @@ extern int64 MlopsSnapshotForTraining(Oid relid, List *colnames,
  *	 snapshot = b ? MlopsSnapshotFinish(b)
  *				  : MlopsSnapshotForTraining(relid, colnames, content_hash, nrows);
  *
- * MlopsSnapshotBeginFirst returns NULL when the caller already has a
- * snapshot of these columns of relid: then unchanged data is found by its
- * hash after the scan, at no cost, and only changed data is read again.
+ * When the caller already has a snapshot of these columns of relid, the
+ * builder only sums the rows up, content hash and keyed check hashes
+ * (snapshot_check.c), and Finish returns the existing snapshot they match
+ * only when the check hashes agree too: a content hash can be forged, the
+ * check hashes cannot.  Otherwise (changed data) the rows are read again
+ * into a new snapshot.  MlopsSnapshotBeginFirst never returns NULL; the
+ * form above also covers callers that have no builder.
  * It checks the caller may read the columns and locks the store until the
  * transaction ends.  AddRow copies what it keeps (values need only live for
  * the call) and may run inside the caller's query, also a parallel one (it

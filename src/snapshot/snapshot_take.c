@@ -933,6 +933,9 @@ MlopsSnapshotTake(Oid relid, List *colnames, const char *name)
 	return id;
 }
 
+static int64 TakeMatching(Oid relid, int ncols, SnapColumn *cols,
+						  uint64 content_hash, int64 nrows);
+
 /*
  * A snapshot of exactly the rows training read (see snapshot.h): the
  * caller's existing snapshot of them, else a new snapshot, checked against
@@ -945,41 +948,80 @@ MlopsSnapshotForTraining(Oid relid, List *colnames, uint64 content_hash, int64 n
 {
 	int			ncols;
 	SnapColumn *cols;
-	char	   *relation;
 	int64		id;
 
 	SnapSPIConnect();
 	SnapReadLatest(false);
 	SnapResolveColumns(relid, colnames, &ncols, &cols);
-	relation = MlopsQualifiedRelname(relid);
-
-	id = SnapFindSnapshot(GetUserId(), relation, ncols, cols, content_hash, nrows);
+	id = SnapFindSnapshot(GetUserId(), MlopsQualifiedRelname(relid), ncols, cols,
+						  content_hash, nrows);
 	if (id == 0)
-	{
-		SnapInfo   *info;
-
-		id = TakeSnapshot(relid, ncols, cols, NULL);
-		info = SnapLookup(id, false);
-		if (info->content_hash != content_hash || info->row_count != nrows)
-			ereport(ERROR,
-					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("rows of \"%s\" changed while training read them", relation),
-					 errdetail("Training read " INT64_FORMAT " rows with content hash %016llx; the snapshot taken after it has " INT64_FORMAT " rows with hash %016llx.",
-							   nrows, (unsigned long long) content_hash,
-							   info->row_count, (unsigned long long) info->content_hash),
-					 errhint("Train again, or train in a REPEATABLE READ transaction.")));
-	}
+		id = TakeMatching(relid, ncols, cols, content_hash, nrows);
 	SnapReadLatest(false);
 	SPI_finish();
 	return id;
 }
 
-/* A snapshot fed row by row by its caller (see snapshot.h) */
+/*
+ * A new snapshot of relid, which must hold the rows training read (their
+ * content hash and count): else the rows changed in between.
+ */
+static int64
+TakeMatching(Oid relid, int ncols, SnapColumn *cols, uint64 content_hash, int64 nrows)
+{
+	int64		id = TakeSnapshot(relid, ncols, cols, NULL);
+	SnapInfo   *info = SnapLookup(id, false);
+
+	if (info->content_hash != content_hash || info->row_count != nrows)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("rows of \"%s\" changed while training read them", info->relation),
+				 errdetail("Training read " INT64_FORMAT " rows with content hash %016llx; the snapshot taken after it has " INT64_FORMAT " rows with hash %016llx.",
+						   nrows, (unsigned long long) content_hash,
+						   info->row_count, (unsigned long long) info->content_hash),
+				 errhint("Train again, or train in a REPEATABLE READ transaction.")));
+	return id;
+}
+
+/*
+ * A snapshot fed row by row by its caller (see snapshot.h).  Either the
+ * relation's first snapshot is being taken (st), or the caller already has
+ * one and the rows are only summed up, so that the existing snapshot they
+ * match is used only when their keyed check hashes agree too: a content
+ * hash and a row count can be forged, check hashes cannot.
+ */
 struct MlopsSnapshotBuilder
 {
-	TakeState  *st;
+	TakeState  *st;				/* a first snapshot, or NULL when verifying */
 	MemoryContext cxt;
+	/* verifying */
+	Oid			relid;
+	int			ncols;
+	SnapColumn *cols;
+	Relation	store_rel;
+	SnapCheck  *check;
+	SnapToStore *tostore;
+	MemoryContext rowcxt;
+	uint64		content_hash;
+	uint64		check_sum;
+	int64		nrows;
 };
+
+/* Start summing up the rows of relid against its store's check key */
+static void
+VerifyBegin(MlopsSnapshotBuilder *b, Oid relid, int ncols, SnapColumn *cols)
+{
+	bool		created;
+	int32		store = SnapFindStore(GetUserId(), ncols, cols, false, &created);
+
+	b->relid = relid;
+	b->ncols = ncols;
+	b->cols = cols;
+	b->store_rel = table_open(SnapStoreRelid(store, false), AccessShareLock);
+	b->check = SnapCheckBegin(b->store_rel, SnapStoreKey(store));
+	b->tostore = SnapToStoreBegin(ncols, cols);
+	b->rowcxt = AllocSetContextCreate(b->cxt, "mlops snapshot check row", ALLOCSET_SMALL_SIZES);
+}
 
 /*
  * Start the first snapshot of these columns of relid, to be fed the rows
@@ -1000,19 +1042,19 @@ MlopsSnapshotBeginFirst(Oid relid, List *colnames)
 	old = MemoryContextSwitchTo(cxt);
 	SnapReadLatest(false);
 	SnapResolveColumns(relid, colnames, &ncols, &cols);
+	b = palloc0(sizeof(MlopsSnapshotBuilder));
+	b->cxt = cxt;
 	if (!SnapHasSnapshotOf(GetUserId(), MlopsQualifiedRelname(relid), ncols, cols))
 	{
-		b = palloc0(sizeof(MlopsSnapshotBuilder));
-		b->cxt = cxt;
 		b->st = TakeBegin(relid, ncols, cols, NULL);
 		/* the caller's query ends before we write the last rows */
 		b->st->flatten = true;
 	}
+	else
+		VerifyBegin(b, relid, ncols, cols);
 	SnapReadLatest(false);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
-	if (b == NULL)
-		MemoryContextDelete(cxt);
 	return b;
 }
 
@@ -1021,10 +1063,42 @@ void
 MlopsSnapshotAddRow(MlopsSnapshotBuilder *b, uint64 rowhash,
 					const Datum *values, const bool *isnull)
 {
-	MemoryContext old = MemoryContextSwitchTo(b->cxt);
+	MemoryContext old;
 
+	if (b->st == NULL)
+	{
+		old = MemoryContextSwitchTo(b->rowcxt);
+		b->check_sum += SnapCheckRow(b->check,
+									 SnapToStoreRow(b->tostore, (Datum *) values, isnull),
+									 isnull);
+		b->content_hash += rowhash;
+		b->nrows++;
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(b->rowcxt);
+		return;
+	}
+	old = MemoryContextSwitchTo(b->cxt);
 	TakeAddRow(b->st, rowhash, (Datum *) values, (bool *) isnull);
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * The caller's existing snapshot of exactly the rows summed up in b, when
+ * their check hashes agree; else a new snapshot (which refuses rows whose
+ * hashes collide with different stored rows).
+ */
+static int64
+VerifyEnd(MlopsSnapshotBuilder *b)
+{
+	int64		id;
+
+	table_close(b->store_rel, NoLock);
+	SnapReadLatest(false);
+	id = SnapFindSnapshot(GetUserId(), MlopsQualifiedRelname(b->relid), b->ncols, b->cols,
+						  b->content_hash, b->nrows);
+	if (id != 0 && SnapContentCheckSum(SnapLookup(id, false)->content) == b->check_sum)
+		return id;
+	return TakeMatching(b->relid, b->ncols, b->cols, b->content_hash, b->nrows);
 }
 
 /* Store the snapshot fed to b and return its id; b is freed. */
@@ -1036,7 +1110,10 @@ MlopsSnapshotFinish(MlopsSnapshotBuilder *b)
 
 	SnapSPIConnect();
 	old = MemoryContextSwitchTo(b->cxt);
-	id = TakeEnd(b->st);
+	if (b->st != NULL)
+		id = TakeEnd(b->st);
+	else
+		id = VerifyEnd(b);
 	SnapReadLatest(false);
 	MemoryContextSwitchTo(old);
 	SPI_finish();
