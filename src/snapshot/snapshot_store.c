@@ -347,13 +347,14 @@ SnapWriterEnd(SnapWriter *w)
 }
 
 /*
- * Scan a store and call cb for each row whose hash want maps to a positive
- * count, with that count; the count is then zeroed, so each row is given
- * once even if the store held it twice.  Reads with the active snapshot.
- * Returns the sum of the counts given.
+ * The scan behind SnapStoreScan and SnapStoreEachRow: call cb for every row
+ * of the store whose hash want maps to a positive count, with that count;
+ * with once, the count is then zeroed, so each row is given once even if
+ * the store held it twice.  Returns the sum of the counts given.
  */
-int64
-SnapStoreScan(Relation rel, snapmap_hash *want, SnapRowCallback cb, void *arg)
+static int64
+StoreScanWanted(Relation rel, Snapshot snap, snapmap_hash *want, bool once,
+				SnapRowCallback cb, void *arg)
 {
 	TableScanDesc scan;
 	TupleTableSlot *slot;
@@ -362,47 +363,6 @@ SnapStoreScan(Relation rel, snapmap_hash *want, SnapRowCallback cb, void *arg)
 
 	if (want->members == 0)
 		return 0;
-	slot = table_slot_create(rel, NULL);
-	scan = table_beginscan(rel, GetActiveSnapshot(), 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		uint64		h;
-		SnapMapEntry *e;
-
-		if ((++seen & 0x3FF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		h = (uint64) DatumGetInt64(slot_getattr(slot, 1, &isnull));
-		e = snapmap_lookup(want, h);
-		if (e == NULL || e->count <= 0)
-			continue;
-		slot_getallattrs(slot);
-		cb(arg, h, e->count, slot->tts_values + 1, slot->tts_isnull + 1);
-		total += e->count;
-		e->count = 0;
-	}
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	return total;
-}
-
-/*
- * Scan a store and call cb for every row whose hash want maps to a positive
- * count, with that count, copies included; want is left as it is.  Reads
- * with the latest snapshot, so rows written earlier in the same command are
- * seen once the caller made them visible (CommandCounterIncrement).
- */
-void
-SnapStoreEachRow(Relation rel, snapmap_hash *want, SnapRowCallback cb, void *arg)
-{
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	Snapshot	snap;
-	uint64		seen = 0;
-
-	if (want->members == 0)
-		return;
-	snap = RegisterSnapshot(GetLatestSnapshot());
 	slot = table_slot_create(rel, NULL);
 	scan = table_beginscan(rel, snap, 0, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
@@ -419,9 +379,39 @@ SnapStoreEachRow(Relation rel, snapmap_hash *want, SnapRowCallback cb, void *arg
 			continue;
 		slot_getallattrs(slot);
 		cb(arg, h, e->count, slot->tts_values + 1, slot->tts_isnull + 1);
+		total += e->count;
+		if (once)
+			e->count = 0;
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
+	return total;
+}
+
+/*
+ * Scan a store and call cb for each row whose hash want maps to a positive
+ * count, with that count; the count is then zeroed, so each row is given
+ * once even if the store held it twice.  Reads with the active snapshot.
+ * Returns the sum of the counts given.
+ */
+int64
+SnapStoreScan(Relation rel, snapmap_hash *want, SnapRowCallback cb, void *arg)
+{
+	return StoreScanWanted(rel, GetActiveSnapshot(), want, true, cb, arg);
+}
+
+/*
+ * Scan a store and call cb for every row whose hash want maps to a positive
+ * count, with that count, copies included; want is left as it is.  Reads
+ * with the latest snapshot, so rows written earlier in the same command are
+ * seen once the caller made them visible (CommandCounterIncrement).
+ */
+void
+SnapStoreEachRow(Relation rel, snapmap_hash *want, SnapRowCallback cb, void *arg)
+{
+	Snapshot	snap = RegisterSnapshot(GetLatestSnapshot());
+
+	(void) StoreScanWanted(rel, snap, want, false, cb, arg);
 	UnregisterSnapshot(snap);
 }
 
