@@ -40,7 +40,6 @@ MlopsDriftReadVersion(const char *project, int version, bool any_version,
 	Oid			argtypes[2] = {TEXTOID, INT4OID};
 	Datum		args[2];
 	char		nulls[2] = {' ', any_version ? 'n' : ' '};
-	MlopsUserSwitch sw;
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
@@ -50,12 +49,11 @@ MlopsDriftReadVersion(const char *project, int version, bool any_version,
 
 	args[0] = CStringGetTextDatum(project);
 	args[1] = Int32GetDatum(version);
-	MlopsBecomeRegistryOwner(&sw);
-	MlopsExecOrError("SELECT version, baseline, model, model_sha256 FROM mlops.model_versions "
-					 "WHERE project = $1 AND ($2 IS NULL OR version = $2) "
-					 "ORDER BY (status = 'production') DESC, version DESC LIMIT 1",
-					 2, argtypes, args, nulls, SPI_OK_SELECT);
-	MlopsRestoreUser(&sw);
+	if (MlopsExecAsRegistryOwner("SELECT version, baseline, model, model_sha256 FROM mlops.model_versions "
+								 "WHERE project = $1 AND ($2 IS NULL OR version = $2) "
+								 "ORDER BY (status = 'production') DESC, version DESC LIMIT 1",
+								 2, argtypes, args, nulls, MLOPS_OWNER_WRITE) != SPI_OK_SELECT)
+		elog(ERROR, "could not read mlops.model_versions");
 	if (SPI_processed == 0)
 		return NULL;
 	tup = SPI_tuptable->vals[0];

@@ -264,10 +264,7 @@ FinishReadScores(RetrainEnd *re)
 					 "  FROM mlops.model_versions WHERE project = $1 AND version = $2",
 					 3, argtypes, values, NULL, SPI_OK_SELECT);
 	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("version %d of project \"%s\" does not exist",
-						re->chall_version, re->project)));
+		MlopsReportNoVersion(re->project, re->chall_version);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
 		re->chall_score = DatumGetFloat8(d);

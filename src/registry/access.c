@@ -93,8 +93,8 @@ PrivilegeName(uint32 bit)
 }
 
 /* OID of a relation of schema mlops; ERROR when the extension is broken */
-static Oid
-RegistryRelid(const char *name)
+Oid
+MlopsRegistryRelid(const char *name)
 {
 	Oid			relid = get_relname_relid(name, MlopsSchemaOid());
 
@@ -129,7 +129,7 @@ RegistrySnapshot(void)
 bool
 MlopsProjectOwner(const char *project, Oid *owner)
 {
-	Relation	rel = table_open(RegistryRelid("projects"), AccessShareLock);
+	Relation	rel = table_open(MlopsRegistryRelid("projects"), AccessShareLock);
 	AttrNumber	owner_att = get_attnum(RelationGetRelid(rel), "owner");
 	ScanKeyData key;
 	SysScanDesc scan;
@@ -140,7 +140,7 @@ MlopsProjectOwner(const char *project, Oid *owner)
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(project));
 	snap = RegisterSnapshot(RegistrySnapshot());
-	scan = systable_beginscan(rel, RegistryRelid("projects_pkey"), true,
+	scan = systable_beginscan(rel, MlopsRegistryRelid("projects_pkey"), true,
 							  snap, 1, &key);
 	if (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
@@ -160,7 +160,7 @@ MlopsProjectOwner(const char *project, Oid *owner)
 static uint32
 GrantedPrivileges(const char *project, Oid roleid)
 {
-	Relation	rel = table_open(RegistryRelid("project_grants"), AccessShareLock);
+	Relation	rel = table_open(MlopsRegistryRelid("project_grants"), AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	AttrNumber	grantee_att = get_attnum(RelationGetRelid(rel), "grantee");
 	AttrNumber	privilege_att = get_attnum(RelationGetRelid(rel), "privilege");
@@ -173,7 +173,7 @@ GrantedPrivileges(const char *project, Oid roleid)
 	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_TEXTEQ,
 				CStringGetTextDatum(project));
 	snap = RegisterSnapshot(RegistrySnapshot());
-	scan = systable_beginscan(rel, RegistryRelid("project_grants_pkey"), true,
+	scan = systable_beginscan(rel, MlopsRegistryRelid("project_grants_pkey"), true,
 							  snap, 1, &key);
 	while (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{

@@ -72,15 +72,12 @@ MlopsGetProject(const char *name, bool missing_ok)
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
-	MlopsUserSwitch sw;
 	int			ret;
 
 	args[0] = CStringGetTextDatum(name);
-	MlopsBecomeRegistryOwner(&sw);
-	ret = SPI_execute_with_args("SELECT name, task, target, key_metric, relation, owner "
-								"FROM mlops.projects WHERE name = $1",
-								1, argtypes, args, NULL, false, 1);
-	MlopsRestoreUser(&sw);
+	ret = MlopsExecAsRegistryOwner("SELECT name, task, target, key_metric, relation, owner "
+								   "FROM mlops.projects WHERE name = $1",
+								   1, argtypes, args, NULL, MLOPS_OWNER_WRITE);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read mlops.projects");
 	if (SPI_processed == 0)
@@ -131,7 +128,6 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 	bool		isnull;
 	Datum		d;
 	const char *sql;
-	MlopsUserSwitch sw;
 	int			ret;
 
 	args[0] = CStringGetTextDatum(project);
@@ -143,9 +139,8 @@ MlopsGetVersionSnapshot(const char *project, int version, bool missing_ok, bool 
 		"test_size, model_sha256 FROM mlops.model_versions WHERE project = $1 "
 		"AND status = 'production' AND $2 = 0";
 	/* as the registry owner, as MlopsGetProject */
-	MlopsBecomeRegistryOwner(&sw);
-	ret = SPI_execute_with_args(sql, 2, argtypes, args, NULL, read_only, 1);
-	MlopsRestoreUser(&sw);
+	ret = MlopsExecAsRegistryOwner(sql, 2, argtypes, args, NULL,
+								   read_only ? MLOPS_OWNER_READ : MLOPS_OWNER_WRITE);
 	if (ret != SPI_OK_SELECT)
 		elog(ERROR, "could not read mlops.model_versions");
 	if (SPI_processed == 0)

@@ -57,6 +57,7 @@ extern void MlopsRestoreUser(const MlopsUserSwitch *sw);
 #define MLOPS_PRIV_ALL		0x0F
 #define MLOPS_PRIV_OWNER	0x10	/* owns it: grant, revoke, reassign */
 
+extern Oid	MlopsRegistryRelid(const char *name);
 extern bool MlopsProjectOwner(const char *project, Oid *owner);
 extern uint32 MlopsProjectPrivileges(const char *project, Oid roleid, bool *exists);
 extern void MlopsCheckProjectPrivilege(const char *project, uint32 privilege);

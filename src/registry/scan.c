@@ -25,7 +25,6 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-#include "core/util.h"
 #include "registry/registry.h"
 
 /* Column numbers of mlops.model_versions, looked up by name once per scan */
@@ -58,8 +57,7 @@ bool
 MlopsScanVersion(const char *project, int version, int *found_version,
 				 uint8 *sha, bytea **model)
 {
-	Oid			nsp = MlopsSchemaOid();
-	Relation	rel = table_open(get_relname_relid("model_versions", nsp), AccessShareLock);
+	Relation	rel = table_open(MlopsRegistryRelid("model_versions"), AccessShareLock);
 	TupleDesc	desc = RelationGetDescr(rel);
 	VersionColumns col;
 	ScanKeyData key[2];
@@ -82,7 +80,7 @@ MlopsScanVersion(const char *project, int version, int *found_version,
 					Int32GetDatum(version));
 		nkeys = 2;
 	}
-	scan = systable_beginscan(rel, get_relname_relid("model_versions_pkey", nsp), true,
+	scan = systable_beginscan(rel, MlopsRegistryRelid("model_versions_pkey"), true,
 							  ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
 							  nkeys, key);
 	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
