@@ -23,6 +23,7 @@
 #include "algorithms/algorithm.h"
 #include "core/util.h"
 #include "jobs/scheduler.h"
+#include "train/train_moments.h"
 
 PG_MODULE_MAGIC;
 
@@ -110,6 +111,20 @@ _PG_init(void)
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
+
+	/*
+	 * Off by default: training reads its rows anyway (for the snapshot and
+	 * the drift baseline), so summing them where they are only pays when
+	 * they are elsewhere (Citus) or the machine has cores to spare.
+	 */
+	DefineCustomBoolVariable("mlops.pushdown_moments",
+							 "Computes linear and ridge training's moments and metrics with aggregate queries over the training relation.",
+							 "Parallel workers and Citus workers run them where the rows are; off, training sums the rows it has read. The model is the same either way.",
+							 &mlops_pushdown_moments,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("mlops");
 

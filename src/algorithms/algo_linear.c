@@ -178,31 +178,66 @@ LinearFit(MlopsModel *model, const MlopsDesign *train)
 }
 
 /*
- * Fit ordinary least squares from centred moments instead of rows, for a
- * driver that accumulates them in an aggregate (parallel and distributed
- * scans): n rows, column means xmean (ncols), their centred Gram matrix G
- * (ncols x ncols, full), centred X^T y, the mean of y and its centred sum
- * of squares yss.  model->ncols must be set.  The model is the one
- * LinearFit would give, except that the residual sum of squares is
- * yss - b^T X^T y, which loses relative accuracy when R^2 is within about
- * 1e-8 of 1.
+ * Fit ordinary least squares from the exact moments of the imputed
+ * training rows (every model alike: linear has no hyperparameter).  The
+ * centred moments are each rounded once from their exact values, and the
+ * residual sum of squares is exact for the fitted coefficients, so it
+ * keeps its accuracy however close the fit is.
  */
-void
-MlopsLinearFitMoments(MlopsModel *model, int64 n, const double *xmean,
-					  double ymean, const double *G, const double *Xty,
-					  double yss)
+static void
+LinearFitMoments(MlopsModel **models, int nmodels, const MlopsImputed *train)
 {
-	int			p = model->ncols;
-	double	   *params = palloc0(sizeof(double) * LIN_NPARAMS(p));
-	double	   *beta = params + LIN_COEF(p) + 1;
-	MlopsCholesky *chol;
+	int			p = train->p;
+	int64		n = train->n;
+	double	   *xmean = palloc(sizeof(double) * Max(p, 1));
+	double	   *Xty = palloc(sizeof(double) * Max(p, 1));
+	double	   *G = palloc(sizeof(double) * Max((Size) p * p, 1));
+	double		ymean;
+	double		yss;
 
 	if (n < 1)
 		elog(ERROR, "linear regression needs at least one row");
-	chol = SolveMoments(n, p, xmean, ymean, G, Xty, 0.0,
-						MlopsStandardisedOffsets(model), beta, &params[LIN_COEF(p)]);
-	LinearFinish(model, n, chol, xmean, G, params,
-				 Max(yss - MlopsDot(p, beta, Xty), 0.0));
+	MlopsImputedCentred(train, xmean, G, Xty, &ymean, &yss);
+	for (int i = 0; i < nmodels; i++)
+	{
+		MlopsModel *model = models[i];
+		double	   *params = palloc0(sizeof(double) * LIN_NPARAMS(p));
+		double	   *beta = params + LIN_COEF(p) + 1;
+		MlopsCholesky *chol;
+		double		rss;
+
+		chol = SolveMoments(n, p, xmean, ymean, G, Xty, 0.0,
+							MlopsStandardisedOffsets(model), beta, &params[LIN_COEF(p)]);
+		rss = MlopsImputedSSE(train, MlopsExactFromDouble(params[LIN_COEF(p)]), beta);
+		LinearFinish(model, n, chol, xmean, G, params, rss);
+	}
+}
+
+/*
+ * The sum of squared errors of a linear model (any of the algorithms whose
+ * params start with the intercept and the coefficients on the design as
+ * the model standardises it) over the rows whose moments are given.  The
+ * model is brought to the unstandardised design, w_j = b_j / scale_j and
+ * intercept b_0 - sum w_j center_j (exact), and the sum is exact for those
+ * coefficients.
+ */
+static double
+LinearSSEMoments(const MlopsModel *model, const MlopsImputed *rows)
+{
+	int			p = model->ncols;
+	double	   *w = palloc(sizeof(double) * Max(p, 1));
+	MlopsExact *k = MlopsExactFromDouble(model->params[0]);
+
+	for (int j = 0; j < p; j++)
+	{
+		double		center = model->center ? model->center[j] : 0.0;
+		double		scale = model->scale ? model->scale[j] : 1.0;
+
+		w[j] = model->params[j + 1] / scale;
+		if (center != 0.0)
+			k = MlopsExactSub(k, MlopsExactMulDouble(MlopsExactFromDouble(w[j]), center));
+	}
+	return MlopsImputedSSE(rows, k, w);
 }
 
 static void RidgeFitMany(MlopsModel **models, int n, const MlopsDesign *train);
@@ -250,6 +285,49 @@ RidgeFitMany(MlopsModel **models, int n, const MlopsDesign *train)
 	pfree(G);
 	pfree(Xty);
 	pfree(xmean);
+}
+
+/*
+ * Ridge for several alphas from the exact moments of the imputed training
+ * rows: the moments of the standardised design follow from the centred
+ * ones (each rounded once), z_j = (x_j - center_j) / scale_j having mean
+ * (sum x_j - n center_j) / n / scale_j (exact numerator) and centred Gram
+ * G_jk / (scale_j scale_k); then one solve per model, as RidgeFitMany.
+ */
+static void
+RidgeFitMoments(MlopsModel **models, int nmodels, const MlopsImputed *train)
+{
+	int			p = train->p;
+	int64		n = train->n;
+	const double *center = models[0]->center;
+	const double *scale = models[0]->scale;
+	double	   *xmean = palloc(sizeof(double) * Max(p, 1));
+	double	   *Xty = palloc(sizeof(double) * Max(p, 1));
+	double	   *G = palloc(sizeof(double) * Max((Size) p * p, 1));
+	double		ymean;
+	double		yss;
+
+	if (n < 1)
+		elog(ERROR, "ridge regression needs at least one row");
+	MlopsImputedCentred(train, xmean, G, Xty, &ymean, &yss);
+	for (int j = 0; j < p; j++)
+	{
+		xmean[j] = MlopsImputedOffsetMean(train, j, center[j]) / scale[j];
+		Xty[j] /= scale[j];
+		for (int k = 0; k < p; k++)
+			G[(Size) j * p + k] /= scale[j] * scale[k];
+	}
+	for (int i = 0; i < nmodels; i++)
+	{
+		MlopsModel *model = models[i];
+		double	   *params = palloc0(sizeof(double) * MLOPS_PENALIZED_NPARAMS(p));
+
+		CHECK_FOR_INTERRUPTS();
+		(void) SolveMoments(n, p, xmean, ymean, G, Xty, model->hyper[0],
+							MlopsStandardisedOffsets(model), params + 1, &params[0]);
+		model->nparams = MLOPS_PENALIZED_NPARAMS(p);
+		model->params = params;
+	}
 }
 
 /*
@@ -389,6 +467,8 @@ const MlopsAlgorithm mlops_algo_linear = {
 	.nhyper = 0,
 	.hyper = NULL,
 	.fit = LinearFit,
+	.fit_moments = LinearFitMoments,
+	.sse_moments = LinearSSEMoments,
 	.predict = MlopsLinearPredict,
 	.explain = LinearExplain,
 	.nparams = LinearNParams,
@@ -404,6 +484,8 @@ const MlopsAlgorithm mlops_algo_ridge = {
 	.hyper = ridge_hyper,
 	.fit = RidgeFit,
 	.fit_many = RidgeFitMany,
+	.fit_moments = RidgeFitMoments,
+	.sse_moments = LinearSSEMoments,
 	.predict = MlopsLinearPredict,
 	.explain = MlopsPenalizedExplain,
 	.nparams = MlopsPenalizedNParams,

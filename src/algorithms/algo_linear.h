@@ -5,9 +5,7 @@
  *	  an intercept-plus-coefficients model fitted on standardised inputs,
  *	  its prediction and its explain() rows on the original scale, used by
  *	  ridge (algo_linear.c), lasso and elastic_net (algo_elastic_net.c);
- *	  ordinary least squares from centred moments, for a driver that
- *	  accumulates them in an aggregate; and small helpers every algorithm
- *	  uses.
+ *	  and small helpers every algorithm uses.
  *
  *-------------------------------------------------------------------------
  */
@@ -22,10 +20,6 @@
  */
 #define MLOPS_PENALIZED_NPARAMS(ncols)	((ncols) + 1)
 
-extern void MlopsLinearFitMoments(MlopsModel *model, int64 n,
-								  const double *xmean, double ymean,
-								  const double *G, const double *Xty,
-								  double yss);
 extern void MlopsLinearPredict(const MlopsModel *model, const double *x,
 							   double *out);
 extern int	MlopsLinearContributions(const MlopsModel *model, const double *x,

@@ -11,6 +11,7 @@
 #ifndef MLOPS_ALGORITHM_H
 #define MLOPS_ALGORITHM_H
 
+#include "core/moments.h"
 #include "model/model.h"
 
 /* Tasks an algorithm supports, as a bit mask */
@@ -87,6 +88,25 @@ typedef struct MlopsAlgorithm
 	 * candidate otherwise; the result must equal fit()'s.
 	 */
 	void		(*fit_many) (MlopsModel **models, int n, const MlopsDesign *train);
+
+	/*
+	 * Optional: fit n models that differ only in their hyperparameters from
+	 * the exact moments of the training rows, missing values imputed
+	 * (core/moments.h), instead of from the design matrix.  mlops.train
+	 * takes this path when every feature is numeric or boolean: the model
+	 * then depends on nothing but the exact moments, so neither on the
+	 * order of the rows nor on where they were summed (parallel or Citus
+	 * workers).  Each models[i] has its features, impute values, center and
+	 * scale set.
+	 */
+	void		(*fit_moments) (MlopsModel **models, int n, const MlopsImputed *train);
+
+	/*
+	 * With fit_moments: the sum of squared errors of a fitted model over the
+	 * rows whose moments are given, exact but for one rounding (to score a
+	 * search's folds from their moments).
+	 */
+	double		(*sse_moments) (const MlopsModel *model, const MlopsImputed *rows);
 
 	/*
 	 * Predict one row; x is the standardised design row (ncols).  out gets

@@ -445,6 +445,16 @@ MlopsImputedCentred(const MlopsImputed *im, double *xmean, double *G,
 	*yss = Centred(N, im->n, im->cross[p * P + p], im->sum[p], im->sum[p]);
 }
 
+/* The centred sum of squares of y, (n sum y^2 - (sum y)^2) / n */
+double
+MlopsImputedYSS(const MlopsImputed *im)
+{
+	int			P = im->p + 1;
+	MlopsExact *sy = im->sum[im->p];
+
+	return Centred(MlopsExactFromInt64(im->n), im->n, im->cross[P * P - 1], sy, sy);
+}
+
 /* (sum of x'_a - n c) / n, the exact difference rounded once */
 double
 MlopsImputedOffsetMean(const MlopsImputed *im, int a, double c)

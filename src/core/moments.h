@@ -75,6 +75,7 @@ extern MlopsImputed *MlopsMomentsImpute(const MlopsMoments *m, const double *imp
 
 extern void MlopsImputedCentred(const MlopsImputed *im, double *xmean, double *G,
 								double *Xty, double *ymean, double *yss);
+extern double MlopsImputedYSS(const MlopsImputed *im);
 extern double MlopsImputedOffsetMean(const MlopsImputed *im, int a, double c);
 extern double MlopsImputedSSE(const MlopsImputed *im, const MlopsExact *intercept,
 							  const double *w);

@@ -12,7 +12,10 @@
  * vocabularies, classes (encode.c), standardisation.  The algorithm fits
  * the encoded design matrix (after a hyperparameter search over it, when
  * asked: search.c), and the held-out side gives the metrics, on
- * which the production version (the champion) is scored too.
+ * which the production version (the champion) is scored too.  Linear and
+ * ridge models of numeric and boolean features take another path from
+ * the split on: preprocessing, search and fit from the exact moments of
+ * the training rows (train_moments.c).
  *
  * Each phase is a function on the run's TrainState, called in order by
  * TrainPipeline.
@@ -36,6 +39,7 @@
 #include "train/hyperparams.h"
 #include "train/metrics.h"
 #include "train/train_int.h"
+#include "train/train_moments.h"
 
 #define INT_TARGET_MAX_CLASSES	20
 
@@ -74,30 +78,6 @@ ResolveAlgorithm(const TrainSpec *spec, MlopsTask task)
 
 	return MlopsAlgorithmByName(name, task);
 }
-
-/* The state of one run of the training pipeline, shared by its phases */
-typedef struct TrainState
-{
-	TrainSpec  *spec;
-	TrainResult *res;			/* what the run produces */
-	int			nf;				/* feature columns, loaded first */
-	int			ncolumns;		/* nf, and the target's (column nf) if any */
-	MlopsTask	task;			/* 0 until known */
-	MlopsTrainData *data;		/* the loaded rows, in content-hash order */
-	MlopsColumnData *tcol;		/* the target column, NULL for clustering */
-	bool		int_target;		/* integer target: labels sort as numbers */
-	MlopsModel *model;
-	int			max_categories;
-	bool	   *train;			/* per row: in the training split */
-	bool	   *test;			/* per row: in the held-out split */
-	int64	   *trainrow;		/* the training rows' positions */
-	int64		ntrain;
-	int64		ntest;
-	int		   *class_of_code;	/* target code -> class, for classification */
-	double	   *X;				/* training design matrix, column-major */
-	double	   *y;				/* training targets, NULL without a target */
-	TrainSearch *search;		/* the hyperparameter search, NULL for none */
-} TrainState;
 
 /*
  * Resolve: how to load each column, and the task from the target's type
@@ -520,13 +500,17 @@ TrainMeasure(TrainState *st)
 	featcol = palloc(sizeof(int) * Max(nf, 1));
 	for (int i = 0; i < nf; i++)
 		featcol[i] = i;
+	res->model = model;
+	res->bytes = MlopsModelSerialize(model);
 	res->heldout = st->ntest > 0 ? st->test : st->train;
-	res->metrics = MlopsEvaluateData(model, st->data, featcol, st->tcol ? nf : -1, res->heldout);
+	if (st->moments && mlops_pushdown_moments)
+		res->metrics = TrainMomentsMetrics(st, st->ntest > 0);
+	else
+		res->metrics = MlopsEvaluateData(model, st->data, featcol, st->tcol ? nf : -1,
+										 res->heldout);
 	res->key_metric = KeyMetricFor(st->task, model->nclasses);
 	res->key_value = MlopsJsonbGetFloat(res->metrics, res->key_metric);
 
-	res->model = model;
-	res->bytes = MlopsModelSerialize(model);
 	res->features_json = TrainFeaturesJson(model);
 	res->hyper_json = MlopsHyperparamsJson(model, st->max_categories);
 	res->ntrain = st->ntrain;
@@ -560,11 +544,16 @@ TrainPipeline(TrainSpec *spec)
 	TrainTarget(&st);
 	TrainNewModel(&st);
 	TrainSplit(&st);
-	TrainPreprocess(&st);
-	TrainDesign(&st);
-	TrainStandardise(&st);
-	TrainSearchBest(&st);
-	TrainFit(&st);
+	if (TrainMomentsApplies(&st))
+		TrainFromMoments(&st);	/* train_moments.c */
+	else
+	{
+		TrainPreprocess(&st);
+		TrainDesign(&st);
+		TrainStandardise(&st);
+		TrainSearchBest(&st);
+		TrainFit(&st);
+	}
 	TrainMeasure(&st);
 	return st.res;
 }

@@ -522,8 +522,9 @@ RunFold(TrainSearch *s, const FoldRun *f, MemoryContext cxt)
  * The training rows' folds (position in trainrow -> fold), ERROR when the
  * folds outnumber the rows or one of them is empty.
  */
-static int *
-AssignFolds(const TrainSearch *s, const MlopsTrainData *data, const int64 *trainrow, int64 ntrain)
+int *
+TrainSearchFolds(const TrainSearch *s, const MlopsTrainData *data, const int64 *trainrow,
+				 int64 ntrain)
 {
 	int		   *foldof = palloc_extended(sizeof(int) * Max(ntrain, 1), MCXT_ALLOC_HUGE);
 	int64	   *count = palloc0(sizeof(int64) * s->folds);
@@ -607,6 +608,24 @@ Summarise(TrainSearch *s, const char *key_metric)
 }
 
 /*
+ * Summarise the candidates, record each one's hyperparameters as text and
+ * give model the chosen one's.
+ */
+static void
+Choose(TrainSearch *s, MlopsModel *model, const char *key_metric, int max_categories)
+{
+	Summarise(s, key_metric);
+	for (int c = 0; c < s->ncand; c++)
+	{
+		MlopsModel	m = *model;
+
+		m.hyper = s->cand[c].hyper;
+		s->cand[c].hyper_json = MlopsHyperparamsJson(&m, max_categories);
+	}
+	memcpy(model->hyper, s->cand[s->chosen].hyper, sizeof(double) * model->nhyper);
+}
+
+/*
  * Run the search: every candidate fitted on each fold's k-1 other folds of
  * the training design (X, y: ntrain rows, encoded and standardised) and
  * scored on the fold with the key metric.  The best candidate's
@@ -618,7 +637,7 @@ TrainSearchRun(TrainSearch *s, MlopsModel *model, const MlopsTrainData *data, in
 			   const int64 *trainrow, int64 ntrain, const double *X, const double *y,
 			   const char *key_metric, int max_categories)
 {
-	int		   *foldof = AssignFolds(s, data, trainrow, ntrain);
+	int		   *foldof = TrainSearchFolds(s, data, trainrow, ntrain);
 	bool	   *mask = palloc_extended(sizeof(bool) * Max(data->nrows, 1),
 								   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	int		   *featcol = palloc(sizeof(int) * Max(nf, 1));
@@ -659,13 +678,64 @@ TrainSearchRun(TrainSearch *s, MlopsModel *model, const MlopsTrainData *data, in
 	pfree(Xf);
 	pfree(yf);
 
-	Summarise(s, key_metric);
-	for (int c = 0; c < s->ncand; c++)
-	{
-		MlopsModel	m = *model;
+	Choose(s, model, key_metric, max_categories);
+}
 
-		m.hyper = s->cand[c].hyper;
-		s->cand[c].hyper_json = MlopsHyperparamsJson(&m, max_categories);
+/*
+ * Run the search from exact moments (the moments path of training,
+ * train_moments.c): folds[k] holds the moments of fold k's training rows.
+ * Each candidate is fitted on the moments of the k - 1 other folds, with
+ * the imputation values, center and scale of model (learned on every
+ * training row, as the design path does), and scored on fold k by its r2
+ * from fold k's moments: 1 - SSE / SST, the SSE exact for the fitted
+ * coefficients.  Nothing depends on the order of the rows, so the search
+ * chooses the same wherever the moments were summed.
+ */
+void
+TrainSearchRunMoments(TrainSearch *s, MlopsModel *model, MlopsMoments **folds,
+					  const double *impute, const char *key_metric, int max_categories)
+{
+	MemoryContext fitcxt = AllocSetContextCreate(CurrentMemoryContext, "mlops search fit",
+												 ALLOCSET_DEFAULT_SIZES);
+
+	if (strcmp(key_metric, "r2") != 0)
+		elog(ERROR, "a search from moments scores by r2, not %s", key_metric);
+	for (int c = 0; c < s->ncand; c++)
+		s->cand[c].fold_metric = palloc(sizeof(double) * s->folds);
+	for (int k = 0; k < s->folds; k++)
+	{
+		MemoryContext oldcxt = MemoryContextSwitchTo(fitcxt);
+		TimestampTz start = GetCurrentTimestamp();
+		MlopsMoments *rest = MlopsMomentsCreate(model->ncols, fitcxt);
+		MlopsModel *models = palloc(sizeof(MlopsModel) * s->ncand);
+		MlopsModel **ptrs = palloc(sizeof(MlopsModel *) * s->ncand);
+		MlopsImputed *fold;
+		double		sst;
+		double		shared;
+
+		for (int j = 0; j < s->folds; j++)
+			if (j != k)
+				MlopsMomentsMerge(rest, folds[j]);
+		for (int c = 0; c < s->ncand; c++)
+		{
+			CandidateModel(&models[c], model, s->cand[c].hyper);
+			ptrs[c] = &models[c];
+		}
+		model->algo->fit_moments(ptrs, s->ncand, MlopsMomentsImpute(rest, impute));
+		fold = MlopsMomentsImpute(folds[k], impute);
+		sst = MlopsImputedYSS(fold);
+		shared = SecondsSince(start) / s->ncand;
+		for (int c = 0; c < s->ncand; c++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			start = GetCurrentTimestamp();
+			s->cand[c].fold_metric[k] = sst > 0 ? 1.0 - model->algo->sse_moments(&models[c], fold) / sst
+				: NAN;
+			s->cand[c].seconds += shared + SecondsSince(start);
+		}
+		MemoryContextSwitchTo(oldcxt);
+		MemoryContextReset(fitcxt);
 	}
-	memcpy(model->hyper, s->cand[s->chosen].hyper, sizeof(double) * model->nhyper);
+	MemoryContextDelete(fitcxt);
+	Choose(s, model, key_metric, max_categories);
 }

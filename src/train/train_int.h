@@ -6,6 +6,9 @@
  *	  train.c        the SQL entry points mlops.train and mlops.reproduce
  *	  pipeline.c     the training pipeline: load, split, preprocess, fit,
  *	                 measure
+ *	  train_moments.c  its path through exact moments (linear and ridge on
+ *	                 numeric and boolean features)
+ *	  train_agg.c    the aggregates behind that path, for where the rows are
  *	  encode.c       the feature encodings and classes learned from the
  *	                 training rows
  *	  hyperparams.c  hyperparameters: checked, defaulted, recorded
@@ -23,6 +26,7 @@
 #include "nodes/pg_list.h"
 #include "utils/jsonb.h"
 
+#include "core/moments.h"
 #include "model/model.h"
 #include "registry/registry.h"
 #include "snapshot/snapshot.h"
@@ -100,6 +104,34 @@ typedef struct TrainRecord
 	int			version;		/* the version registered */
 } TrainRecord;
 
+/*
+ * The state of one run of the training pipeline, shared by its phases
+ * (pipeline.c, and train_moments.c for the moments path)
+ */
+typedef struct TrainState
+{
+	TrainSpec  *spec;
+	TrainResult *res;			/* what the run produces */
+	int			nf;				/* feature columns, loaded first */
+	int			ncolumns;		/* nf, and the target's (column nf) if any */
+	MlopsTask	task;			/* 0 until known */
+	MlopsTrainData *data;		/* the loaded rows, in content-hash order */
+	MlopsColumnData *tcol;		/* the target column, NULL for clustering */
+	bool		int_target;		/* integer target: labels sort as numbers */
+	MlopsModel *model;
+	int			max_categories;
+	bool	   *train;			/* per row: in the training split */
+	bool	   *test;			/* per row: in the held-out split */
+	int64	   *trainrow;		/* the training rows' positions */
+	int64		ntrain;
+	int64		ntest;
+	int		   *class_of_code;	/* target code -> class, for classification */
+	double	   *X;				/* training design matrix, column-major */
+	double	   *y;				/* training targets, NULL without a target */
+	TrainSearch *search;		/* the hyperparameter search, NULL for none */
+	bool		moments;		/* fitted from exact moments (train_moments.c) */
+} TrainState;
+
 /* pipeline.c */
 extern TrainResult *TrainPipeline(TrainSpec *spec);
 extern double TrainChampionScore(const TrainResult *res, MlopsModel *champ,
@@ -113,8 +145,18 @@ extern int *TrainFitClasses(MlopsModel *model, const MlopsColumnData *tcol,
 							const char *target);
 extern char *TrainFeaturesJson(const MlopsModel *model);
 
+/* train_moments.c */
+extern bool TrainMomentsApplies(const TrainState *st);
+extern void TrainFromMoments(TrainState *st);
+extern Jsonb *TrainMomentsMetrics(const TrainState *st, bool on_test);
+
 /* search.c */
 extern TrainSearch *TrainSearchParse(Jsonb *spec, const MlopsModel *model);
+extern int *TrainSearchFolds(const TrainSearch *s, const MlopsTrainData *data,
+							 const int64 *trainrow, int64 ntrain);
+extern void TrainSearchRunMoments(TrainSearch *s, MlopsModel *model, MlopsMoments **folds,
+								  const double *impute, const char *key_metric,
+								  int max_categories);
 extern void TrainSearchRun(TrainSearch *s, MlopsModel *model, const MlopsTrainData *data,
 						   int nf, const int64 *trainrow, int64 ntrain, const double *X,
 						   const double *y, const char *key_metric, int max_categories);
