@@ -30,6 +30,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 
 #include "algorithms/algorithm.h"
 #include "core/relation.h"
@@ -323,6 +324,7 @@ TrainMomentsMetrics(const TrainState *st, bool on_test)
 	bool		isnull;
 	Datum		d;
 	Jsonb	   *metrics = NULL;
+	MemoryContext callercxt = CurrentMemoryContext;
 
 	ArgumentsSQL(st, &row, &x, &y);
 	sql = psprintf("SELECT mlops.regression_metrics($1, %s, %s) FROM (%s) s "
@@ -337,7 +339,13 @@ TrainMomentsMetrics(const TrainState *st, bool on_test)
 		elog(ERROR, "could not compute the held-out metrics");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (!isnull)
-		metrics = DatumGetJsonbP(SPI_datumTransfer(d, false, -1));
+	{
+		/* a fresh copy with a full header, in the caller's context */
+		MemoryContext spicxt = MemoryContextSwitchTo(callercxt);
+
+		metrics = DatumGetJsonbPCopy(d);
+		MemoryContextSwitchTo(spicxt);
+	}
 	SPI_finish();
 	if (metrics == NULL ||
 		MlopsJsonbGetFloat(metrics, "rows") != (double) (on_test ? st->ntest : st->ntrain))
