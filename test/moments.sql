@@ -8,7 +8,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(48);
+SELECT plan(49);
 
 -- x2 sits at 1e6 with NULLs (imputation, cancellation), x3 is tiny, b is a
 -- boolean with NULLs; y has a few NULLs (no part in training)
@@ -27,7 +27,7 @@ CREATE TABLE mo_shuffled AS SELECT * FROM mo ORDER BY md5(i::text);
 CREATE FUNCTION pg_temp.moments(q text) RETURNS bytea LANGUAGE plpgsql AS $$
 DECLARE r bytea;
 BEGIN
-    EXECUTE 'SELECT mlops.linear_moments(ARRAY[x1, x2, x3, b::int::float8], y' || q INTO r;
+    EXECUTE 'SELECT mlops.linear_moments(ARRAY[x1, x2, x3, b::int::float8, y]' || q INTO r;
     RETURN r;
 END $$;
 
@@ -64,7 +64,7 @@ BEGIN
     FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP r := r || l || E'\n'; END LOOP;
     RETURN r;
 END $$;
-SELECT ok(pg_temp.plan_of('SELECT mlops.linear_moments(ARRAY[x1, x2, x3, b::int::float8], y) FROM mo')
+SELECT ok(pg_temp.plan_of('SELECT mlops.linear_moments(ARRAY[x1, x2, x3, b::int::float8, y]) FROM mo')
           ~ 'Partial Aggregate', 'the aggregate runs in parallel workers when the planner wants');
 SELECT is(pg_temp.moments(') FROM mo'), (SELECT pg_temp.moments(' ORDER BY i) FROM mo')),
           'the parallel aggregate gives the serial bytes');
@@ -75,16 +75,16 @@ SELECT is(pg_temp.moments(') FROM mo'), (SELECT pg_temp.moments(' ORDER BY i) FR
 SELECT lives_ok($$SELECT mlops.train('mo_lin', 'mo', 'y', algorithm => 'linear',
                                      features => ARRAY['x1', 'x2', 'x3', 'b'], deploy => 'never')$$,
                 'linear trains on numeric and boolean features with NULLs');
-SELECT is((SELECT count(*) FILTER (WHERE mlops.split_side(ROW(x1, x2, x3, b, y), 0.25) = -1)
+SELECT is((SELECT count(*) FILTER (WHERE mlops.split_side(0.25, 1, x1, x2, x3, b, y) = -1)
              FROM mo WHERE y IS NOT NULL),
           (SELECT test_rows FROM mlops.model_versions WHERE project = 'mo_lin'),
           'split_side holds out as many rows as training did');
-SELECT is((SELECT count(*) FILTER (WHERE mlops.split_side(ROW(x1, x2, x3, b, y), 0.25) >= 0)
+SELECT is((SELECT count(*) FILTER (WHERE mlops.split_side(0.25, 1, x1, x2, x3, b, y) >= 0)
              FROM mo WHERE y IS NOT NULL),
           (SELECT train_rows FROM mlops.model_versions WHERE project = 'mo_lin'),
           'and trains on as many');
-SELECT is((SELECT array_agg(DISTINCT mlops.split_side(ROW(x1, x2, x3, b, y), 0.25, 3) ORDER BY
-                            mlops.split_side(ROW(x1, x2, x3, b, y), 0.25, 3)) FROM mo),
+SELECT is((SELECT array_agg(DISTINCT mlops.split_side(0.25, 3, x1, x2, x3, b, y) ORDER BY
+                            mlops.split_side(0.25, 3, x1, x2, x3, b, y)) FROM mo),
           ARRAY[-1, 0, 1, 2], 'with folds, training rows fall in folds 0 .. folds - 1');
 
 -- ---------------------------------------------------------------------
@@ -98,7 +98,7 @@ SELECT ok((SELECT abs(coefficient - 1.5) < 0.01 FROM mlops.explain('mo_lin', 1) 
 SELECT ok((SELECT abs((f ->> 'impute')::float8 / m - 1) < 1e-15
              FROM mlops.model_versions, jsonb_array_elements(features) f,
                   (SELECT avg(x2::numeric)::float8 AS m FROM mo
-                    WHERE y IS NOT NULL AND mlops.split_side(ROW(x1, x2, x3, b, y), 0.25) >= 0) a
+                    WHERE y IS NOT NULL AND mlops.split_side(0.25, 1, x1, x2, x3, b, y) >= 0) a
             WHERE project = 'mo_lin' AND f ->> 'name' = 'x2'),
           'the imputation value of x2 is the mean of its training values (to the last bits)');
 SELECT lives_ok($$SELECT mlops.train('mo_lin_shuffled', 'mo_shuffled', 'y', algorithm => 'linear',
@@ -150,12 +150,12 @@ SELECT is((SELECT (hyperparams ->> 'alpha')::float8 FROM mlops.model_versions WH
 
 -- mlops.regression_metrics over the held-out rows: the stored metrics
 SELECT is((SELECT mlops.regression_metrics((SELECT model FROM mlops.model_versions WHERE project = 'mo_ridge'),
-                                           ARRAY[x1, x2, x3, b::int::float8], y)
-             FROM mo WHERE mlops.split_side(ROW(x1, x2, x3, b, y), 0.25) = -1),
+                                           ARRAY[x1, x2, x3, b::int::float8, y])
+             FROM mo WHERE mlops.split_side(0.25, 1, x1, x2, x3, b, y) = -1),
           (SELECT metrics FROM mlops.model_versions WHERE project = 'mo_ridge'),
           'regression_metrics on the held-out rows gives the stored metrics');
 SELECT is((SELECT mlops.regression_metrics((SELECT model FROM mlops.model_versions WHERE project = 'mo_ridge'),
-                                           ARRAY[x1, x2, x3, b::int::float8], y) FROM mo WHERE false),
+                                           ARRAY[x1, x2, x3, b::int::float8, y]) FROM mo WHERE false),
           NULL, 'regression_metrics of no row is NULL');
 SELECT is((mlops.evaluate('mo_ridge', 'mo', 1) ->> 'rows')::int, 5939,
           'evaluate scores every row with a target');
@@ -171,20 +171,20 @@ SELECT ok((SELECT identical AND metrics_equal FROM mlops.reproduce('mo_grid', 1)
 -- ---------------------------------------------------------------------
 SELECT is((SELECT array_agg(a.aggtranstype::regtype::text ORDER BY a.aggfnoid::text)
              FROM pg_aggregate a
-            WHERE a.aggfnoid IN ('mlops.linear_moments(float8[], float8)'::regprocedure,
-                                 'mlops.regression_metrics(bytea, float8[], float8)'::regprocedure)),
+            WHERE a.aggfnoid IN ('mlops.linear_moments(float8[])'::regprocedure,
+                                 'mlops.regression_metrics(bytea, float8[])'::regprocedure)),
           ARRAY['bytea', 'bytea'], 'both aggregates have a bytea state');
 SELECT ok((SELECT bool_and(a.aggcombinefn <> 0 AND a.aggfinalfn <> 0 AND a.aggserialfn = 0)
              FROM pg_aggregate a
-            WHERE a.aggfnoid IN ('mlops.linear_moments(float8[], float8)'::regprocedure,
-                                 'mlops.regression_metrics(bytea, float8[], float8)'::regprocedure)),
+            WHERE a.aggfnoid IN ('mlops.linear_moments(float8[])'::regprocedure,
+                                 'mlops.regression_metrics(bytea, float8[])'::regprocedure)),
           'both have a combine and a final function');
 SELECT ok((SELECT bool_and(p.provariadic = 0 AND p.proparallel = 's' AND
                            NOT (p.proargtypes::oid[] && ARRAY['"any"'::regtype, 'internal'::regtype,
                                                          'anyelement'::regtype, 'record'::regtype]::oid[]))
              FROM pg_proc p
-            WHERE p.oid IN ('mlops.linear_moments(float8[], float8)'::regprocedure,
-                            'mlops.regression_metrics(bytea, float8[], float8)'::regprocedure)),
+            WHERE p.oid IN ('mlops.linear_moments(float8[])'::regprocedure,
+                            'mlops.regression_metrics(bytea, float8[])'::regprocedure)),
           'their arguments are fixed types: no "any", internal or variadic; parallel safe');
 
 -- ---------------------------------------------------------------------
@@ -192,7 +192,7 @@ SELECT ok((SELECT bool_and(p.provariadic = 0 AND p.proparallel = 's' AND
 -- ---------------------------------------------------------------------
 -- a valid state: p = 0, one row with y = 1
 SELECT is(mlops.linear_moments_final('\x4d4c4d3100000000000000000000000000000001000000000000000100000001000000000000000100000001'::bytea),
-          (SELECT mlops.linear_moments(ARRAY[]::float8[], 1.0)),
+          (SELECT mlops.linear_moments(ARRAY[1.0]::float8[])),
           'a hand-written state of one row reads back');
 SELECT throws_ok($$SELECT mlops.linear_moments_final('\x00'::bytea)$$, '22P03',
                  'invalid mlops.linear_moments state', 'a short state is refused');
@@ -209,16 +209,20 @@ SELECT throws_ok($$SELECT mlops.linear_moments_combine(pg_temp.moments(') FROM m
                                                        substr(pg_temp.moments(') FROM mo'), 1, 200))$$,
                  '22P03', 'invalid mlops.linear_moments state', 'a truncated state is refused by combine');
 SELECT throws_ok($$SELECT mlops.linear_moments_combine(pg_temp.moments(') FROM mo'),
-                                                       mlops.linear_moments(ARRAY[1.0]::float8[], 1.0))$$,
+                                                       mlops.linear_moments(ARRAY[1.0, 1.0]::float8[]))$$,
                  '22023', 'cannot combine linear moments of 4 and 1 x columns', 'states of different widths do not combine');
 SELECT throws_ok($$SELECT mlops.regression_metrics_final('\x4d4c4531'::bytea)$$, '22P03',
                  'invalid mlops.regression_metrics state', 'a crafted metrics state is refused');
-SELECT throws_ok($$SELECT mlops.linear_moments(CASE WHEN i = 5 THEN ARRAY[1.0]::float8[] ELSE ARRAY[1.0, 2.0]::float8[] END, 1.0)
+SELECT throws_ok($$SELECT mlops.linear_moments(CASE WHEN i = 5 THEN ARRAY[1.0] ELSE ARRAY[1.0, 2.0] END::float8[])
                      FROM generate_series(1, 10) i$$,
-                 '2202E', 'mlops.linear_moments got x arrays of 2 and 1 elements', 'rows of different widths are refused');
-SELECT throws_ok($$SELECT mlops.linear_moments(ARRAY['NaN']::float8[], 1.0)$$, '22023',
+                 '2202E', 'mlops.linear_moments got arrays of 2 and 1 elements', 'rows of different widths are refused');
+SELECT throws_ok($$SELECT mlops.linear_moments(ARRAY['NaN', 1]::float8[])$$, '22023',
                  'mlops.linear_moments input contains NaN', 'NaN is refused (NULL is the missing value)');
-SELECT throws_ok($$SELECT mlops.linear_moments_trans(NULL, ARRAY[1.0]::float8[], 1.0)$$, '0A000',
+SELECT is((SELECT mlops.linear_moments(z) FROM (VALUES (ARRAY[1, 2]::float8[]), (ARRAY[3, NULL]::float8[]),
+                                                      (NULL::float8[])) v(z)),
+          (SELECT mlops.linear_moments(ARRAY[1, 2]::float8[])),
+          'rows with a NULL array or a NULL y are skipped');
+SELECT throws_ok($$SELECT mlops.linear_moments_trans(NULL, ARRAY[1.0]::float8[])$$, '0A000',
                  'mlops.linear_moments called in non-aggregate context', 'the transition function is for the aggregate only');
 
 SELECT * FROM finish();

@@ -67,19 +67,22 @@ COMMENT ON FUNCTION mlops.reproduce(text, integer) IS
 -- workers can run (docs/algorithms.md, "Exact moments")
 -- ---------------------------------------------------------------------------
 -- A row's side of mlops.train's split from its content: -1 when held out
--- with this test_size, else its cross-validation fold (0 .. folds - 1).
--- r is ROW(the features..., the target) in mlops.train's order.
-CREATE FUNCTION mlops.split_side(r record, test_size float8, folds integer DEFAULT 1)
+-- with this test_size, else its cross-validation fold (0 .. folds - 1).  The
+-- variadic arguments are the training columns in mlops.train's order (the
+-- features, then the target).
+CREATE FUNCTION mlops.split_side(test_size float8, folds integer, VARIADIC "any")
 RETURNS integer
 AS 'MODULE_PATHNAME', 'mlops_split_side'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION mlops.split_side(record, float8, integer) IS
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops.split_side(float8, integer, "any") IS
     'Side of mlops.train''s train/test split (-1: held out) or cross-validation fold of a row, from its content';
 
--- Exact moments of rows (x, y) for linear and ridge regression.  The state is
--- bytea (an expanded object while rows arrive); the result is its canonical
--- serialised form: the same bytes for the same rows in any order and split.
-CREATE FUNCTION mlops.linear_moments_trans(bytea, float8[], float8)
+-- Exact moments of rows z = (x_1, ..., x_p, y) for linear and ridge
+-- regression (one array argument: Citus passes it to the transition function
+-- as it is).  The state is bytea (an expanded object while rows arrive); the
+-- result is its canonical serialised form: the same bytes for the same rows
+-- in any order and split.
+CREATE FUNCTION mlops.linear_moments_trans(bytea, float8[])
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'mlops_linear_moments_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -91,20 +94,21 @@ CREATE FUNCTION mlops.linear_moments_final(bytea)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'mlops_linear_moments_final'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE AGGREGATE mlops.linear_moments(x float8[], y float8) (
+CREATE AGGREGATE mlops.linear_moments(z float8[]) (
     SFUNC = mlops.linear_moments_trans,
     STYPE = bytea,
     COMBINEFUNC = mlops.linear_moments_combine,
     FINALFUNC = mlops.linear_moments_final,
     PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE mlops.linear_moments(float8[], float8) IS
-    'Exact moments of (x, y) rows (NULL x elements missing), which linear and ridge training fit from';
+COMMENT ON AGGREGATE mlops.linear_moments(float8[]) IS
+    'Exact moments of rows (x_1, ..., x_p, y) (NULL x elements missing), which linear and ridge training fit from';
 
 -- Regression metrics of a model (bytes from mlops.model_versions.model) on
--- rows (x in the model's feature order, NULL for missing), from exact sums:
--- {"r2", "rmse", "mae", "rows"} as mlops.train and mlops.evaluate report them.
-CREATE FUNCTION mlops.regression_metrics_trans(bytea, bytea, float8[], float8)
+-- rows z = (x in the model's feature order, NULL for missing, then y), from
+-- exact sums: {"r2", "rmse", "mae", "rows"} as mlops.train and
+-- mlops.evaluate report them.
+CREATE FUNCTION mlops.regression_metrics_trans(bytea, bytea, float8[])
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'mlops_regression_metrics_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
@@ -116,12 +120,12 @@ CREATE FUNCTION mlops.regression_metrics_final(bytea)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'mlops_regression_metrics_final'
 LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE AGGREGATE mlops.regression_metrics(model bytea, x float8[], y float8) (
+CREATE AGGREGATE mlops.regression_metrics(model bytea, z float8[]) (
     SFUNC = mlops.regression_metrics_trans,
     STYPE = bytea,
     COMBINEFUNC = mlops.regression_metrics_combine,
     FINALFUNC = mlops.regression_metrics_final,
     PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE mlops.regression_metrics(bytea, float8[], float8) IS
-    'r2, rmse and mae of a regression model on (x, y) rows, from exact sums';
+COMMENT ON AGGREGATE mlops.regression_metrics(bytea, float8[]) IS
+    'r2, rmse and mae of a regression model on rows (x_1, ..., x_p, y), from exact sums';

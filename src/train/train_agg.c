@@ -9,7 +9,10 @@
  *
  * The aggregates are shaped so that PostgreSQL's parallel workers and Citus
  * workers can run them: a bytea state (text I/O, so Citus ships it as
- * text), a combine function, and arguments of fixed types.  While rows
+ * text), a combine function, and arguments of fixed types; a row is one
+ * float8 array z = (x_1, ..., x_p, y), a single argument, which Citus
+ * passes to the transition function as it is (several arguments it wraps
+ * in a row, built and taken apart again for every row).  While rows
  * arrive the state is an expanded object (utils/expandeddatum.h) in a
  * memory context under the aggregate's, updated in place: nodeAgg and
  * Citus keep such a state without copying it, and call the transition
@@ -26,15 +29,12 @@
 
 #include <math.h>
 
-#include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
-#include "funcapi.h"
 #include "utils/array.h"
 #include "utils/expandeddatum.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/typcache.h"
 
 #include "algorithms/algorithm.h"
 #include "core/moments.h"
@@ -54,7 +54,7 @@ typedef struct StateObject
 {
 	ExpandedObjectHeader hdr;
 	bytea	   *flat;			/* serialised form, NULL when out of date */
-	double	   *x;				/* scratch: one row's x */
+	double	   *z;				/* scratch: one row (x, y) */
 	/* linear_moments */
 	MlopsMoments *moments;
 	/* regression_metrics */
@@ -143,67 +143,80 @@ CheckAggregate(FunctionCallInfo fcinfo, MemoryContext *aggcxt, const char *fn)
 				 errmsg("%s called in non-aggregate context", fn)));
 }
 
+/* Length of a float8[] argument, ERROR unless it has one dimension (or none) */
+static int
+RowLength(ArrayType *arr, const char *fn)
+{
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s takes a one-dimensional array", fn)));
+	return ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
+}
+
+/* Whether the last element of a one-dimensional array of n elements is NULL */
+static bool
+LastIsNull(ArrayType *arr, int n)
+{
+	const bits8 *nulls = ARR_NULLBITMAP(arr);
+
+	return n > 0 && nulls && !(nulls[(n - 1) / 8] & (1 << ((n - 1) % 8)));
+}
+
 /*
- * A row's x array into obj->x (NaN for NULL elements); ERROR for an array
- * of another length than p (when p >= 0), of more than one dimension, or
- * with a value that is not finite.  Returns the length.
+ * A row's array z = (x_1, ..., x_p, y) into obj->z (NaN for NULL
+ * elements); ERROR for an array without y, of another length than the
+ * state's first row (n, when n >= 0), too long, or with a value that is
+ * not finite.  Returns the length.
  */
 static int
-ReadX(StateObject *obj, ArrayType *arr, int p, const char *fn)
+ReadRow(StateObject *obj, ArrayType *arr, int n, const char *fn)
 {
-	int			n = ARR_NDIM(arr) == 0 ? 0 : ARR_DIMS(arr)[0];
+	int			len = RowLength(arr, fn);
+
 	/* ARR_DATA_PTR, without its mixed-signedness conditional */
 	Size		off = ARR_HASNULL(arr) ? (Size) arr->dataoffset : ARR_OVERHEAD_NONULLS(ARR_NDIM(arr));
 	const float8 *data = (const float8 *) ((const char *) arr + off);
 	const bits8 *nulls = ARR_NULLBITMAP(arr);
 
-	if (ARR_NDIM(arr) > 1)
+	if (len < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s takes a one-dimensional x array", fn)));
-	if (p >= 0 && n != p)
+				 errmsg("%s takes arrays of the x values and then y, not an empty array", fn)));
+	if (n >= 0 && len != n)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s got x arrays of %d and %d elements", fn, p, n),
-				 errdetail("Every row must have the same number of x values.")));
-	if (n > MLOPS_MOMENTS_MAX_FEATURES)
+				 errmsg("%s got arrays of %d and %d elements", fn, n, len),
+				 errdetail("Every row must have the same number of values.")));
+	if (len > MLOPS_MOMENTS_MAX_FEATURES + 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("%s takes at most %d x values, not %d", fn, MLOPS_MOMENTS_MAX_FEATURES, n)));
-	if (obj->x == NULL)
-		obj->x = MemoryContextAlloc(obj->hdr.eoh_context, sizeof(double) * Max(n, 1));
-	for (int i = 0; i < n; i++)
+				 errmsg("%s takes at most %d x values, not %d", fn, MLOPS_MOMENTS_MAX_FEATURES,
+						len - 1)));
+	if (obj->z == NULL)
+		obj->z = MemoryContextAlloc(obj->hdr.eoh_context, sizeof(double) * len);
+	for (int i = 0; i < len; i++)
 	{
 		if (nulls && !(nulls[i / 8] & (1 << (i % 8))))
-			obj->x[i] = NAN;
+			obj->z[i] = NAN;
 		else
 		{
-			obj->x[i] = *data++;
-			if (!isfinite(obj->x[i]))
+			obj->z[i] = *data++;
+			if (!isfinite(obj->z[i]))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("%s input contains %s", fn,
-								isnan(obj->x[i]) ? "NaN" : "an infinite value"),
+								isnan(obj->z[i]) ? "NaN" : "an infinite value"),
 						 errhint("Pass NULL for a missing value.")));
 		}
 	}
-	return n;
-}
-
-/* ERROR when y is not finite */
-static void
-CheckY(double y, const char *fn)
-{
-	if (!isfinite(y))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s input contains %s", fn, isnan(y) ? "NaN" : "an infinite value")));
+	return len;
 }
 
 /*
- * mlops.linear_moments(x float8[], y float8) transition: add the row to the
- * exact moments (a row with a NULL x array or y is skipped, NULL elements
- * of x are missing values).
+ * mlops.linear_moments(z float8[]) transition: add the row z = (x_1, ...,
+ * x_p, y) to the exact moments.  NULL elements of x are missing values; a
+ * row whose z or y is NULL is skipped.
  */
 Datum
 mlops_linear_moments_trans(PG_FUNCTION_ARGS)
@@ -211,26 +224,26 @@ mlops_linear_moments_trans(PG_FUNCTION_ARGS)
 	const char *fn = "mlops.linear_moments";
 	MemoryContext aggcxt;
 	StateObject *obj;
-	ArrayType  *arr;
-	double		y;
+	ArrayType  *arr = NULL;
+	int			len = 0;
 
 	CheckAggregate(fcinfo, &aggcxt, fn);
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+	if (!PG_ARGISNULL(1))
+	{
+		arr = PG_GETARG_ARRAYTYPE_P(1);
+		len = RowLength(arr, fn);
+	}
+	if (arr == NULL || LastIsNull(arr, len))
 	{
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
 		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	arr = PG_GETARG_ARRAYTYPE_P(1);
-	y = PG_GETARG_FLOAT8(2);
-	CheckY(y, fn);
 	obj = PG_ARGISNULL(0) ? NULL : OurState(PG_GETARG_DATUM(0), &moments_methods);
 	if (obj == NULL)
 	{
 		obj = NewState(aggcxt, &moments_methods);
-		if (PG_ARGISNULL(0))
-			obj->moments = MlopsMomentsCreate(ReadX(obj, arr, -1, fn), obj->hdr.eoh_context);
-		else
+		if (!PG_ARGISNULL(0))
 		{
 			bytea	   *b = PG_GETARG_BYTEA_PP(0);
 
@@ -238,8 +251,10 @@ mlops_linear_moments_trans(PG_FUNCTION_ARGS)
 												   obj->hdr.eoh_context);
 		}
 	}
-	(void) ReadX(obj, arr, obj->moments->p, fn);
-	MlopsMomentsAddRow(obj->moments, obj->x, y);
+	len = ReadRow(obj, arr, obj->moments ? obj->moments->p + 1 : -1, fn);
+	if (obj->moments == NULL)
+		obj->moments = MlopsMomentsCreate(len - 1, obj->hdr.eoh_context);
+	MlopsMomentsAddRow(obj->moments, obj->z, obj->z[len - 1]);
 	obj->flat = NULL;
 	PG_RETURN_DATUM(EOHPGetRWDatum(&obj->hdr));
 }
@@ -314,10 +329,10 @@ mlops_linear_moments_final(PG_FUNCTION_ARGS)
 
 /*
  * Decode the model of a regression_metrics state (the first row's) and
- * check that it scores numeric and boolean features of a regression.
+ * check that it scores p numeric and boolean features of a regression.
  */
 static void
-StateModel(StateObject *obj, bytea *model_bytes, int nx, const char *fn)
+StateModel(StateObject *obj, bytea *model_bytes, int p, const char *fn)
 {
 	MemoryContext old = MemoryContextSwitchTo(obj->hdr.eoh_context);
 	MlopsModel *model;
@@ -335,10 +350,10 @@ StateModel(StateObject *obj, bytea *model_bytes, int nx, const char *fn)
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("%s takes models of numeric and boolean features only", fn),
 					 errdetail("Feature \"%s\" is categorical.", model->features[i].name)));
-	if (nx != model->nfeatures)
+	if (p != model->nfeatures)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s got %d x values for a model of %d features", fn, nx,
+				 errmsg("%s got %d x values for a model of %d features", fn, p,
 						model->nfeatures)));
 	obj->design = palloc(sizeof(double) * Max(model->ncols, 1));
 	obj->out = palloc(sizeof(double) * MlopsModelOutputs(model));
@@ -346,11 +361,11 @@ StateModel(StateObject *obj, bytea *model_bytes, int nx, const char *fn)
 }
 
 /*
- * mlops.regression_metrics(model bytea, x float8[], y float8) transition:
- * score the row with the model (x in the model's feature order, NULL for
- * missing values, imputed as at training) and add its error exactly; rows
- * with a NULL x array or y are skipped.  Every row must pass the same
- * model, which the state decodes once.
+ * mlops.regression_metrics(model bytea, z float8[]) transition: score the
+ * row z = (x_1, ..., x_p, y) with the model (x in the model's feature
+ * order, NULL for missing values, imputed as at training) and add its
+ * error exactly; a row whose z or y is NULL is skipped.  Every row must
+ * pass the same model, which the state decodes once.
  */
 Datum
 mlops_regression_metrics_trans(PG_FUNCTION_ARGS)
@@ -359,15 +374,20 @@ mlops_regression_metrics_trans(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt;
 	StateObject *obj;
 	bytea	   *model_bytes;
-	int			nx;
-	double		y;
+	ArrayType  *arr = NULL;
+	int			len = 0;
 
 	CheckAggregate(fcinfo, &aggcxt, fn);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("%s needs a model", fn)));
-	if (PG_ARGISNULL(2) || PG_ARGISNULL(3))
+	if (!PG_ARGISNULL(2))
+	{
+		arr = PG_GETARG_ARRAYTYPE_P(2);
+		len = RowLength(arr, fn);
+	}
+	if (arr == NULL || LastIsNull(arr, len))
 	{
 		if (PG_ARGISNULL(0))
 			PG_RETURN_NULL();
@@ -386,21 +406,19 @@ mlops_regression_metrics_trans(PG_FUNCTION_ARGS)
 		}
 	}
 	model_bytes = PG_GETARG_BYTEA_PP(1);
-	nx = ReadX(obj, PG_GETARG_ARRAYTYPE_P(2), obj->model ? obj->model->nfeatures : -1, fn);
+	len = ReadRow(obj, arr, obj->model ? obj->model->nfeatures + 1 : -1, fn);
 	if (obj->model == NULL)
-		StateModel(obj, model_bytes, nx, fn);
+		StateModel(obj, model_bytes, len - 1, fn);
 	else if (VARSIZE_ANY_EXHDR(model_bytes) != VARSIZE_ANY_EXHDR(obj->model_bytes) ||
 			 memcmp(VARDATA_ANY(model_bytes), VARDATA_ANY(obj->model_bytes),
 					VARSIZE_ANY_EXHDR(model_bytes)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s needs the same model in every row", fn)));
-	y = PG_GETARG_FLOAT8(3);
-	CheckY(y, fn);
-	for (int i = 0; i < nx; i++)
-		MlopsEncodeFeatureNumber(&obj->model->features[i], obj->x[i], false, obj->design);
+	for (int i = 0; i < len - 1; i++)
+		MlopsEncodeFeatureNumber(&obj->model->features[i], obj->z[i], false, obj->design);
 	MlopsModelPredictDesign(obj->model, obj->design, obj->out);
-	MlopsErrorSumsAdd(&obj->errors, y, obj->out[0]);
+	MlopsErrorSumsAdd(&obj->errors, obj->z[len - 1], obj->out[0]);
 	obj->flat = NULL;
 	PG_RETURN_DATUM(EOHPGetRWDatum(&obj->hdr));
 }
@@ -465,79 +483,71 @@ mlops_regression_metrics_final(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(MlopsRegressionMetrics(ErrorsArg(fcinfo, 0, true)));
 }
 
-/* The row type of split_side's argument, cached per call site */
+/* What hashing split_side's columns needs, cached per call site */
 typedef struct SplitCache
 {
-	Oid			typid;
-	int32		typmod;
-	TupleDesc	desc;
-	int			ncols;			/* attributes not dropped */
-	int		   *attno;			/* their positions */
+	int			ncols;
 	MlopsHashColumn *cols;
 	Datum	   *values;
 	bool	   *isnull;
-	Datum	   *hvalues;
-	bool	   *hnulls;
 } SplitCache;
 
-/* Cache what hashing rows of this type needs, in fn_mcxt */
+/* The columns' types (from the call's expression), in fn_mcxt */
 static SplitCache *
-SplitCacheFor(FunctionCallInfo fcinfo, Oid typid, int32 typmod)
+SplitCacheFor(FunctionCallInfo fcinfo)
 {
 	SplitCache *c = fcinfo->flinfo->fn_extra;
-	MemoryContext old;
-	TupleDesc	desc;
+	MemoryContext cxt = fcinfo->flinfo->fn_mcxt;
+	int			ncols = PG_NARGS() - 2;
 
-	if (c && c->typid == typid && c->typmod == typmod)
+	if (c != NULL)
 		return c;
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	c = palloc0(sizeof(SplitCache));
-	desc = lookup_rowtype_tupdesc(typid, typmod);
-	c->desc = CreateTupleDescCopy(desc);
-	ReleaseTupleDesc(desc);
-	c->typid = typid;
-	c->typmod = typmod;
-	c->attno = palloc(sizeof(int) * Max(c->desc->natts, 1));
-	c->cols = palloc(sizeof(MlopsHashColumn) * Max(c->desc->natts, 1));
-	for (int a = 0; a < c->desc->natts; a++)
+	if (get_fn_expr_variadic(fcinfo->flinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mlops.split_side takes the row's columns as arguments, not an array")));
+	c = MemoryContextAllocZero(cxt, sizeof(SplitCache));
+	c->ncols = ncols;
+	c->cols = MemoryContextAlloc(cxt, sizeof(MlopsHashColumn) * Max(ncols, 1));
+	c->values = MemoryContextAlloc(cxt, sizeof(Datum) * Max(ncols, 1));
+	c->isnull = MemoryContextAlloc(cxt, sizeof(bool) * Max(ncols, 1));
+	for (int i = 0; i < ncols; i++)
 	{
-		Form_pg_attribute att = TupleDescAttr(c->desc, a);
+		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, i + 2);
 
-		if (att->attisdropped)
-			continue;
-		c->attno[c->ncols] = a;
-		c->cols[c->ncols].typid = att->atttypid;
-		c->cols[c->ncols].typlen = att->attlen;
-		c->cols[c->ncols].typbyval = att->attbyval;
-		c->ncols++;
+		if (!OidIsValid(typid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("could not determine the type of argument %d of mlops.split_side",
+							i + 3)));
+		c->cols[i].typid = typid;
+		get_typlenbyval(typid, &c->cols[i].typlen, &c->cols[i].typbyval);
 	}
-	c->values = palloc(sizeof(Datum) * Max(c->desc->natts, 1));
-	c->isnull = palloc(sizeof(bool) * Max(c->desc->natts, 1));
-	c->hvalues = palloc(sizeof(Datum) * Max(c->ncols, 1));
-	c->hnulls = palloc(sizeof(bool) * Max(c->ncols, 1));
 	fcinfo->flinfo->fn_extra = c;
-	MemoryContextSwitchTo(old);
 	return c;
 }
 
 /*
- * mlops.split_side(r record, test_size float8, folds int DEFAULT 1): -1
- * when the row is held out by mlops.train with this test_size, else its
- * cross-validation fold, 0 .. folds - 1.  r is the training columns in
- * mlops.train's order (the features, then the target), as
- * ROW(f1, f2, ..., target): the row's content hash is the one training
- * computes, so the split is the same on any node and in any order.
+ * mlops.split_side(test_size float8, folds int, VARIADIC "any"): -1 when
+ * mlops.train with this test_size holds the row out, else its
+ * cross-validation fold, 0 .. folds - 1 (0 for folds 1).  The variadic
+ * arguments are the training columns in mlops.train's order, the features
+ * and then the target, with their own types: the row's content hash is
+ * the one training computes, so the split is the same on any node and in
+ * any order.  NULL when test_size or folds is.
  */
 Datum
 mlops_split_side(PG_FUNCTION_ARGS)
 {
-	HeapTupleHeader td = PG_GETARG_HEAPTUPLEHEADER(0);
-	double		test_size = PG_GETARG_FLOAT8(1);
-	int32		folds = PG_GETARG_INT32(2);
 	SplitCache *c;
-	HeapTupleData tuple;
+	double		test_size;
+	int32		folds;
 	uint64		h;
 
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	test_size = PG_GETARG_FLOAT8(0);
+	folds = PG_GETARG_INT32(1);
 	if (!(test_size >= 0.0 && test_size <= 1.0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -546,18 +556,13 @@ mlops_split_side(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("folds must be at least 1, not %d", folds)));
-	c = SplitCacheFor(fcinfo, HeapTupleHeaderGetTypeId(td), HeapTupleHeaderGetTypMod(td));
-	tuple.t_len = HeapTupleHeaderGetDatumLength(td);
-	ItemPointerSetInvalid(&tuple.t_self);
-	tuple.t_tableOid = InvalidOid;
-	tuple.t_data = td;
-	heap_deform_tuple(&tuple, c->desc, c->values, c->isnull);
+	c = SplitCacheFor(fcinfo);
 	for (int i = 0; i < c->ncols; i++)
 	{
-		c->hvalues[i] = c->values[c->attno[i]];
-		c->hnulls[i] = c->isnull[c->attno[i]];
+		c->isnull[i] = PG_ARGISNULL(i + 2);
+		c->values[i] = c->isnull[i] ? (Datum) 0 : PG_GETARG_DATUM(i + 2);
 	}
-	h = MlopsRowHash(c->cols, c->ncols, c->hvalues, c->hnulls);
+	h = MlopsRowHash(c->cols, c->ncols, c->values, c->isnull);
 	if (MlopsRowIsTest(h, test_size))
 		PG_RETURN_INT32(-1);
 	PG_RETURN_INT32((int32) (MlopsHashMix(h) % (uint64) folds));

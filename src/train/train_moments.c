@@ -98,37 +98,33 @@ AddUpRows(const TrainState *st, const int *foldof)
 }
 
 /*
- * SQL for the training columns of the source as aggregate arguments:
- * ROW(every column) for mlops.split_side into *row, the features as a
- * float8 array into *x, the target as float8 into *y.
+ * SQL for the training columns of the source as arguments: every column,
+ * in order, for mlops.split_side into *cols, and the row as the float8
+ * array (features, then the target) of the aggregates into *z.
  */
 static void
-ArgumentsSQL(const TrainState *st, char **row, char **x, char **y)
+ArgumentsSQL(const TrainState *st, char **cols, char **z)
 {
-	StringInfoData r;
+	StringInfoData c;
 	StringInfoData a;
 	ListCell   *lc;
 
-	initStringInfo(&r);
+	initStringInfo(&c);
 	initStringInfo(&a);
-	appendStringInfoString(&r, "ROW(");
 	appendStringInfoString(&a, "ARRAY[");
 	foreach(lc, st->res->colnames)
 	{
 		int			i = foreach_current_index(lc);
 		const char *col = quote_identifier(lfirst(lc));
+		bool		boolean = i < st->nf && st->data->columns[i].kind == MLOPS_KIND_BOOLEAN;
 
-		appendStringInfo(&r, "%ss.%s", i > 0 ? ", " : "", col);
-		if (i < st->nf)
-			appendStringInfo(&a, "%ss.%s%s::float8", i > 0 ? ", " : "", col,
-							 st->data->columns[i].kind == MLOPS_KIND_BOOLEAN ? "::int4" : "");
-		else
-			*y = psprintf("s.%s::float8", col);
+		appendStringInfo(&c, "%ss.%s", i > 0 ? ", " : "", col);
+		appendStringInfo(&a, "%ss.%s%s::float8", i > 0 ? ", " : "", col,
+						 boolean ? "::int4" : "");
 	}
-	appendStringInfoString(&r, ")");
 	appendStringInfoString(&a, "]::float8[]");
-	*row = r.data;
-	*x = a.data;
+	*cols = c.data;
+	*z = a.data;
 }
 
 /* The source as a subquery: the relation's training columns, or the SQL */
@@ -143,10 +139,11 @@ SourceSQL(const TrainState *st)
 
 /*
  * The moments of each fold's training rows from mlops.linear_moments over
- * the source, grouped by mlops.split_side: one query that parallel workers
- * or Citus workers can split.  The source is read again, so each fold's
- * row count is checked against the rows the pipeline read: a table changed
- * in between (READ COMMITTED) is an error, not a model of other rows.
+ * the source, by mlops.split_side (the training rows, or grouped by fold):
+ * one query that parallel workers or Citus workers can split.  The source
+ * is read again, so each fold's row count is checked against the rows the
+ * pipeline read: a table changed in between (READ COMMITTED) is an error,
+ * not a model of other rows.
  */
 static MlopsMoments **
 QueryMoments(const TrainState *st, const int *foldof)
@@ -155,16 +152,19 @@ QueryMoments(const TrainState *st, const int *foldof)
 	MlopsMoments **folds = palloc0(sizeof(MlopsMoments *) * nfolds);
 	int64	   *expected = palloc0(sizeof(int64) * nfolds);
 	MemoryContext callercxt = CurrentMemoryContext;
-	char	   *row,
-			   *x,
-			   *y;
+	char	   *cols,
+			   *z;
 	char	   *sql;
 	Oid			argtypes[2] = {FLOAT8OID, INT4OID};
 	Datum		args[2];
 
-	ArgumentsSQL(st, &row, &x, &y);
-	sql = psprintf("SELECT mlops.split_side(%s, $1, $2), mlops.linear_moments(%s, %s) "
-				   "FROM (%s) s GROUP BY 1", row, x, y, SourceSQL(st));
+	ArgumentsSQL(st, &cols, &z);
+	if (nfolds == 1)
+		sql = psprintf("SELECT 0, mlops.linear_moments(%s) FROM (%s) s "
+					   "WHERE mlops.split_side($1, $2, %s) >= 0", z, SourceSQL(st), cols);
+	else
+		sql = psprintf("SELECT mlops.split_side($1, $2, %s), mlops.linear_moments(%s) "
+					   "FROM (%s) s GROUP BY 1", cols, z, SourceSQL(st));
 	args[0] = Float8GetDatum(st->spec->test_size);
 	args[1] = Int32GetDatum(nfolds);
 	for (int64 i = 0; i < st->ntrain; i++)
@@ -315,9 +315,8 @@ TrainFromMoments(TrainState *st)
 Jsonb *
 TrainMomentsMetrics(const TrainState *st, bool on_test)
 {
-	char	   *row,
-			   *x,
-			   *y;
+	char	   *cols,
+			   *z;
 	char	   *sql;
 	Oid			argtypes[2] = {BYTEAOID, FLOAT8OID};
 	Datum		args[2];
@@ -326,9 +325,9 @@ TrainMomentsMetrics(const TrainState *st, bool on_test)
 	Jsonb	   *metrics = NULL;
 	MemoryContext callercxt = CurrentMemoryContext;
 
-	ArgumentsSQL(st, &row, &x, &y);
-	sql = psprintf("SELECT mlops.regression_metrics($1, %s, %s) FROM (%s) s "
-				   "WHERE mlops.split_side(%s, $2) %s", x, y, SourceSQL(st), row,
+	ArgumentsSQL(st, &cols, &z);
+	sql = psprintf("SELECT mlops.regression_metrics($1, %s) FROM (%s) s "
+				   "WHERE mlops.split_side($2, 1, %s) %s", z, SourceSQL(st), cols,
 				   on_test ? "< 0" : ">= 0");
 	args[0] = PointerGetDatum(st->res->bytes);
 	args[1] = Float8GetDatum(st->spec->test_size);
