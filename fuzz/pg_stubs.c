@@ -426,6 +426,18 @@ errdetail(const char *fmt,...)
 }
 
 int
+errdetail_internal(const char *fmt,...)
+{
+	char		buf[256];
+	va_list		ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+int
 errhint(const char *fmt,...)
 {
 	char		buf[256];

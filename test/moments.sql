@@ -8,7 +8,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(49);
+SELECT plan(50);
 
 -- x2 sits at 1e6 with NULLs (imputation, cancellation), x3 is tiny, b is a
 -- boolean with NULLs; y has a few NULLs (no part in training)
@@ -165,6 +165,10 @@ SELECT ok((SELECT identical AND metrics_equal FROM mlops.reproduce('mo_lin', 1))
           'linear from moments: reproduce gives identical bytes and metrics');
 SELECT ok((SELECT identical AND metrics_equal FROM mlops.reproduce('mo_grid', 1)),
           'ridge search from moments: identical too');
+SET LOCAL mlops.pushdown_moments = on;
+SELECT ok((SELECT identical AND metrics_equal FROM mlops.reproduce('mo_grid', 1)),
+          'and with the aggregate queries run over the snapshot');
+SET LOCAL mlops.pushdown_moments = off;
 
 -- ---------------------------------------------------------------------
 -- The aggregates' shape: what Citus needs to push them down

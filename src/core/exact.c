@@ -241,7 +241,9 @@ MlopsExactFromDouble(double d)
 	int64		L[3];
 
 	if (!isfinite(d))
-		elog(ERROR, "cannot represent %g exactly", d);
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%g is out of range for exact arithmetic", d)));
 	for (int i = 0; i < 3; i++)
 		L[i] = (int64) (uint32) (v >> (32 * i));
 	if (s.neg)

@@ -34,6 +34,13 @@
 #define MOMENTS_MAGIC		0x4D4C4D31u	/* "MLM1" */
 #define MOMENTS_HAS_NULLS	0x1u
 #define MOMENTS_WHAT		"mlops.linear_moments state"
+#define ERRORS_MAGIC		0x4D4C4531u	/* "MLE1" */
+#define ERRORS_WHAT			"mlops.regression_metrics state"
+#define ERR_ABS				0
+#define ERR_SQUARED			1
+#define ERR_Y				2
+#define ERR_Y_SQUARED		3
+#define ERR_NSUMS			4
 
 /* Sums of products a <= b in z, after the P sums of z */
 static inline int
@@ -420,6 +427,29 @@ Centred(const MlopsExact *n, int64 nrows, const MlopsExact *c,
 }
 
 /*
+ * ERROR when a centred moment does not fit in a double: the values are too
+ * large (beyond about 1e154, whose squares overflow).
+ */
+static void
+CheckFinite(int p, const double *xmean, const double *G, const double *Xty,
+			double ymean, double yss)
+{
+	bool		ok = isfinite(ymean) && isfinite(yss);
+
+	for (int a = 0; a < p && ok; a++)
+	{
+		ok = isfinite(xmean[a]) && isfinite(Xty[a]);
+		for (int b = 0; b < p && ok; b++)
+			ok = isfinite(G[a * p + b]);
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the moments of the training data are out of range for double precision"),
+				 errhint("Scale the largest columns down.")));
+}
+
+/*
  * Centred moments in doubles, each from its exact value rounded once (and
  * divided by n): the means of x', the centred Gram matrix G (p x p, full),
  * centred X'^T y, the mean of y and its centred sum of squares.
@@ -443,6 +473,7 @@ MlopsImputedCentred(const MlopsImputed *im, double *xmean, double *G,
 	}
 	*ymean = MlopsExactToDouble(im->sum[p]) / n;
 	*yss = Centred(N, im->n, im->cross[p * P + p], im->sum[p], im->sum[p]);
+	CheckFinite(p, xmean, G, Xty, *ymean, *yss);
 }
 
 /* The centred sum of squares of y, (n sum y^2 - (sum y)^2) / n */
@@ -493,4 +524,129 @@ MlopsImputedSSE(const MlopsImputed *im, const MlopsExact *intercept, const doubl
 		}
 	}
 	return MlopsExactToDouble(total);
+}
+
+/* Empty error sums, their limbs allocated in cxt */
+void
+MlopsErrorSumsInit(MlopsErrorSums *s, MemoryContext cxt)
+{
+	s->n = 0;
+	s->nonfinite = 0;
+	MlopsAccInit(&s->acc, ERR_NSUMS, cxt);
+}
+
+/*
+ * Add a row: its target y and prediction yhat.  The error is rounded once,
+ * as y - yhat; its absolute value and square, y and y^2 are added exactly.
+ */
+void
+MlopsErrorSumsAdd(MlopsErrorSums *s, double y, double yhat)
+{
+	double		e = y - yhat;
+	MlopsSplit	se;
+	MlopsSplit	sy;
+	MlopsAccGrid *g = &s->acc;
+	int32		kmin;
+	int32		kmax;
+
+	s->n++;
+	if (!isfinite(e) || !isfinite(y))
+	{
+		s->nonfinite++;
+		return;
+	}
+	se = MlopsSplitDouble(fabs(e));
+	sy = MlopsSplitDouble(y);
+	if (se.m == 0)
+		se.e = sy.e;
+	if (sy.m == 0)
+		sy.e = se.e;
+	kmin = Min(MlopsExactDigitOf(Min(se.e, sy.e)), MlopsExactDigitOf(2 * Min(se.e, sy.e)));
+	kmax = Max(MlopsExactDigitOf(Max(se.e, sy.e)) + 3, MlopsExactDigitOf(2 * Max(se.e, sy.e)) + 5);
+	MlopsAccReserve(g, kmin, kmax);
+	MlopsAccAddValueAt(MlopsAccSum(g, ERR_ABS), g->klo, &se, 0);
+	MlopsAccAddProductAt(MlopsAccSum(g, ERR_SQUARED), g->klo, &se, &se, 0);
+	MlopsAccAddValueAt(MlopsAccSum(g, ERR_Y), g->klo, &sy, sy.neg ? g->width : 0);
+	MlopsAccAddProductAt(MlopsAccSum(g, ERR_Y_SQUARED), g->klo, &sy, &sy, 0);
+	MlopsAccTick(g);
+}
+
+/* Add the rows of from to into */
+void
+MlopsErrorSumsMerge(MlopsErrorSums *into, MlopsErrorSums *from)
+{
+	into->n += from->n;
+	into->nonfinite += from->nonfinite;
+	MlopsAccMerge(&into->acc, &from->acc);
+}
+
+/* "MLE1", n, nonfinite, then the four sums: canonical */
+bytea *
+MlopsErrorSumsSerialize(const MlopsErrorSums *s)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoSpaces(&buf, VARHDRSZ);
+	pq_sendint32(&buf, ERRORS_MAGIC);
+	pq_sendint64(&buf, s->n);
+	pq_sendint64(&buf, s->nonfinite);
+	for (int t = 0; t < ERR_NSUMS; t++)
+		MlopsExactWrite(&buf, MlopsAccGet(&s->acc, t));
+	SET_VARSIZE(buf.data, buf.len);
+	return (bytea *) buf.data;
+}
+
+/*
+ * Error sums from their serialised form, into s (limbs in cxt); ERROR for
+ * anything MlopsErrorSumsSerialize could not have written.
+ */
+void
+MlopsErrorSumsDeserialize(MlopsErrorSums *s, const char *data, Size len, MemoryContext cxt)
+{
+	MlopsReader r;
+
+	MlopsReaderInit(&r, data, len, ERRORS_WHAT);
+	if (MlopsReadUInt32(&r) != ERRORS_MAGIC)
+		MlopsReadFail(&r, "The data does not start with the state's magic number.");
+	MlopsErrorSumsInit(s, cxt);
+	s->n = MlopsReadInt64(&r);
+	s->nonfinite = MlopsReadInt64(&r);
+	if (s->n < 0 || s->nonfinite < 0 || s->nonfinite > s->n)
+		MlopsReadFail(&r, "A row count is out of range.");
+	for (int t = 0; t < ERR_NSUMS; t++)
+	{
+		MlopsExact *x = MlopsExactRead(&r);
+
+		if (x->sign < 0 && t != ERR_Y)
+			MlopsReadFail(&r, "A sum of non-negative values is negative.");
+		MlopsAccAddExact(&s->acc, t, x);
+	}
+	MlopsAccTick(&s->acc);
+	MlopsReadEnd(&r);
+}
+
+/*
+ * The regression metrics of rows with at least one row: r2 = 1 - SSE / SST,
+ * rmse and mae, each rounded once from its exact sum (SST as
+ * (n sum y^2 - (sum y)^2) / n); NaN when a prediction was not finite, r2
+ * NaN when y is constant.
+ */
+void
+MlopsErrorSumsMetrics(const MlopsErrorSums *s, double *r2, double *rmse, double *mae)
+{
+	double		n = (double) s->n;
+	MlopsExact *sy = MlopsAccGet(&s->acc, ERR_Y);
+	MlopsExact *syy = MlopsAccGet(&s->acc, ERR_Y_SQUARED);
+	double		sse = MlopsExactToDouble(MlopsAccGet(&s->acc, ERR_SQUARED));
+	double		sae = MlopsExactToDouble(MlopsAccGet(&s->acc, ERR_ABS));
+	double		sst;
+
+	sst = MlopsExactToDouble(MlopsExactSub(MlopsExactMul(MlopsExactFromInt64(s->n), syy),
+										   MlopsExactMul(sy, sy))) / n;
+	if (s->nonfinite > 0)
+		sse = sae = NAN;
+	*r2 = sst > 0 ? 1.0 - sse / sst : NAN;
+	*rmse = sqrt(sse / n);
+	*mae = sae / n;
 }

@@ -21,6 +21,9 @@
  * values replaced (the training mean, chosen after the sums are known)
  * then follow exactly (MlopsMomentsImpute).
  *
+ * The exact error sums behind the regression metrics (MlopsErrorSums) are
+ * here too, for the same reason.
+ *
  *-------------------------------------------------------------------------
  */
 #ifndef MLOPS_MOMENTS_H
@@ -62,6 +65,20 @@ typedef struct MlopsImputed
 	MlopsExact **cross;			/* P x P, symmetric: sum of z'_a z'_b */
 } MlopsImputed;
 
+/*
+ * Exact sums behind the regression metrics of a set of rows: the errors
+ * e = y - prediction, absolute and squared, and y and y^2.  Being exact,
+ * the metrics computed from them do not depend on the order of the rows
+ * or on how the rows were split between processes (mlops.train and
+ * mlops.evaluate, and the aggregate mlops.regression_metrics).
+ */
+typedef struct MlopsErrorSums
+{
+	int64		n;
+	int64		nonfinite;		/* rows whose prediction or error is not finite */
+	MlopsAccGrid acc;			/* |e|, e^2, y, y^2 */
+} MlopsErrorSums;
+
 extern MlopsMoments *MlopsMomentsCreate(int p, MemoryContext cxt);
 extern void MlopsMomentsAddRow(MlopsMoments *m, const double *x, double y);
 extern void MlopsMomentsMerge(MlopsMoments *into, MlopsMoments *from);
@@ -79,5 +96,14 @@ extern double MlopsImputedYSS(const MlopsImputed *im);
 extern double MlopsImputedOffsetMean(const MlopsImputed *im, int a, double c);
 extern double MlopsImputedSSE(const MlopsImputed *im, const MlopsExact *intercept,
 							  const double *w);
+
+extern void MlopsErrorSumsInit(MlopsErrorSums *s, MemoryContext cxt);
+extern void MlopsErrorSumsAdd(MlopsErrorSums *s, double y, double yhat);
+extern void MlopsErrorSumsMerge(MlopsErrorSums *into, MlopsErrorSums *from);
+extern bytea *MlopsErrorSumsSerialize(const MlopsErrorSums *s);
+extern void MlopsErrorSumsDeserialize(MlopsErrorSums *s, const char *data, Size len,
+									  MemoryContext cxt);
+extern void MlopsErrorSumsMetrics(const MlopsErrorSums *s, double *r2, double *rmse,
+								  double *mae);
 
 #endif							/* MLOPS_MOMENTS_H */

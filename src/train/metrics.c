@@ -6,7 +6,7 @@
  * One function serves the held-out split at training, mlops.evaluate on
  * any relation, the champion/challenger comparison, and concept drift, so
  * a metric means the same thing everywhere.  Regression metrics come from
- * exact sums (MlopsErrorSums), which the aggregate
+ * exact sums (MlopsErrorSums, core/moments.c), which the aggregate
  * mlops.regression_metrics (train_agg.c) fills the same way where the rows
  * are: the metrics do not depend on the order of the rows or on how they
  * were split.
@@ -17,7 +17,6 @@
 
 #include <math.h>
 
-#include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -29,13 +28,6 @@
 /* At most this many rows enter the silhouette, which is quadratic */
 #define SILHOUETTE_ROWS		2000
 
-#define ERRORS_MAGIC		0x4D4C4531u	/* "MLE1" */
-#define ERRORS_WHAT			"mlops.regression_metrics state"
-#define ERR_ABS				0
-#define ERR_SQUARED			1
-#define ERR_Y				2
-#define ERR_Y_SQUARED		3
-#define ERR_NSUMS			4
 
 /*
  * Per feature: map from the data column's category codes to vocabulary
@@ -332,114 +324,13 @@ EvaluateClustering(const MlopsModel *model, const MlopsTrainData *data,
 	return n;
 }
 
-/* Empty error sums, their limbs allocated in cxt */
-void
-MlopsErrorSumsInit(MlopsErrorSums *s, MemoryContext cxt)
-{
-	s->n = 0;
-	s->nonfinite = 0;
-	MlopsAccInit(&s->acc, ERR_NSUMS, cxt);
-}
-
 /*
- * Add a row: its target y and prediction yhat.  The error is rounded once,
- * as y - yhat; its absolute value and square, y and y^2 are added exactly.
- */
-void
-MlopsErrorSumsAdd(MlopsErrorSums *s, double y, double yhat)
-{
-	double		e = y - yhat;
-	MlopsSplit	se;
-	MlopsSplit	sy;
-	MlopsAccGrid *g = &s->acc;
-	int32		kmin;
-	int32		kmax;
-
-	s->n++;
-	if (!isfinite(e) || !isfinite(y))
-	{
-		s->nonfinite++;
-		return;
-	}
-	se = MlopsSplitDouble(fabs(e));
-	sy = MlopsSplitDouble(y);
-	if (se.m == 0)
-		se.e = sy.e;
-	if (sy.m == 0)
-		sy.e = se.e;
-	kmin = Min(MlopsExactDigitOf(Min(se.e, sy.e)), MlopsExactDigitOf(2 * Min(se.e, sy.e)));
-	kmax = Max(MlopsExactDigitOf(Max(se.e, sy.e)) + 3, MlopsExactDigitOf(2 * Max(se.e, sy.e)) + 5);
-	MlopsAccReserve(g, kmin, kmax);
-	MlopsAccAddValueAt(MlopsAccSum(g, ERR_ABS), g->klo, &se, 0);
-	MlopsAccAddProductAt(MlopsAccSum(g, ERR_SQUARED), g->klo, &se, &se, 0);
-	MlopsAccAddValueAt(MlopsAccSum(g, ERR_Y), g->klo, &sy, sy.neg ? g->width : 0);
-	MlopsAccAddProductAt(MlopsAccSum(g, ERR_Y_SQUARED), g->klo, &sy, &sy, 0);
-	MlopsAccTick(g);
-}
-
-/* Add the rows of from to into */
-void
-MlopsErrorSumsMerge(MlopsErrorSums *into, MlopsErrorSums *from)
-{
-	into->n += from->n;
-	into->nonfinite += from->nonfinite;
-	MlopsAccMerge(&into->acc, &from->acc);
-}
-
-/* "MLE1", n, nonfinite, then the four sums: canonical */
-bytea *
-MlopsErrorSumsSerialize(MlopsErrorSums *s)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	appendStringInfoSpaces(&buf, VARHDRSZ);
-	pq_sendint32(&buf, ERRORS_MAGIC);
-	pq_sendint64(&buf, s->n);
-	pq_sendint64(&buf, s->nonfinite);
-	for (int t = 0; t < ERR_NSUMS; t++)
-		MlopsExactWrite(&buf, MlopsAccGet(&s->acc, t));
-	SET_VARSIZE(buf.data, buf.len);
-	return (bytea *) buf.data;
-}
-
-/*
- * Error sums from their serialised form, into s (limbs in cxt); ERROR for
- * anything MlopsErrorSumsSerialize could not have written.
- */
-void
-MlopsErrorSumsDeserialize(MlopsErrorSums *s, const char *data, Size len, MemoryContext cxt)
-{
-	MlopsReader r;
-
-	MlopsReaderInit(&r, data, len, ERRORS_WHAT);
-	if (MlopsReadUInt32(&r) != ERRORS_MAGIC)
-		MlopsReadFail(&r, "The data does not start with the state's magic number.");
-	MlopsErrorSumsInit(s, cxt);
-	s->n = MlopsReadInt64(&r);
-	s->nonfinite = MlopsReadInt64(&r);
-	if (s->n < 0 || s->nonfinite < 0 || s->nonfinite > s->n)
-		MlopsReadFail(&r, "A row count is out of range.");
-	for (int t = 0; t < ERR_NSUMS; t++)
-	{
-		MlopsExact *x = MlopsExactRead(&r);
-
-		if (x->sign < 0 && t != ERR_Y)
-			MlopsReadFail(&r, "A sum of non-negative values is negative.");
-		MlopsAccAddExact(&s->acc, t, x);
-	}
-	MlopsAccTick(&s->acc);
-	MlopsReadEnd(&r);
-}
-
-/*
- * The regression metrics of the rows: r2 = 1 - SSE / SST, rmse, mae (each
- * rounded once from its exact sum, SST as (n sum y^2 - (sum y)^2) / n),
- * and "rows"; NULL metrics when a prediction was not finite, none without
- * rows.
+ * The regression metrics of the rows (MlopsErrorSumsMetrics) as jsonb:
+ * {"r2", "rmse", "mae", "rows"}, NULL metrics when a prediction was not
+ * finite, none without rows.
  */
 Jsonb *
-MlopsRegressionMetrics(MlopsErrorSums *s)
+MlopsRegressionMetrics(const MlopsErrorSums *s)
 {
 	JsonbParseState *state = NULL;
 	JsonbValue *res;
@@ -447,20 +338,14 @@ MlopsRegressionMetrics(MlopsErrorSums *s)
 	pushJsonbValue(&state, WJB_BEGIN_OBJECT, NULL);
 	if (s->n > 0)
 	{
-		double		n = (double) s->n;
-		MlopsExact *sy = MlopsAccGet(&s->acc, ERR_Y);
-		MlopsExact *syy = MlopsAccGet(&s->acc, ERR_Y_SQUARED);
-		double		sse = MlopsExactToDouble(MlopsAccGet(&s->acc, ERR_SQUARED));
-		double		sae = MlopsExactToDouble(MlopsAccGet(&s->acc, ERR_ABS));
-		double		sst;
+		double		r2,
+					rmse,
+					mae;
 
-		sst = MlopsExactToDouble(MlopsExactSub(MlopsExactMul(MlopsExactFromInt64(s->n), syy),
-											   MlopsExactMul(sy, sy))) / n;
-		if (s->nonfinite > 0)
-			sse = sae = NAN;
-		PushNumber(&state, "r2", sst > 0 ? 1.0 - sse / sst : NAN);
-		PushNumber(&state, "rmse", sqrt(sse / n));
-		PushNumber(&state, "mae", sae / n);
+		MlopsErrorSumsMetrics(s, &r2, &rmse, &mae);
+		PushNumber(&state, "r2", r2);
+		PushNumber(&state, "rmse", rmse);
+		PushNumber(&state, "mae", mae);
 	}
 	PushNumber(&state, "rows", (double) s->n);
 	res = pushJsonbValue(&state, WJB_END_OBJECT, NULL);

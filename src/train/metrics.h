@@ -12,23 +12,10 @@
 
 #include "utils/jsonb.h"
 
-#include "core/exact.h"
+#include "core/moments.h"
 #include "model/model.h"
 #include "train/load.h"
 
-/*
- * Exact sums behind the regression metrics of a set of rows: the errors
- * e = y - prediction, absolute and squared, and y and y^2.  Being exact,
- * the metrics computed from them do not depend on the order of the rows
- * or on how the rows were split between processes (mlops.train and
- * mlops.evaluate, and the aggregate mlops.regression_metrics).
- */
-typedef struct MlopsErrorSums
-{
-	int64		n;
-	int64		nonfinite;		/* rows whose prediction or error is not finite */
-	MlopsAccGrid acc;			/* |e|, e^2, y, y^2 */
-} MlopsErrorSums;
 
 /*
  * Metrics of model on the rows of data selected by rowmask (NULL = all).
@@ -42,13 +29,7 @@ extern Jsonb *MlopsEvaluateData(const MlopsModel *model, const MlopsTrainData *d
 								const int *featcol, int targetcol,
 								const bool *rowmask);
 
-extern void MlopsErrorSumsInit(MlopsErrorSums *s, MemoryContext cxt);
-extern void MlopsErrorSumsAdd(MlopsErrorSums *s, double y, double yhat);
-extern void MlopsErrorSumsMerge(MlopsErrorSums *into, MlopsErrorSums *from);
-extern bytea *MlopsErrorSumsSerialize(MlopsErrorSums *s);
-extern void MlopsErrorSumsDeserialize(MlopsErrorSums *s, const char *data, Size len,
-									  MemoryContext cxt);
-extern Jsonb *MlopsRegressionMetrics(MlopsErrorSums *s);
+extern Jsonb *MlopsRegressionMetrics(const MlopsErrorSums *s);
 
 /* Is a better than b on this key metric? (inertia: lower is better) */
 extern bool MlopsMetricBetter(const char *key_metric, double a, double b);

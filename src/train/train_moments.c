@@ -233,6 +233,12 @@ MomentsFeatures(TrainState *st, const MlopsMoments *all)
 					 errmsg("feature column \"%s\" is NULL in every training row", col->name),
 					 errhint("Leave it out with the features argument.")));
 		impute[i] = f->impute = MlopsMomentsMean(all, i);
+		if (!isfinite(f->impute))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the mean of feature column \"%s\" is out of range for double precision",
+							col->name),
+					 errhint("Scale the column down.")));
 		if (MlopsMomentsConstant(all, i))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
