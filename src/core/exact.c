@@ -428,8 +428,8 @@ MlopsExactRead(MlopsReader *r)
 			MlopsReadFail(r, "A zero sum is not in canonical form.");
 		return MlopsExactZero();
 	}
-	if (lo < -MLOPS_EXACT_OFFSET_DIGITS || n > MLOPS_EXACT_LIMBS ||
-		lo + MLOPS_EXACT_OFFSET_DIGITS + n > MLOPS_EXACT_LIMBS - 1)
+	if ((int64) lo < -MLOPS_EXACT_OFFSET_DIGITS || n > MLOPS_EXACT_LIMBS ||
+		(int64) lo + MLOPS_EXACT_OFFSET_DIGITS + n > MLOPS_EXACT_LIMBS - 1)
 		MlopsReadFail(r, "A sum lies outside the range of sums of products of doubles.");
 	if ((Size) (r->end - r->pos) < sizeof(uint32) * (Size) n)
 		MlopsReadFail(r, "The data ends inside a sum.");

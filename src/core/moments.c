@@ -25,6 +25,7 @@
 
 #include <math.h>
 
+#include "common/int.h"
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
@@ -205,6 +206,16 @@ MlopsMomentsAddRow(MlopsMoments *m, const double *x, double y)
 	m->n++;
 }
 
+/* *count += more, ERROR past the range of row counts (crafted states) */
+static void
+AddCount(int64 *count, int64 more)
+{
+	if (pg_add_s64_overflow(*count, more, count))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("row count out of range")));
+}
+
 /* Add the rows of from to into (from's carries are propagated) */
 void
 MlopsMomentsMerge(MlopsMoments *into, MlopsMoments *from)
@@ -215,15 +226,15 @@ MlopsMomentsMerge(MlopsMoments *into, MlopsMoments *from)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot combine linear moments of %d and %d x columns", p, from->p)));
-	into->n += from->n;
+	AddCount(&into->n, from->n);
 	for (int a = 0; a < p; a++)
-		into->nnull[a] += from->nnull[a];
+		AddCount(&into->nnull[a], from->nnull[a]);
 	MlopsAccMerge(&into->sums, &from->sums);
 	if (from->nboth)
 	{
 		StartMissing(into);
 		for (int i = 0; i < p * (p - 1) / 2; i++)
-			into->nboth[i] += from->nboth[i];
+			AddCount(&into->nboth[i], from->nboth[i]);
 		MlopsAccMerge(&into->nullsums, &from->nullsums);
 	}
 }
@@ -575,8 +586,8 @@ MlopsErrorSumsAdd(MlopsErrorSums *s, double y, double yhat)
 void
 MlopsErrorSumsMerge(MlopsErrorSums *into, MlopsErrorSums *from)
 {
-	into->n += from->n;
-	into->nonfinite += from->nonfinite;
+	AddCount(&into->n, from->n);
+	AddCount(&into->nonfinite, from->nonfinite);
 	MlopsAccMerge(&into->acc, &from->acc);
 }
 
