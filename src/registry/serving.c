@@ -25,6 +25,7 @@
 #include "access/table.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_proc.h"
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
@@ -34,6 +35,8 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "utils/catcache.h"
+#include "utils/syscache.h"
 
 #include "core/util.h"
 #include "registry/registry.h"
@@ -148,17 +151,39 @@ MlopsServingCheckScore(const char *project, ArrayType *scorers)
 }
 
 /*
- * mlops._serving_invalidate(): a relcache invalidation of the serving
- * table, sent at commit.  Plans with tickets depend on it, so they are made
- * again after a deploy, a rollback or a change of who may score.
+ * mlops._serving_invalidate(): make every cached plan that calls the
+ * predict family be planned again, in every backend of this node, once the
+ * calling transaction commits.  Plans with tickets (predict.c) have their
+ * version resolved in them, so a deploy, a rollback or a change of who may
+ * score must reach them.  PostgreSQL's plan cache records the functions a
+ * query calls; an invalidation of their pg_proc rows reaches every such
+ * plan, whatever planner made it (Citus builds its final plan afresh, so a
+ * dependency added to the plan itself would be lost).
  */
 Datum
 mlops_serving_invalidate(PG_FUNCTION_ARGS)
 {
-	Oid			shell = get_relname_relid(SERVING_TABLE, MlopsSchemaOid());
+	static const char *const family[] = {
+		"predict", "predict_proba", "predict_label", "_predict_columns"
+	};
+	Oid			nsp = MlopsSchemaOid();
+	Relation	pgproc = table_open(ProcedureRelationId, AccessShareLock);
 
-	if (OidIsValid(shell))
-		CacheInvalidateRelcacheByRelid(shell);
+	for (int i = 0; i < (int) lengthof(family); i++)
+	{
+		CatCList   *list = SearchSysCacheList1(PROCNAMEARGSNSP,
+											   CStringGetDatum(family[i]));
+
+		for (int j = 0; j < list->n_members; j++)
+		{
+			HeapTuple	tup = &list->members[j]->tuple;
+
+			if (((Form_pg_proc) GETSTRUCT(tup))->pronamespace == nsp)
+				CacheInvalidateHeapTuple(pgproc, tup, NULL);
+		}
+		ReleaseSysCacheList(list);
+	}
+	table_close(pgproc, AccessShareLock);
 	PG_RETURN_VOID();
 }
 

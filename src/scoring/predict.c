@@ -866,9 +866,9 @@ mlops_predict_columns(PG_FUNCTION_ARGS)
  * The ticket for a call's project argument, or NULL: on a node where
  * mlops.citus_setup() ran (a Citus coordinator), a constant project name
  * (and constant pinned version, if any) that the planning role may score
- * with is resolved now, and the plan made to depend on the serving table so
- * that a deploy, rollback or change of privileges makes it again.  Workers
- * then score with exactly that model.  Anything else is left to execution,
+ * with is resolved now.  A deploy, rollback or change of privileges makes
+ * such plans again (mlops._serving_invalidate: the plan cache records the
+ * functions a query calls).  Workers then score with exactly that model.  Anything else is left to execution,
  * which also reports every error.
  */
 static Const *
@@ -881,7 +881,6 @@ TicketFor(PlannerInfo *root, List *args)
 	int			version;
 	uint8		sha[32];
 	char		hex[65];
-	Oid			shell;
 
 	if (root == NULL || !IsA(project, Const) || project->constisnull ||
 		project->consttype != TEXTOID)
@@ -895,8 +894,7 @@ TicketFor(PlannerInfo *root, List *args)
 			return NULL;
 		pinned = DatumGetInt32(v->constvalue);
 	}
-	shell = MlopsServingShellRelid();
-	if (!OidIsValid(shell))
+	if (!OidIsValid(MlopsServingShellRelid()))
 		return NULL;
 	name = TextDatumGetCString(project->constvalue);
 	if (strlen(name) >= NAMEDATALEN || strchr(name, '@') != NULL)
@@ -907,7 +905,6 @@ TicketFor(PlannerInfo *root, List *args)
 
 	hex_encode((const char *) sha, 32, hex);
 	hex[64] = '\0';
-	root->glob->relationOids = lappend_oid(root->glob->relationOids, shell);
 	return makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
 					 CStringGetTextDatum(psprintf("%s@%d:%s", name, version, hex)),
 					 false, false);
