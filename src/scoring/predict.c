@@ -31,6 +31,7 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "commands/extension.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -894,7 +895,7 @@ TicketFor(PlannerInfo *root, List *args)
 			return NULL;
 		pinned = DatumGetInt32(v->constvalue);
 	}
-	if (!OidIsValid(MlopsServingShellRelid()))
+	if (!OidIsValid(MlopsServingShellRelid()) || !OidIsValid(get_extension_oid("citus", true)))
 		return NULL;
 	name = TextDatumGetCString(project->constvalue);
 	if (strlen(name) >= NAMEDATALEN || strchr(name, '@') != NULL)

@@ -136,6 +136,10 @@ BEGIN
             PRIMARY KEY (project, version)
         );
         REVOKE ALL ON mlops.serving_models FROM PUBLIC;
+    END IF;
+    -- also when a dump restored the table as a plain one
+    IF NOT EXISTS (SELECT 1 FROM pg_dist_partition
+                    WHERE logicalrelid = 'mlops.serving_models'::regclass) THEN
         PERFORM create_reference_table('mlops.serving_models');
     END IF;
     -- the triggers write it as the extension's owner
