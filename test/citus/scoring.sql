@@ -9,7 +9,7 @@
 -- Every object is named cs_* and dropped at the end.
 \set ON_ERROR_STOP 1
 SET client_min_messages = error;
-SELECT plan(27);
+SELECT plan(30);
 
 CREATE ROLE cs_owner LOGIN;
 CREATE ROLE cs_scorer LOGIN;
@@ -117,6 +117,28 @@ SELECT mlops.rollback('cs_reg');
 RESET ROLE;
 SELECT ok(abs(pg_temp.run_q() - :sum_v1) < 1e-6, 'after rollback: the old version again');
 
+-- a deploy that commits while a distributed query is scoring: the query
+-- keeps the version it was planned with on every worker (its sum is
+-- exactly version 1's, not a mix), and the next query uses the new one
+CREATE EXTENSION IF NOT EXISTS dblink;
+SELECT format('host=%s port=%s dbname=%s user=postgres', current_setting('mlops_test.socket_dir'),
+              current_setting('port'), current_database()) AS coord \gset
+SELECT dblink_connect('cs_long', :'coord');
+SELECT dblink_send_query('cs_long',
+    $$SELECT sum(mlops.predict('cs_reg', t)) FROM cs_dist t WHERE pg_sleep(0.01) IS NOT NULL$$);
+SELECT pg_sleep(0.5);
+SET ROLE cs_owner;
+SELECT mlops.deploy('cs_reg', :v2);
+RESET ROLE;
+SELECT ok(dblink_is_busy('cs_long') = 1, 'the long query was still running when the deploy committed');
+SELECT ok(abs(s - :sum_v1) < 1e-6, 'that query scored every row with the version it started with')
+  FROM dblink_get_result('cs_long') AS r(s float8);
+SELECT dblink_disconnect('cs_long');
+SELECT ok(abs(pg_temp.run_q() - :sum_v2) < 1e-6, 'the next query scores with the deployed version');
+SET ROLE cs_owner;
+SELECT mlops.rollback('cs_reg');
+RESET ROLE;
+
 -- privileges on the workers
 SET ROLE cs_scorer;
 SELECT ok((SELECT count(*) FROM cs_dist t WHERE mlops.predict('cs_reg', t) IS NOT NULL) = 6000,
@@ -129,7 +151,6 @@ SELECT throws_ok($$SELECT * FROM mlops.serving_models$$, '42501', NULL,
                  'a stranger cannot read the serving table');
 RESET ROLE;
 -- calls made on a worker itself (dblink to its own port)
-CREATE EXTENSION IF NOT EXISTS dblink;
 SELECT format('host=%s port=%s dbname=%s', current_setting('mlops_test.socket_dir'),
               current_setting('mlops_test.worker1_port'), current_database()) AS w1 \gset
 SELECT throws_ok(format($$SELECT * FROM dblink(%L, 'SELECT mlops.predict(''cs_reg@%s:%s'', ARRAY[1, 2, 3]::float8[])') AS r(p float8)$$,
