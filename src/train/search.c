@@ -14,7 +14,10 @@
  * candidate and fold reuses that design matrix, of which each fold copies
  * its k-1 training folds once for all candidates; only the fit and the
  * fold's scoring repeat.  An algorithm with fit_many (ridge) fits all
- * candidates of a fold together, sharing the fold's moments.  The encoding (imputation means, vocabularies,
+ * candidates of a fold together, sharing the fold's moments.  On the
+ * moments path of training (train_moments.c) there is no design matrix:
+ * TrainSearchRunMoments fits from the exact moments of the other folds and
+ * scores by r2 from the fold's own.  The encoding (imputation means, vocabularies,
  * standardisation) is therefore learned on all training rows, not per
  * fold, which is also why max_categories cannot be searched.
  *
