@@ -9,7 +9,8 @@
  *
  * The first byte of an input chooses what the rest is:
  *	 0: a linear_moments state, decoded; an accepted state must serialise
- *		to the bytes it was read from, and survives imputation, centring
+ *		to the bytes it was read from, combined with itself must read back
+ *		as written (or be refused), and survives imputation, centring
  *		and a residual sum of squares (an ERROR is an accepted outcome);
  *	 1: a regression_metrics state, likewise, then its metrics;
  *	 2, 3: rows: a byte for the number of x columns (0 .. 5), a byte for
@@ -82,8 +83,17 @@ DecodeMoments(void *arg)
 											  CurrentMemoryContext);
 	bytea	   *b = MlopsMomentsSerialize(m);
 
+	MlopsMoments *twice;
+
 	if (VARSIZE(b) - VARHDRSZ != in->size || memcmp(VARDATA(b), in->data, in->size) != 0)
 		FuzzFail("an accepted moments state does not serialise to its bytes");
+	/* combined with itself (as combine does), then read back */
+	twice = MlopsMomentsDeserialize((const char *) in->data, in->size, CurrentMemoryContext);
+	MlopsMomentsMerge(twice, m);
+	b = MlopsMomentsSerialize(twice);
+	SameBytes(b, MlopsMomentsSerialize(MlopsMomentsDeserialize(VARDATA(b), VARSIZE(b) - VARHDRSZ,
+															   CurrentMemoryContext)),
+			  "combined moments do not read back as written");
 	UseMoments(m);
 }
 

@@ -52,7 +52,9 @@ MlopsAccGrow(MlopsAccGrid *g, int32 kmin, int32 kmax)
 	int64	   *limbs;
 
 	if (kmin < 0 || kmax > MLOPS_EXACT_LIMBS - 1 || kmin >= kmax)
-		elog(ERROR, "exact accumulator digits %d .. %d out of range", kmin, kmax);
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("sum out of range for exact accumulation")));
 	newlo = Max(0, kmin - GROW_MARGIN);
 	newhi = Min(MLOPS_EXACT_LIMBS, kmax + 1 + GROW_MARGIN);
 	if (g->width > 0)
@@ -123,21 +125,29 @@ void
 MlopsAccMerge(MlopsAccGrid *into, MlopsAccGrid *from)
 {
 	int32		off;
+	int32		used;
 
 	Assert(into->nsums == from->nsums);
 	if (from->width == 0)
 		return;
 	MlopsAccPropagate(into);
 	MlopsAccPropagate(from);
-	/* the top limbs hold carries: reserve them as digits of their own */
-	MlopsAccReserve(into, from->klo, from->klo + from->width);
+	/* from's limbs up to its highest in use, carries included */
+	used = 0;
+	for (int t = 0; t < from->nsums; t++)
+		for (int i = used; i < from->width; i++)
+			if (MlopsAccSum(from, t)[i] != 0)
+				used = i + 1;
+	if (used == 0)
+		return;
+	MlopsAccReserve(into, from->klo, from->klo + used);
 	off = from->klo - into->klo;
 	for (int t = 0; t < from->nsums; t++)
 	{
 		int64	   *dst = MlopsAccSum(into, t) + off;
 		const int64 *src = MlopsAccSum(from, t);
 
-		for (int i = 0; i < from->width; i++)
+		for (int i = 0; i < used; i++)
 			dst[i] += src[i];
 	}
 	MlopsAccTick(into);
