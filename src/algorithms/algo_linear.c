@@ -13,6 +13,12 @@
  * a linear combination of earlier columns is "aliased", gets coefficient
  * zero in the model and NaN statistics in explain(), as R's lm() does.
  *
+ * Both also fit from the exact moments of the training rows instead of a
+ * design matrix (fit_moments, core/moments.h), which is how mlops.train
+ * fits them when every feature is numeric or boolean: the centred moments
+ * are then computed exactly and rounded once, and ordinary least squares
+ * takes its residual sum of squares exactly from the moments too.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
