@@ -62,7 +62,7 @@
 #include "train/load.h"
 #include "train/metrics.h"
 #include "drift/compare.h"
-#include "drift/drift_accum.h"
+#include "drift/drift_state.h"
 #include "drift/thresholds.h"
 #include "drift/version_baseline.h"
 
@@ -77,8 +77,9 @@ PG_FUNCTION_INFO_V1(mlops_check_drift);
 #define DRIFT_CONCEPT_ROWS		50000
 
 /*
- * Columns per call of the accumulator: a function takes at most 100
- * arguments, so wider relations get several calls in the same scan.
+ * Columns per call of the accumulator: wider relations get several calls in
+ * the same scan.  (The bound dates from variadic arguments, at most 100; it
+ * stays because each call's KS sample hashes the row over its own columns.)
  */
 #define DRIFT_CHUNK				90
 
@@ -101,7 +102,6 @@ typedef struct DriftCheck
 
 	/* MatchColumns: the accumulator's arguments */
 	char	   *relname;
-	List	   *colnames;
 	MlopsBaselineColumn **argcols;
 	int			nargs;
 	int		   *argof;			/* feature -> argument, -1 when not read */
@@ -302,7 +302,6 @@ MatchColumns(DriftCheck *dc)
 			continue;
 		dc->argof[j] = dc->nargs;
 		dc->argcols[dc->nargs++] = b;
-		dc->colnames = lappend(dc->colnames, b->name);
 	}
 	if (npresent == 0)
 		NoFeaturesError(dc);
@@ -322,8 +321,35 @@ MatchColumns(DriftCheck *dc)
 			dc->targetarg = dc->nargs;
 			dc->targettype = get_atttype(relid, att);
 			dc->argcols[dc->nargs++] = base->target;
-			dc->colnames = lappend(dc->colnames, base->target->name);
 		}
+	}
+}
+
+/*
+ * The accumulator's arguments for arguments first..first+n-1: the array of
+ * their numbers and the array of their categories (NULL when there are
+ * none), each built by mlops's helper, which reads values as training does.
+ */
+static void
+AppendChunkArrays(DriftCheck *dc, StringInfo sql, int first, int n)
+{
+	for (int pass = 0; pass < 2; pass++)
+	{
+		bool		numbers = pass == 0;
+		int			count = 0;
+
+		for (int k = first; k < first + n; k++)
+		{
+			if (MlopsDriftKindIsNumber(dc->argcols[k]->kind) != numbers)
+				continue;
+			if (count++ == 0)
+				appendStringInfoString(sql, numbers ? ", mlops._drift_numbers(" :
+									   ", mlops._drift_categories(");
+			else
+				appendStringInfoString(sql, ", ");
+			appendStringInfoString(sql, quote_identifier(dc->argcols[k]->name));
+		}
+		appendStringInfoString(sql, count ? ")" : ", NULL");
 	}
 }
 
@@ -336,7 +362,6 @@ static char *
 ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args)
 {
 	StringInfoData sql;
-	ListCell   *lc = list_head(dc->colnames);
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
@@ -346,11 +371,7 @@ ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args)
 		int			n = Min(dc->nargs - first, DRIFT_CHUNK);
 
 		appendStringInfo(&sql, "%smlops.drift_accumulate($%d", c ? ", " : "", c + 1);
-		for (int k = 0; k < n; k++)
-		{
-			appendStringInfo(&sql, ", %s", quote_identifier((char *) lfirst(lc)));
-			lc = lnext(dc->colnames, lc);
-		}
+		AppendChunkArrays(dc, &sql, first, n);
 		appendStringInfoChar(&sql, ')');
 		argtypes[c] = BYTEAOID;
 		args[c] = PointerGetDatum(MlopsDriftSpecBuild(dc->argcols + first, n));
@@ -398,7 +419,7 @@ ScanLive(DriftCheck *dc)
 
 		if (isnull)
 			break;				/* no rows */
-		dc->live[c] = MlopsDriftStateDeserialize(DatumGetByteaPP(d), dc->cxt);
+		dc->live[c] = MlopsDriftStateRead(DatumGetByteaPP(d), dc->cxt);
 		dc->nrows = dc->live[c]->rows;
 	}
 	if (nchunks == 0)
