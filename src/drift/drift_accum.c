@@ -176,7 +176,7 @@ static ArrayType *
 ArgArray(FunctionCallInfo fcinfo, int argno, Oid elemtype, int want, const char *what)
 {
 	ArrayType  *a = PG_ARGISNULL(argno) ? NULL : PG_GETARG_ARRAYTYPE_P(argno);
-	int			n = a ? ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) : 0;
+	int			n = (a && ARR_NDIM(a) == 1) ? ARR_DIMS(a)[0] : 0;
 
 	if (n != want || (a && (ARR_NDIM(a) > 1 || ARR_ELEMTYPE(a) != elemtype)))
 		ereport(ERROR,
@@ -351,13 +351,11 @@ typedef struct RowBuilder
  * first row: numbers (numeric and boolean types) or categories (any type).
  */
 static RowBuilder *
-GetRowBuilder(FunctionCallInfo fcinfo, MlopsFeatureKind kind)
+MakeRowBuilder(FunctionCallInfo fcinfo, MlopsFeatureKind kind)
 {
-	RowBuilder *rb = (RowBuilder *) fcinfo->flinfo->fn_extra;
+	RowBuilder *rb;
 	MemoryContext old;
 
-	if (rb != NULL && rb->nargs == PG_NARGS())
-		return rb;
 	if (get_fn_expr_variadic(fcinfo->flinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
@@ -387,6 +385,17 @@ GetRowBuilder(FunctionCallInfo fcinfo, MlopsFeatureKind kind)
 	MemoryContextSwitchTo(old);
 	fcinfo->flinfo->fn_extra = rb;
 	return rb;
+}
+
+/* The row builder of this call site */
+static inline RowBuilder *
+GetRowBuilder(FunctionCallInfo fcinfo, MlopsFeatureKind kind)
+{
+	RowBuilder *rb = (RowBuilder *) fcinfo->flinfo->fn_extra;
+
+	if (rb != NULL && rb->nargs == PG_NARGS())
+		return rb;
+	return MakeRowBuilder(fcinfo, kind);
 }
 
 /*

@@ -733,7 +733,8 @@ MlopsDriftStateFlatten(MlopsDriftState *s, void *result, Size size)
 		FlattenColumn(&w, &s->cols[i]);
 	PutU32(&w, (uint32) s->ksn);
 	order = palloc(Max(s->ksn, 1) * sizeof(MlopsDriftKsRow));
-	memcpy(order, s->ksheap, s->ksn * sizeof(MlopsDriftKsRow));
+	if (s->ksn > 0)
+		memcpy(order, s->ksheap, s->ksn * sizeof(MlopsDriftKsRow));
 	qsort_arg(order, s->ksn, sizeof(MlopsDriftKsRow), CompareKsRows, s);
 	for (int k = 0; k < s->ksn; k++)
 	{
