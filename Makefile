@@ -4,6 +4,8 @@
 #   make test                everything: pg_regress (sql/) and pgTAP (test/) on a throwaway cluster
 #   make demo                the end-to-end example on a throwaway cluster
 #   make bench               the performance benchmarks (bench/) on a throwaway cluster
+#   make test-citus          test/citus/ on a throwaway Citus cluster (needs Citus; not in CI)
+#   make bench-citus         bench/citus/: local and distributed figures in one run (needs Citus)
 #   make check-structure     layering, call cycles and function length of src/ (python3)
 #   make fuzz                the libFuzzer targets (fuzz/), FUZZ_SECONDS (600) each; not part of test
 #   make fuzz-build          build the libFuzzer targets only (needs clang)
@@ -56,13 +58,17 @@ mlops--$(EXTVERSION).sql: $(sort $(wildcard src/sql/*.sql))
 
 FUZZ_SECONDS ?= 600
 
-.PHONY: test demo bench check-structure fuzz fuzz-build
+.PHONY: test demo bench test-citus bench-citus check-structure fuzz fuzz-build
 test:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh test
 demo:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh demo
 bench:
 	PG_CONFIG=$(PG_CONFIG) tools/pgtmp.sh bench
+test-citus:
+	PG_CONFIG=$(PG_CONFIG) tools/citus.sh test
+bench-citus:
+	PG_CONFIG=$(PG_CONFIG) tools/citus.sh bench
 check-structure: all
 	python3 tools/check_structure.py
 fuzz:

@@ -9,6 +9,7 @@
 #ifndef MLOPS_REGISTRY_H
 #define MLOPS_REGISTRY_H
 
+#include "utils/array.h"
 #include "utils/jsonb.h"
 
 #include "model/model.h"
@@ -67,6 +68,13 @@ extern void MlopsReportNoVersion(const char *project, int version) pg_attribute_
 /* Scoring's read of a version, without SPI (scan.c) */
 extern bool MlopsScanVersion(const char *project, int version, int *found_version,
 							 uint8 *sha, bytea **model);
+extern bool MlopsServingScanVersion(const char *project, int version, bool fresh,
+									int *found_version, uint8 *sha, bytea **model);
+
+/* serving.c: the serving table of a Citus node */
+extern Oid	MlopsServingRelid(void);
+extern Oid	MlopsServingShellRelid(void);
+extern void MlopsServingCheckScore(const char *project, ArrayType *scorers);
 
 /* These run SPI queries: call them between SPI_connect and SPI_finish */
 extern MlopsProject *MlopsGetProject(const char *name, bool missing_ok);

@@ -31,11 +31,16 @@
 
 #include "access/htup_details.h"
 #include "catalog/namespace.h"
+#include "commands/extension.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "miscadmin.h"
 #include "storage/proc.h"
 #include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
+#include "nodes/pathnodes.h"
 #include "nodes/supportnodes.h"
 #include "parser/parse_func.h"
 #include "utils/array.h"
@@ -61,6 +66,15 @@ PG_FUNCTION_INFO_V1(mlops_reference_predict);
 PG_FUNCTION_INFO_V1(mlops_explain_row);
 
 #define MODEL_CACHE_MAX		64
+
+/*
+ * A ticket is a project argument that the coordinator's planner resolved:
+ * "name@version:sha256-in-hex".  Project names cannot contain "@".
+ */
+#define MLOPS_TICKET_MAX	(NAMEDATALEN + 12 + 64 + 2)
+
+/* How long a worker waits for a ticket's version to be committed on it */
+#define TICKET_WAIT_MS		2000
 
 /* ---- backend-wide cache of deserialised models ---- */
 
@@ -96,9 +110,14 @@ static HTAB *model_cache = NULL;
 
 typedef struct CallCache
 {
-	char		project[NAMEDATALEN];
-	int			project_len;
+	char		key[MLOPS_TICKET_MAX];	/* the project argument as given */
+	int			key_len;
+	char		project[NAMEDATALEN];	/* the project's name */
 	int32		pinned;			/* requested version, 0 = production */
+	bool		has_ticket;		/* key is a ticket: version and sha fixed */
+	int32		ticket_version;
+	uint8		ticket_sha[32];
+	bool		serving;		/* models come from the serving table */
 	int			version;		/* resolved version */
 	CachedModel *cm;			/* referenced while this call site lives */
 	MlopsModel *model;
@@ -152,7 +171,7 @@ EvictModel(ModelCacheEntry *entry)
  * gets a reference.
  */
 static CachedModel *
-AcquireModel(const char *project, int version, const uint8 *sha)
+AcquireModel(const char *project, int version, const uint8 *sha, bool serving)
 {
 	ModelCacheKey key;
 	ModelCacheEntry *entry;
@@ -200,7 +219,9 @@ AcquireModel(const char *project, int version, const uint8 *sha)
 		int			found_version;
 		uint8		found_sha[32];
 
-		if (!MlopsScanVersion(project, version, &found_version, found_sha, &bytes))
+		if (!(serving
+			  ? MlopsServingScanVersion(project, version, true, &found_version, found_sha, &bytes)
+			  : MlopsScanVersion(project, version, &found_version, found_sha, &bytes)))
 			elog(ERROR, "model of version %d of project \"%s\" vanished", version, project);
 		/* once per backend and (project, version, sha256): the cache keeps the result */
 		MlopsVerifyModelBytes(project, version, bytes, sha);
@@ -257,6 +278,58 @@ SnapshotStamp(LocalTransactionId *lxid, CommandId *curcid, uint64 *xcc)
 }
 
 /*
+ * Find the version cc scores with and check the caller may score with it:
+ * in the registry when the project is there (a single node, or the Citus
+ * coordinator), else in the serving table (a Citus worker).  A ticket's
+ * version must be the one the coordinator resolved, bytes and all; a worker
+ * that has not yet seen it committed (two-phase commit finishes on the
+ * workers just after the coordinator) waits for it a little, then gives up
+ * rather than score with another model.
+ */
+static int
+FindVersion(CallCache *cc, uint8 *sha)
+{
+	int			want = cc->has_ticket ? cc->ticket_version : cc->pinned;
+	int			version = 0;
+	Oid			owner;
+	bool		found;
+
+	cc->serving = !MlopsProjectOwner(cc->project, &owner) && OidIsValid(MlopsServingRelid());
+	if (!cc->serving)
+	{
+		/* the privilege first: a stranger learns nothing of the project */
+		MlopsCheckProjectPrivilege(cc->project, MLOPS_PRIV_SCORE);
+		found = MlopsScanVersion(cc->project, want, &version, sha, NULL);
+	}
+	else
+	{
+		found = MlopsServingScanVersion(cc->project, want, cc->has_ticket, &version, sha, NULL);
+		for (int waited = 0; !found && cc->has_ticket && waited < TICKET_WAIT_MS; waited += 10)
+		{
+			CHECK_FOR_INTERRUPTS();
+			pg_usleep(10000L);
+			found = MlopsServingScanVersion(cc->project, want, true, &version, sha, NULL);
+		}
+	}
+	if (!found && cc->has_ticket)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("version %d of project \"%s\" is not available on this node",
+						want, cc->project),
+				 errdetail("The coordinator resolved the query to that version; its copy here is not committed."),
+				 errhint("Run mlops.citus_setup() on the coordinator if the serving table is out of step.")));
+	if (!found)
+		MlopsReportNoVersion(cc->project, want);
+	if (cc->has_ticket && memcmp(sha, cc->ticket_sha, 32) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("version %d of project \"%s\" is not the model the query was planned with",
+						want, cc->project),
+				 errdetail("Its sha256 differs from the one the coordinator resolved.")));
+	return version;
+}
+
+/*
  * Resolve which version cc scores with, with the active snapshot, and
  * reference its model.  A changed version drops the column mapping.
  */
@@ -265,17 +338,10 @@ ResolveVersion(FunctionCallInfo fcinfo, CallCache *cc)
 {
 	int			version;
 	CachedModel *cm;
+	uint8		sha[32];
 
-	/* the privilege first: a stranger learns nothing of the project */
-	MlopsCheckProjectPrivilege(cc->project, MLOPS_PRIV_SCORE);
-	{
-		uint8		sha[32];
-
-		/* the project exists: the privilege check found it */
-		if (!MlopsScanVersion(cc->project, cc->pinned, &version, sha, NULL))
-			MlopsReportNoVersion(cc->project, cc->pinned);
-		cm = AcquireModel(cc->project, version, sha);
-	}
+	version = FindVersion(cc, sha);
+	cm = AcquireModel(cc->project, version, sha, cc->serving);
 	SnapshotStamp(&cc->stamp_lxid, &cc->stamp_curcid, &cc->stamp_xcc);
 
 	if (cc->cm == cm)
@@ -295,12 +361,50 @@ ResolveVersion(FunctionCallInfo fcinfo, CallCache *cc)
 								 sizeof(double) * MlopsModelOutputs(cc->model));
 }
 
+/*
+ * Fill cc's names from the project argument: a plain project name, or a
+ * ticket "name@version:sha256hex" (see mlops_predict_support).
+ */
+static void
+ParseProjectArgument(CallCache *cc, const char *arg)
+{
+	const char *at = strchr(arg, '@');
+	size_t		namelen = at ? (size_t) (at - arg) : strlen(arg);
+
+	if (namelen >= NAMEDATALEN || strlen(arg) >= MLOPS_TICKET_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("project \"%s\" does not exist", arg)));
+	strlcpy(cc->key, arg, MLOPS_TICKET_MAX);
+	cc->key_len = strlen(arg);
+	memcpy(cc->project, arg, namelen);
+	cc->project[namelen] = '\0';
+	if (at)
+	{
+		const char *colon = strchr(at, ':');
+		char	   *end;
+		long		v;
+
+		errno = 0;
+		v = strtol(at + 1, &end, 10);
+		if (colon == NULL || end != colon || errno != 0 || v <= 0 || v > PG_INT32_MAX ||
+			strlen(colon + 1) != 64 ||
+			hex_decode(colon + 1, 64, (char *) cc->ticket_sha) != 32)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid project reference \"%s\"", arg),
+					 errdetail("A project name cannot contain \"@\".")));
+		cc->has_ticket = true;
+		cc->ticket_version = (int32) v;
+	}
+}
+
 static inline bool
 CallCacheMatches(const CallCache *cc, const text *project_t, int pinned)
 {
 	return cc->pinned == pinned &&
-		VARSIZE_ANY_EXHDR(project_t) == (Size) cc->project_len &&
-		memcmp(VARDATA_ANY(project_t), cc->project, cc->project_len) == 0;
+		VARSIZE_ANY_EXHDR(project_t) == (Size) cc->key_len &&
+		memcmp(VARDATA_ANY(project_t), cc->key, cc->key_len) == 0;
 }
 
 /*
@@ -336,17 +440,11 @@ GetCallCache(FunctionCallInfo fcinfo, text *project_t, int pinned)
 
 	if (cc == NULL)
 	{
-		char	   *project = text_to_cstring(project_t);
 		MemoryContextCallback *cb;
 		MemoryContext old;
 
-		if (strlen(project) >= NAMEDATALEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("project \"%s\" does not exist", project)));
 		cc = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(CallCache));
-		strlcpy(cc->project, project, NAMEDATALEN);
-		cc->project_len = strlen(project);
+		ParseProjectArgument(cc, text_to_cstring(project_t));
 		cc->pinned = pinned;
 		ResolveVersion(fcinfo, cc);
 
@@ -766,16 +864,62 @@ mlops_predict_columns(PG_FUNCTION_ARGS)
 }
 
 /*
- * Planner support for mlops.predict(project, row): when row is the whole
- * row of a table (a Var of a named composite type), replace the call by
- * mlops._predict_columns over the table's columns.
+ * The ticket for a call's project argument, or NULL: on a node where
+ * mlops.citus_setup() ran (a Citus coordinator), a constant project name
+ * (and constant pinned version, if any) that the planning role may score
+ * with is resolved now.  A deploy, rollback or change of privileges makes
+ * such plans again (mlops._serving_invalidate: the plan cache records the
+ * functions a query calls).  Workers then score with exactly that model.  Anything else is left to execution,
+ * which also reports every error.
  */
-Datum
-mlops_predict_support(PG_FUNCTION_ARGS)
+static Const *
+TicketFor(PlannerInfo *root, List *args)
 {
-	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
-	SupportRequestSimplify *req;
-	FuncExpr   *call;
+	Const	   *project = linitial(args);
+	int			pinned = 0;
+	char	   *name;
+	bool		exists;
+	int			version;
+	uint8		sha[32];
+	char		hex[65];
+
+	if (root == NULL || !IsA(project, Const) || project->constisnull ||
+		project->consttype != TEXTOID)
+		return NULL;
+	if (list_length(args) == 3)
+	{
+		Const	   *v = lthird(args);
+
+		if (!IsA(v, Const) || v->constisnull || v->consttype != INT4OID ||
+			DatumGetInt32(v->constvalue) <= 0)
+			return NULL;
+		pinned = DatumGetInt32(v->constvalue);
+	}
+	if (!OidIsValid(MlopsServingShellRelid()) || !OidIsValid(get_extension_oid("citus", true)))
+		return NULL;
+	name = TextDatumGetCString(project->constvalue);
+	if (strlen(name) >= NAMEDATALEN || strchr(name, '@') != NULL)
+		return NULL;
+	if (!(MlopsProjectPrivileges(name, GetUserId(), &exists) & MLOPS_PRIV_SCORE) ||
+		!MlopsScanVersion(name, pinned, &version, sha, NULL))
+		return NULL;
+
+	hex_encode((const char *) sha, 32, hex);
+	hex[64] = '\0';
+	return makeConst(TEXTOID, -1, DEFAULT_COLLATION_OID, -1,
+					 CStringGetTextDatum(psprintf("%s@%d:%s", name, version, hex)),
+					 false, false);
+}
+
+/*
+ * mlops.predict(project, t) with t the whole row of a table (a Var of a
+ * named composite type) as mlops._predict_columns over the table's
+ * columns, with project (a name or a ticket) as its first argument; NULL
+ * when the row is anything else.
+ */
+static Node *
+PredictColumnsCall(FuncExpr *call, Node *project)
+{
 	Var		   *row;
 	TupleDesc	desc;
 	List	   *args;
@@ -785,26 +929,23 @@ mlops_predict_support(PG_FUNCTION_ARGS)
 	static const Oid predict_columns_argtypes[] = {TEXTOID, TEXTARRAYOID, ANYOID};
 	ArrayType  *arr;
 
-	if (!IsA(rawreq, SupportRequestSimplify))
-		PG_RETURN_POINTER(NULL);
-	req = (SupportRequestSimplify *) rawreq;
-	call = req->fcall;
-	if (list_length(call->args) != 2 || !IsA(lsecond(call->args), Var))
-		PG_RETURN_POINTER(NULL);
+	if (list_length(call->args) != 2 || !IsA(lsecond(call->args), Var) ||
+		exprType(linitial(call->args)) != TEXTOID)
+		return NULL;
 	row = (Var *) lsecond(call->args);
-	if (row->varattno != 0 || row->vartype == RECORDOID || row->varlevelsup != 0)
-		PG_RETURN_POINTER(NULL);
+	if (row->varattno != 0 || row->vartype == RECORDOID || row->varlevelsup != 0 ||
+		!type_is_rowtype(row->vartype))
+		return NULL;
 
 	/* by its exact signature (a NULL list of argument types asserts in PostgreSQL) */
 	target = LookupFuncName(list_make2(makeString("mlops"), makeString("_predict_columns")),
 							lengthof(predict_columns_argtypes), predict_columns_argtypes, true);
-	if (!OidIsValid(target))
-		PG_RETURN_POINTER(NULL);
+	if (!OidIsValid(target) || get_func_rettype(call->funcid) != FLOAT8OID)
+		return NULL;
 
 	desc = lookup_rowtype_tupdesc(row->vartype, row->vartypmod);
 	names = palloc(sizeof(Datum) * Max(desc->natts, 1));
-	args = list_make1(linitial(call->args));
-	args = lappend(args, NULL);	/* the names, filled in below */
+	args = list_make2(project, NULL);	/* the names are filled in below */
 	for (int a = 0; a < desc->natts; a++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, a);
@@ -822,11 +963,46 @@ mlops_predict_support(PG_FUNCTION_ARGS)
 	}
 	ReleaseTupleDesc(desc);
 	if (nnames == 0 || nnames > FUNC_MAX_ARGS - 2)
-		PG_RETURN_POINTER(NULL);
+		return NULL;
 
 	arr = construct_array(names, nnames, TEXTOID, -1, false, TYPALIGN_INT);
 	lsecond(args) = makeConst(TEXTARRAYOID, -1, InvalidOid, -1, PointerGetDatum(arr),
 							  false, false);
-	PG_RETURN_POINTER(makeFuncExpr(target, FLOAT8OID, args, InvalidOid, InvalidOid,
-								   COERCE_EXPLICIT_CALL));
+	return (Node *) makeFuncExpr(target, FLOAT8OID, args, InvalidOid, InvalidOid,
+								 COERCE_EXPLICIT_CALL);
+}
+
+/*
+ * Planner support of the predict family.  mlops.predict(project, t) over a
+ * table's whole row becomes mlops._predict_columns (see the file header);
+ * on a Citus coordinator a constant project name becomes a ticket
+ * (TicketFor), so that the query's worker tasks carry the version.
+ */
+Datum
+mlops_predict_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	SupportRequestSimplify *req;
+	FuncExpr   *call;
+	Node	   *project;
+	Node	   *columns;
+	Const	   *ticket;
+
+	if (!IsA(rawreq, SupportRequestSimplify))
+		PG_RETURN_POINTER(NULL);
+	req = (SupportRequestSimplify *) rawreq;
+	call = req->fcall;
+	if (list_length(call->args) < 2)
+		PG_RETURN_POINTER(NULL);
+	ticket = TicketFor(req->root, call->args);
+	project = ticket ? (Node *) ticket : (Node *) linitial(call->args);
+
+	columns = PredictColumnsCall(call, project);
+	if (columns)
+		PG_RETURN_POINTER(columns);
+	if (ticket == NULL)
+		PG_RETURN_POINTER(NULL);
+	call = copyObject(call);
+	linitial(call->args) = ticket;
+	PG_RETURN_POINTER(call);
 }

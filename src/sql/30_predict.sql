@@ -6,7 +6,9 @@
 -- ---------------------------------------------------------------------------
 -- predict(project, t) over a table's rows is rewritten by the planner into
 -- mlops._predict_columns(project, column names, columns...), which skips
--- forming each row into a composite value (see src/scoring/predict.c).
+-- forming each row into a composite value (see src/scoring/predict.c).  On
+-- a Citus coordinator the same support function replaces a constant
+-- project name by a ticket naming the resolved version (35_serving.sql).
 CREATE FUNCTION mlops._predict_columns(project text, names text[], VARIADIC "any")
 RETURNS float8 AS 'MODULE_PATHNAME', 'mlops_predict_columns'
 LANGUAGE C STABLE PARALLEL SAFE;
@@ -24,7 +26,8 @@ LANGUAGE C STRICT STABLE PARALLEL SAFE
 SUPPORT mlops._predict_support;
 CREATE FUNCTION mlops.predict(project text, "row" record, version integer)
 RETURNS float8 AS 'MODULE_PATHNAME', 'mlops_predict_row'
-LANGUAGE C STRICT STABLE PARALLEL SAFE;
+LANGUAGE C STRICT STABLE PARALLEL SAFE
+SUPPORT mlops._predict_support;
 COMMENT ON FUNCTION mlops.predict(text, record) IS
     'Prediction of the production model for a row (columns matched to features by name); classification: the index of the predicted class in model_versions.classes';
 COMMENT ON FUNCTION mlops.predict(text, record, integer) IS
@@ -32,10 +35,12 @@ COMMENT ON FUNCTION mlops.predict(text, record, integer) IS
 
 CREATE FUNCTION mlops.predict(project text, features float8[])
 RETURNS float8 AS 'MODULE_PATHNAME', 'mlops_predict_array'
-LANGUAGE C STRICT STABLE PARALLEL SAFE;
+LANGUAGE C STRICT STABLE PARALLEL SAFE
+SUPPORT mlops._predict_support;
 CREATE FUNCTION mlops.predict(project text, features float8[], version integer)
 RETURNS float8 AS 'MODULE_PATHNAME', 'mlops_predict_array'
-LANGUAGE C STRICT STABLE PARALLEL SAFE;
+LANGUAGE C STRICT STABLE PARALLEL SAFE
+SUPPORT mlops._predict_support;
 COMMENT ON FUNCTION mlops.predict(text, float8[]) IS
     'Prediction of the production model for feature values given in the order of model_versions.features';
 COMMENT ON FUNCTION mlops.predict(text, float8[], integer) IS
@@ -43,10 +48,12 @@ COMMENT ON FUNCTION mlops.predict(text, float8[], integer) IS
 
 CREATE FUNCTION mlops.predict_proba(project text, "row" record)
 RETURNS float8[] AS 'MODULE_PATHNAME', 'mlops_predict_proba_row'
-LANGUAGE C STRICT STABLE PARALLEL SAFE;
+LANGUAGE C STRICT STABLE PARALLEL SAFE
+SUPPORT mlops._predict_support;
 CREATE FUNCTION mlops.predict_proba(project text, "row" record, version integer)
 RETURNS float8[] AS 'MODULE_PATHNAME', 'mlops_predict_proba_row'
-LANGUAGE C STRICT STABLE PARALLEL SAFE;
+LANGUAGE C STRICT STABLE PARALLEL SAFE
+SUPPORT mlops._predict_support;
 COMMENT ON FUNCTION mlops.predict_proba(text, record) IS
     'Class probabilities, in the order of model_versions.classes';
 COMMENT ON FUNCTION mlops.predict_proba(text, record, integer) IS
@@ -54,10 +61,12 @@ COMMENT ON FUNCTION mlops.predict_proba(text, record, integer) IS
 
 CREATE FUNCTION mlops.predict_label(project text, "row" record)
 RETURNS text AS 'MODULE_PATHNAME', 'mlops_predict_label_row'
-LANGUAGE C STRICT STABLE PARALLEL SAFE;
+LANGUAGE C STRICT STABLE PARALLEL SAFE
+SUPPORT mlops._predict_support;
 CREATE FUNCTION mlops.predict_label(project text, "row" record, version integer)
 RETURNS text AS 'MODULE_PATHNAME', 'mlops_predict_label_row'
-LANGUAGE C STRICT STABLE PARALLEL SAFE;
+LANGUAGE C STRICT STABLE PARALLEL SAFE
+SUPPORT mlops._predict_support;
 COMMENT ON FUNCTION mlops.predict_label(text, record) IS
     'The predicted class, as it was written in the target column';
 COMMENT ON FUNCTION mlops.predict_label(text, record, integer) IS
