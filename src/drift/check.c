@@ -10,9 +10,11 @@
  * src/train/ (baselines, loading, metrics) and below src/jobs/.
  *
  * The live relation is scanned once, with the caller's privileges, by the
- * mlops.drift_accumulate aggregate (drift_accum.c), which PostgreSQL may
- * split across parallel workers; it leaves counts, moments and a bottom-k
- * content-hash sample.  Every feature is then compared with its baseline
+ * mlops.drift_accumulate aggregate (drift_accum.c, drift_state.c), which
+ * PostgreSQL may split across parallel workers and Citus pushes down to its
+ * workers; each row's values reach it in two arrays built by
+ * mlops._drift_numbers and mlops._drift_categories.  It leaves counts,
+ * moments and a bottom-k content-hash sample.  Every feature is then compared with its baseline
  * (compare.c): numeric features by PSI over the baseline's 12 bins
  * (counting its decile edges) and by the two-sample Kolmogorov-Smirnov
  * statistic between the baseline's stored sample and the live values (every
