@@ -120,6 +120,9 @@ SELECT mlops.drift_accumulate('\x4d524632000000010000000300000000000000000000000
                               ARRAY[1.0::float8], NULL);
 SELECT length(mlops.drift_accumulate('\x4d5246320000000100000003000000000000000000000000'::bytea,
                                      NULL, ARRAY['a']));
+SELECT mlops.drift_accumulate_local('\x00'::bytea, 1.0::float8);
+SELECT mlops.drift_accumulate_local('\x4d5246320000000100000001000000000000000000000000'::bytea,
+                                    'one'::text);
 SELECT mlops.drift_accumulate_trans(NULL, '\x00', NULL, NULL);
 SELECT mlops.drift_accumulate_final('\x00');
 SELECT mlops.drift_accumulate_final('\x4d525332000000000000000100000001');

@@ -7,7 +7,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
-SELECT plan(21);
+SELECT plan(26);
 
 -- ---------------------------------------------------------------------------
 -- The declared aggregate
@@ -92,7 +92,18 @@ SELECT is((SELECT mlops.drift_accumulate((SELECT spec FROM agg_spec),
                       mlops._drift_numbers(x, b, z, p), mlops._drift_categories(c))
              FROM (SELECT * FROM agg_t ORDER BY md5(id::text)) s),
           (SELECT s FROM whole), 'the state does not depend on the order of the rows');
--- the state is also the aggregate's combine input, as in Citus's
+-- check_drift's accumulator where Citus is not installed takes the values as
+-- arguments of their own types; it leaves the same state, and the two mix
+SELECT is((SELECT mlops.drift_accumulate_local((SELECT spec FROM agg_spec), x, b, c, z, p)
+             FROM agg_t),
+          (SELECT s FROM whole),
+          'drift_accumulate_local, with the values as arguments, leaves the same state');
+SELECT is(mlops.drift_accumulate_combine(
+              (SELECT mlops.drift_accumulate_local((SELECT spec FROM agg_spec), x, b, c, z, p)
+                 FROM agg_t WHERE id % 2 = 0),
+              pg_temp.acc('id % 2 = 1')),
+          (SELECT s FROM whole), 'and its states combine with drift_accumulate''s');
+-- the state is also the combine function's input, as in Citus's
 -- coord_combine_agg: an aggregate of parts' states through the combine function
 CREATE AGGREGATE pg_temp.combine_states(bytea) (
     SFUNC = mlops.drift_accumulate_combine, STYPE = bytea,
@@ -126,6 +137,9 @@ SELECT is((SELECT mlops.drift_accumulate((SELECT spec FROM agg_spec),
                       mlops._drift_numbers(x, b, z, p), mlops._drift_categories(c))
              FROM agg_t),
           (SELECT s FROM whole), 'parallel workers'' states combine to the state of the scan');
+SELECT is((SELECT mlops.drift_accumulate_local((SELECT spec FROM agg_spec), x, b, c, z, p)
+             FROM agg_t),
+          (SELECT s FROM whole), 'so do those of drift_accumulate_local');
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
@@ -184,6 +198,12 @@ SELECT throws_ok($$SELECT pg_temp.reshaped(spec, mlops._drift_numbers(x, b, z, p
 SELECT throws_ok($$SELECT mlops._drift_numbers(1, 'a'::text)$$, '42804',
                  'drift accumulator value 2 must be numeric or boolean, not text',
                  'the numbers of a row must be numbers or booleans');
+SELECT throws_ok($$SELECT mlops.drift_accumulate_local(spec, x, b, c, z, c) FROM agg_t, agg_spec$$,
+                 '42804', 'drift accumulator value 5 must be numeric or boolean, not text',
+                 'so must drift_accumulate_local''s where the spec says so');
+SELECT throws_ok($$SELECT mlops.drift_accumulate_local(spec, x, b, c, z) FROM agg_t, agg_spec$$,
+                 '22023', 'drift accumulator spec describes 5 columns, 4 given',
+                 'and it takes a value for every column of the spec');
 
 SELECT * FROM finish();
 ROLLBACK;

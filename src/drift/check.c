@@ -12,9 +12,10 @@
  * The live relation is scanned once, with the caller's privileges, by the
  * mlops.drift_accumulate aggregate (drift_accum.c, drift_state.c), which
  * PostgreSQL may split across parallel workers and Citus pushes down to its
- * workers; each row's values reach it in two arrays built by
- * mlops._drift_numbers and mlops._drift_categories.  It leaves counts,
- * moments and a bottom-k content-hash sample.  Every feature is then compared with its baseline
+ * workers (there each row's values reach it in two arrays built by
+ * mlops._drift_numbers and mlops._drift_categories; without Citus,
+ * mlops.drift_accumulate_local takes the columns as they are).  It leaves
+ * counts, moments and a bottom-k content-hash sample.  Every feature is then compared with its baseline
  * (compare.c): numeric features by PSI over the baseline's 12 bins
  * (counting its decile edges) and by the two-sample Kolmogorov-Smirnov
  * statistic between the baseline's stored sample and the live values (every
@@ -42,6 +43,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -358,12 +360,16 @@ AppendChunkArrays(DriftCheck *dc, StringInfo sql, int first, int n)
 /*
  * The query of the scan: one call of the accumulator per DRIFT_CHUNK
  * arguments, each with its spec as a parameter; count(*) when there is
- * nothing to compare.
+ * nothing to compare.  Where Citus is installed, the accumulator that Citus
+ * pushes down to its workers, whose values come in arrays; elsewhere the
+ * one that takes the columns as they are, which saves building two arrays
+ * per row (the same state, so the same results).
  */
 static char *
 ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args)
 {
 	StringInfoData sql;
+	bool		arrays = OidIsValid(get_extension_oid("citus", true));
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
@@ -372,8 +378,13 @@ ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args)
 		int			first = c * DRIFT_CHUNK;
 		int			n = Min(dc->nargs - first, DRIFT_CHUNK);
 
-		appendStringInfo(&sql, "%smlops.drift_accumulate($%d", c ? ", " : "", c + 1);
-		AppendChunkArrays(dc, &sql, first, n);
+		appendStringInfo(&sql, "%smlops.drift_accumulate%s($%d", c ? ", " : "",
+						 arrays ? "" : "_local", c + 1);
+		if (arrays)
+			AppendChunkArrays(dc, &sql, first, n);
+		else
+			for (int k = first; k < first + n; k++)
+				appendStringInfo(&sql, ", %s", quote_identifier(dc->argcols[k]->name));
 		appendStringInfoChar(&sql, ')');
 		argtypes[c] = BYTEAOID;
 		args[c] = PointerGetDatum(MlopsDriftSpecBuild(dc->argcols + first, n));

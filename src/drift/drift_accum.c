@@ -48,6 +48,7 @@
 #include "drift/drift_state.h"
 
 PG_FUNCTION_INFO_V1(mlops_drift_accum_trans);
+PG_FUNCTION_INFO_V1(mlops_drift_accum_trans_local);
 PG_FUNCTION_INFO_V1(mlops_drift_accum_combine);
 PG_FUNCTION_INFO_V1(mlops_drift_accum_final);
 PG_FUNCTION_INFO_V1(mlops_drift_numbers);
@@ -64,6 +65,8 @@ typedef struct DriftExpanded
 	const char **categories;
 	int32	   *category_len;
 	bool	   *category_null;
+	/* drift_accumulate_local: readers of the columns, by their types */
+	MlopsValueReader *readers;
 } DriftExpanded;
 
 static Size DriftGetFlatSize(ExpandedObjectHeader *eohptr);
@@ -169,13 +172,38 @@ TakeSpec(FunctionCallInfo fcinfo, DriftExpanded *e, MemoryContext aggcxt)
 }
 
 /*
+ * A varlena argument as a plain (4-byte header) value: detoasting only
+ * when it is not one already, without a function call per row.
+ */
+static inline struct varlena *
+Plain(Datum d)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+
+	return VARATT_IS_EXTENDED(v) ? pg_detoast_datum(v) : v;
+}
+
+/*
+ * A varlena argument, detoasted when compressed or stored outside but left
+ * with a short header, as PG_GETARG_TEXT_PP does, without a function call
+ * per row.
+ */
+static inline struct varlena *
+Packed(Datum d)
+{
+	struct varlena *v = (struct varlena *) DatumGetPointer(d);
+
+	return VARATT_IS_COMPRESSED(v) || VARATT_IS_EXTERNAL(v) ? pg_detoast_datum_packed(v) : v;
+}
+
+/*
  * Argument argno, an array of want elements of type elemtype (one
  * dimension; NULL is no elements).
  */
 static ArrayType *
 ArgArray(FunctionCallInfo fcinfo, int argno, Oid elemtype, int want, const char *what)
 {
-	ArrayType  *a = PG_ARGISNULL(argno) ? NULL : PG_GETARG_ARRAYTYPE_P(argno);
+	ArrayType  *a = PG_ARGISNULL(argno) ? NULL : (ArrayType *) Plain(PG_GETARG_DATUM(argno));
 	int			n = (a && ARR_NDIM(a) == 1) ? ARR_DIMS(a)[0] : 0;
 
 	if (n != want || (a && (ARR_NDIM(a) > 1 || ARR_ELEMTYPE(a) != elemtype)))
@@ -192,6 +220,75 @@ ArrayData(const ArrayType *a)
 	if (ARR_HASNULL(a))
 		return (const char *) a + a->dataoffset;
 	return (const char *) a + ARR_OVERHEAD_NONULLS(ARR_NDIM(a));
+}
+
+/*
+ * Readers, in cxt, of arguments first..first+n-1 of a call with "any"
+ * arguments, by their types: as numbers (numeric and boolean types only)
+ * where kinds[i] is numeric or boolean, else as categories (any type); all
+ * of kind when kinds is NULL.
+ */
+static MlopsValueReader *
+ArgReaders(FunctionCallInfo fcinfo, int first, int n, const MlopsFeatureKind *kinds,
+		   MlopsFeatureKind kind, MemoryContext cxt)
+{
+	MlopsValueReader *readers;
+	MemoryContext old;
+
+	if (get_fn_expr_variadic(fcinfo->flinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("the values of the drift accumulator cannot be passed as a VARIADIC array")));
+	old = MemoryContextSwitchTo(cxt);
+	readers = palloc0(Max(n, 1) * sizeof(MlopsValueReader));
+	for (int i = 0; i < n; i++)
+	{
+		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, first + i);
+		MlopsFeatureKind k = MlopsTypeKind(typid);
+		bool		number = MlopsDriftKindIsNumber(kinds ? kinds[i] : kind);
+
+		if (!OidIsValid(typid))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("could not determine the type of drift accumulator value %d", i + 1)));
+		if (number && k != MLOPS_KIND_NUMERIC && k != MLOPS_KIND_BOOLEAN)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("drift accumulator value %d must be numeric or boolean, not %s",
+							i + 1, format_type_be(typid))));
+		MlopsValueReaderInit(&readers[i], typid,
+							 number ? MLOPS_KIND_NUMERIC : MLOPS_KIND_CATEGORICAL);
+	}
+	MemoryContextSwitchTo(old);
+	return readers;
+}
+
+/* A number as training reads it (booleans 0 or 1, numeric beyond float8's range infinite) */
+static inline double
+ReadNumberValue(const MlopsValueReader *r, Datum value)
+{
+	return r->typid == FLOAT8OID ? DatumGetFloat8(value) : MlopsReadNumber(r, value);
+}
+
+/*
+ * A category as training reads it: text types as they are (bpchar with its
+ * padding), booleans as true and false, others by their output function.
+ */
+static inline void
+ReadCategoryValue(MlopsValueReader *r, Datum value, const char **str, int32 *len)
+{
+	if (r->is_text)
+	{
+		struct varlena *t = Packed(value);
+
+		*str = VARDATA_ANY(t);
+		*len = VARSIZE_ANY_EXHDR(t);
+	}
+	else
+	{
+		*str = MlopsReadText(r, value);
+		*len = strlen(*str);
+	}
 }
 
 /* The values of the current row, from arguments 2 (numbers) and 3 (categories) */
@@ -262,6 +359,73 @@ mlops_drift_accum_trans(PG_FUNCTION_ARGS)
 	if (e == NULL || e->state->spec == NULL)
 		e = TakeSpec(fcinfo, e, aggcxt);
 	ReadRow(fcinfo, e, &row);
+	MlopsDriftStateAddRow(e->state, &row);
+	PG_RETURN_DATUM(EOHPGetRWDatum(&e->hdr));
+}
+
+/*
+ * mlops.drift_accumulate_local transition: one row, its values as arguments
+ * of their own types (VARIADIC "any"), read directly: no arrays to build,
+ * but Citus cannot push it down (check_drift uses it where Citus is not
+ * installed).  The spec is taken from the first row.
+ */
+Datum
+mlops_drift_accum_trans_local(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	DriftExpanded *e;
+	const MlopsDriftSpec *spec;
+	MlopsDriftRow row;
+	int			ni = 0,
+				ci = 0;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("mlops.drift_accumulate_local can only be called as an aggregate")));
+	e = WritableState(fcinfo, aggcxt);
+	if (e == NULL || e->state->spec == NULL)
+		e = TakeSpec(fcinfo, e, aggcxt);
+	spec = e->state->spec;
+	if (e->readers == NULL)
+	{
+		MlopsFeatureKind *kinds = palloc(Max(spec->ncols, 1) * sizeof(MlopsFeatureKind));
+
+		if (PG_NARGS() - 2 != spec->ncols)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("drift accumulator spec describes %d columns, %d given",
+							spec->ncols, PG_NARGS() - 2)));
+		for (int i = 0; i < spec->ncols; i++)
+			kinds[i] = spec->cols[i].kind;
+		e->readers = ArgReaders(fcinfo, 2, spec->ncols, kinds, MLOPS_KIND_AUTO,
+								e->hdr.eoh_context);
+	}
+	for (int i = 0; i < spec->ncols; i++)
+	{
+		bool		isnull = PG_ARGISNULL(i + 2);
+
+		if (MlopsDriftKindIsNumber(spec->cols[i].kind))
+		{
+			e->number_null[ni] = isnull;
+			if (!isnull)
+				e->numbers[ni] = ReadNumberValue(&e->readers[i], PG_GETARG_DATUM(i + 2));
+			ni++;
+		}
+		else
+		{
+			e->category_null[ci] = isnull;
+			if (!isnull)
+				ReadCategoryValue(&e->readers[i], PG_GETARG_DATUM(i + 2),
+								  &e->categories[ci], &e->category_len[ci]);
+			ci++;
+		}
+	}
+	row.numbers = e->numbers;
+	row.number_null = e->number_null;
+	row.categories = e->categories;
+	row.category_len = e->category_len;
+	row.category_null = e->category_null;
 	MlopsDriftStateAddRow(e->state, &row);
 	PG_RETURN_DATUM(EOHPGetRWDatum(&e->hdr));
 }
@@ -346,48 +510,7 @@ typedef struct RowBuilder
 	int32	   *len;
 } RowBuilder;
 
-/*
- * The readers of a row builder's arguments, by their types, made on the
- * first row: numbers (numeric and boolean types) or categories (any type).
- */
-static RowBuilder *
-MakeRowBuilder(FunctionCallInfo fcinfo, MlopsFeatureKind kind)
-{
-	RowBuilder *rb;
-	MemoryContext old;
-
-	if (get_fn_expr_variadic(fcinfo->flinfo))
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("the row values of the drift accumulator cannot be passed as a VARIADIC array")));
-	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
-	rb = palloc0(sizeof(RowBuilder));
-	rb->nargs = PG_NARGS();
-	rb->readers = palloc0(Max(rb->nargs, 1) * sizeof(MlopsValueReader));
-	rb->str = palloc0(Max(rb->nargs, 1) * sizeof(char *));
-	rb->len = palloc0(Max(rb->nargs, 1) * sizeof(int32));
-	for (int i = 0; i < rb->nargs; i++)
-	{
-		Oid			typid = get_fn_expr_argtype(fcinfo->flinfo, i);
-		MlopsFeatureKind k = MlopsTypeKind(typid);
-
-		if (!OidIsValid(typid))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("could not determine the type of drift accumulator value %d", i + 1)));
-		if (kind == MLOPS_KIND_NUMERIC && k != MLOPS_KIND_NUMERIC && k != MLOPS_KIND_BOOLEAN)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("drift accumulator value %d must be numeric or boolean, not %s",
-							i + 1, format_type_be(typid))));
-		MlopsValueReaderInit(&rb->readers[i], typid, kind);
-	}
-	MemoryContextSwitchTo(old);
-	fcinfo->flinfo->fn_extra = rb;
-	return rb;
-}
-
-/* The row builder of this call site */
+/* The row builder of this call site, made on the first row */
 static inline RowBuilder *
 GetRowBuilder(FunctionCallInfo fcinfo, MlopsFeatureKind kind)
 {
@@ -395,18 +518,27 @@ GetRowBuilder(FunctionCallInfo fcinfo, MlopsFeatureKind kind)
 
 	if (rb != NULL && rb->nargs == PG_NARGS())
 		return rb;
-	return MakeRowBuilder(fcinfo, kind);
+	rb = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, sizeof(RowBuilder));
+	rb->nargs = PG_NARGS();
+	rb->readers = ArgReaders(fcinfo, 0, rb->nargs, NULL, kind, fcinfo->flinfo->fn_mcxt);
+	rb->str = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, Max(rb->nargs, 1) * sizeof(char *));
+	rb->len = MemoryContextAllocZero(fcinfo->flinfo->fn_mcxt, Max(rb->nargs, 1) * sizeof(int32));
+	fcinfo->flinfo->fn_extra = rb;
+	return rb;
 }
 
 /*
  * A new one-dimensional array of n elements of elemtype, with a NULL bitmap
- * when hasnulls, and datasize bytes of data (zeroed).
+ * (all NULL) when hasnulls, and room for datasize bytes of data, which the
+ * caller fills entirely.
  */
 static ArrayType *
 NewArray(Oid elemtype, int n, bool hasnulls, Size datasize)
 {
 	Size		offset = hasnulls ? ARR_OVERHEAD_WITHNULLS(1, n) : ARR_OVERHEAD_NONULLS(1);
-	ArrayType  *a = palloc0(offset + datasize);
+	ArrayType  *a = palloc(offset + datasize);
+
+	memset(a, 0, offset);
 
 	SET_VARSIZE(a, offset + datasize);
 	a->ndim = 1;
@@ -446,8 +578,7 @@ mlops_drift_numbers(PG_FUNCTION_ARGS)
 			continue;
 		if (bitmap)
 			bitmap[i / 8] |= 1 << (i % 8);
-		*out++ = r->typid == FLOAT8OID ? PG_GETARG_FLOAT8(i) :
-			MlopsReadNumber(r, PG_GETARG_DATUM(i));
+		*out++ = ReadNumberValue(r, PG_GETARG_DATUM(i));
 	}
 	PG_RETURN_ARRAYTYPE_P(a);
 }
@@ -471,23 +602,10 @@ mlops_drift_categories(PG_FUNCTION_ARGS)
 
 	for (int i = 0; i < n; i++)
 	{
-		MlopsValueReader *r = &rb->readers[i];
-
 		if (PG_ARGISNULL(i))
 			continue;
 		nvalues++;
-		if (r->is_text)
-		{
-			text	   *t = PG_GETARG_TEXT_PP(i);
-
-			rb->str[i] = VARDATA_ANY(t);
-			rb->len[i] = VARSIZE_ANY_EXHDR(t);
-		}
-		else
-		{
-			rb->str[i] = MlopsReadText(r, PG_GETARG_DATUM(i));
-			rb->len[i] = strlen(rb->str[i]);
-		}
+		ReadCategoryValue(&rb->readers[i], PG_GETARG_DATUM(i), &rb->str[i], &rb->len[i]);
 		datasize += INTALIGN(VARHDRSZ + rb->len[i]);
 	}
 	if (!AllocSizeIsValid(datasize))
@@ -505,6 +623,9 @@ mlops_drift_categories(PG_FUNCTION_ARGS)
 			bitmap[i / 8] |= 1 << (i % 8);
 		SET_VARSIZE(out, VARHDRSZ + rb->len[i]);
 		memcpy(VARDATA(out), rb->str[i], rb->len[i]);
+		/* zero the padding to the next element */
+		for (Size k = VARHDRSZ + rb->len[i]; k < INTALIGN(VARHDRSZ + rb->len[i]); k++)
+			out[k] = 0;
 		out += INTALIGN(VARHDRSZ + rb->len[i]);
 	}
 	PG_RETURN_ARRAYTYPE_P(a);

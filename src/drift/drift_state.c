@@ -56,6 +56,7 @@
 /* Content hash of a row: mix each value in, finish with splitmix64's mixer */
 #define ROWHASH_SEED	UINT64CONST(0x6D6C6F7073647269)
 
+/* Mix a value into a row's hash */
 static inline uint64
 RowHashMix(uint64 h, uint64 x)
 {
@@ -63,6 +64,7 @@ RowHashMix(uint64 h, uint64 x)
 	return h;
 }
 
+/* Finish a row's hash */
 static inline uint64
 RowHashFinish(uint64 x)
 {
@@ -83,6 +85,7 @@ typedef struct Writer
 	char	   *end;
 } Writer;
 
+/* Write raw bytes */
 static void
 PutBytes(Writer *w, const void *src, Size len)
 {
@@ -92,6 +95,7 @@ PutBytes(Writer *w, const void *src, Size len)
 	w->p += len;
 }
 
+/* Write integers and doubles in network byte order */
 static void
 PutU32(Writer *w, uint32 v)
 {
@@ -123,6 +127,7 @@ typedef struct Reader
 	const char *what;
 } Reader;
 
+/* Read the data of a bytea; what names it in errors */
 static void
 ReaderInit(Reader *r, const bytea *bytes, const char *what)
 {
@@ -131,7 +136,9 @@ ReaderInit(Reader *r, const bytea *bytes, const char *what)
 	r->what = what;
 }
 
-pg_attribute_noreturn()
+static void Malformed(const Reader *r) pg_attribute_noreturn();
+
+/* The bytes are not a valid spec or state: an error */
 static void
 Malformed(const Reader *r)
 {
@@ -140,12 +147,14 @@ Malformed(const Reader *r)
 			 errmsg("malformed %s", r->what)));
 }
 
+/* Bytes left to read */
 static inline Size
 Remaining(const Reader *r)
 {
 	return (Size) (r->end - r->p);
 }
 
+/* The next len bytes, in place */
 static const char *
 GetBytes(Reader *r, Size len)
 {
@@ -157,6 +166,7 @@ GetBytes(Reader *r, Size len)
 	return p;
 }
 
+/* Read integers and doubles in network byte order */
 static uint32
 GetU32(Reader *r)
 {
@@ -185,6 +195,7 @@ GetF64(Reader *r)
 	return v;
 }
 
+/* A kind the accumulator knows */
 static bool
 KindIsValid(int32 kind)
 {
@@ -283,8 +294,9 @@ MlopsDriftSpecDecode(const bytea *spec, MemoryContext cxt)
  * ------------------------------------------------------------------------
  */
 
-/* The state's columns do not match: an error */
-pg_attribute_noreturn()
+static void ShapeMismatch(void) pg_attribute_noreturn();
+
+/* The columns of two states, or of a state and its spec, differ: an error */
 static void
 ShapeMismatch(void)
 {

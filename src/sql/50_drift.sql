@@ -42,6 +42,24 @@ CREATE AGGREGATE mlops.drift_accumulate(spec bytea, numbers float8[], categories
 COMMENT ON AGGREGATE mlops.drift_accumulate(bytea, float8[], text[]) IS
 'Internal to mlops.check_drift: reduces live rows to the counts the drift statistics need, in parallel';
 
+-- The same aggregate with the values as arguments of their own types, read
+-- directly (no arrays to build per row): what check_drift uses where Citus
+-- is not installed, since Citus cannot push a VARIADIC "any" aggregate down.
+-- Same state, combine and final functions.
+CREATE FUNCTION mlops.drift_accumulate_local_trans(state bytea, spec bytea, VARIADIC "any")
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'mlops_drift_accum_trans_local'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE mlops.drift_accumulate_local(spec bytea, VARIADIC "any") (
+    SFUNC = mlops.drift_accumulate_local_trans,
+    STYPE = bytea,
+    COMBINEFUNC = mlops.drift_accumulate_combine,
+    FINALFUNC = mlops.drift_accumulate_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE mlops.drift_accumulate_local(bytea, VARIADIC "any") IS
+'Internal to mlops.check_drift: mlops.drift_accumulate with the values as arguments, where Citus is not installed';
+
 -- How check_drift builds the arrays of a row, reading values as training
 -- does (numeric beyond float8's range is infinite, bpchar keeps its padding)
 CREATE FUNCTION mlops._drift_numbers(VARIADIC "any")
