@@ -83,3 +83,23 @@ SELECT 'members/' || snap || '_keep' || k, encode(
                       ''::bytea ORDER BY depth DESC), 'hex')
 FROM chain, (VALUES (0), (1)) AS f(k)
 GROUP BY snap, k ORDER BY snap, k;
+
+-- the drift accumulator: flat states of some rows of fz (a numeric column
+-- with bin edges, one without, a boolean, a category), and the spec they
+-- were made with followed by bytes to make rows of
+CREATE TEMP TABLE fd AS
+SELECT '\x4d524632'::bytea || int4send(4)
+       || int4send(1) || int4send(11) || float8send(30.5)
+       || (SELECT string_agg(float8send(1 + 5.9 * k), ''::bytea ORDER BY k)
+             FROM generate_series(0, 10) k)
+       || int4send(1) || int4send(0) || float8send(3)
+       || int4send(2) || int4send(0) || float8send(0)
+       || int4send(3) || int4send(0) || float8send(0) AS spec;
+SELECT 'drift/state_' || n, encode('\x00'::bytea || (
+           SELECT mlops.drift_accumulate(fd.spec, mlops._drift_numbers(x1, x2, flag),
+                                         mlops._drift_categories(cat))
+             FROM fz WHERE x1 <= n), 'hex')
+FROM fd, unnest(ARRAY[1, 3, 60]) AS n ORDER BY n;
+SELECT 'drift/spec_rows', encode('\x01'::bytea || int2send(length(spec)::int2) || spec
+                                 || '\x02017f05ff0300616263'::bytea, 'hex')
+FROM fd;

@@ -110,7 +110,23 @@ SELECT * FROM mlops.ks_test('{}', '{1}');
 SELECT mlops.psi('{1,NULL}', '{1,2}');
 SELECT mlops.psi('{0,0}', '{1,2}');
 SELECT * FROM mlops.chi_square_test('{1,2}', '{1}');
--- the accumulator behind check_drift refuses specs it did not build
-SELECT mlops.drift_accumulate('\x00'::bytea, 1.0::float8);
-SELECT mlops.drift_accumulate(NULL::bytea, 1.0::float8);
+-- the accumulator behind check_drift refuses specs and states it did not
+-- build, and arrays that do not match the spec
+SELECT mlops.drift_accumulate('\x00'::bytea, ARRAY[1.0::float8], NULL);
+SELECT mlops.drift_accumulate(NULL::bytea, ARRAY[1.0::float8], NULL);
+SELECT mlops.drift_accumulate('\x4d5246320000000100000001000000000000000000000000'::bytea,
+                              ARRAY[1.0::float8, 2.0], NULL);
+SELECT mlops.drift_accumulate('\x4d5246320000000100000003000000000000000000000000'::bytea,
+                              ARRAY[1.0::float8], NULL);
+SELECT length(mlops.drift_accumulate('\x4d5246320000000100000003000000000000000000000000'::bytea,
+                                     NULL, ARRAY['a']));
+SELECT mlops.drift_accumulate_local('\x00'::bytea, 1.0::float8);
+SELECT mlops.drift_accumulate_local('\x4d5246320000000100000001000000000000000000000000'::bytea,
+                                    'one'::text);
+SELECT mlops.drift_accumulate_trans(NULL, '\x00', NULL, NULL);
+SELECT mlops.drift_accumulate_final('\x00');
+SELECT mlops.drift_accumulate_final('\x4d525332000000000000000100000001');
+SELECT mlops.drift_accumulate_combine('\x4d52533200000000000000000000000000000000', '\x4d52533200');
+SELECT mlops.drift_accumulate_combine('\x4d52533200000000000000000000000000000000', NULL)
+       = '\x4d52533200000000000000000000000000000000' AS same;
 ROLLBACK;

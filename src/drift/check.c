@@ -10,9 +10,12 @@
  * src/train/ (baselines, loading, metrics) and below src/jobs/.
  *
  * The live relation is scanned once, with the caller's privileges, by the
- * mlops.drift_accumulate aggregate (drift_accum.c), which PostgreSQL may
- * split across parallel workers; it leaves counts, moments and a bottom-k
- * content-hash sample.  Every feature is then compared with its baseline
+ * mlops.drift_accumulate aggregate (drift_accum.c, drift_state.c), which
+ * PostgreSQL may split across parallel workers and Citus pushes down to its
+ * workers (there each row's values reach it in two arrays built by
+ * mlops._drift_numbers and mlops._drift_categories; without Citus,
+ * mlops.drift_accumulate_local takes the columns as they are).  It leaves
+ * counts, moments and a bottom-k content-hash sample.  Every feature is then compared with its baseline
  * (compare.c): numeric features by PSI over the baseline's 12 bins
  * (counting its decile edges) and by the two-sample Kolmogorov-Smirnov
  * statistic between the baseline's stored sample and the live values (every
@@ -40,6 +43,7 @@
 #include "access/htup_details.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -62,7 +66,7 @@
 #include "train/load.h"
 #include "train/metrics.h"
 #include "drift/compare.h"
-#include "drift/drift_accum.h"
+#include "drift/drift_state.h"
 #include "drift/thresholds.h"
 #include "drift/version_baseline.h"
 
@@ -77,8 +81,9 @@ PG_FUNCTION_INFO_V1(mlops_check_drift);
 #define DRIFT_CONCEPT_ROWS		50000
 
 /*
- * Columns per call of the accumulator: a function takes at most 100
- * arguments, so wider relations get several calls in the same scan.
+ * Columns per call of the accumulator: wider relations get several calls in
+ * the same scan.  (The bound dates from variadic arguments, at most 100; it
+ * stays because each call's KS sample hashes the row over its own columns.)
  */
 #define DRIFT_CHUNK				90
 
@@ -101,7 +106,6 @@ typedef struct DriftCheck
 
 	/* MatchColumns: the accumulator's arguments */
 	char	   *relname;
-	List	   *colnames;
 	MlopsBaselineColumn **argcols;
 	int			nargs;
 	int		   *argof;			/* feature -> argument, -1 when not read */
@@ -302,7 +306,6 @@ MatchColumns(DriftCheck *dc)
 			continue;
 		dc->argof[j] = dc->nargs;
 		dc->argcols[dc->nargs++] = b;
-		dc->colnames = lappend(dc->colnames, b->name);
 	}
 	if (npresent == 0)
 		NoFeaturesError(dc);
@@ -322,21 +325,51 @@ MatchColumns(DriftCheck *dc)
 			dc->targetarg = dc->nargs;
 			dc->targettype = get_atttype(relid, att);
 			dc->argcols[dc->nargs++] = base->target;
-			dc->colnames = lappend(dc->colnames, base->target->name);
 		}
+	}
+}
+
+/*
+ * The accumulator's arguments for arguments first..first+n-1: the array of
+ * their numbers and the array of their categories (NULL when there are
+ * none), each built by mlops's helper, which reads values as training does.
+ */
+static void
+AppendChunkArrays(DriftCheck *dc, StringInfo sql, int first, int n)
+{
+	for (int pass = 0; pass < 2; pass++)
+	{
+		bool		numbers = pass == 0;
+		int			count = 0;
+
+		for (int k = first; k < first + n; k++)
+		{
+			if (MlopsDriftKindIsNumber(dc->argcols[k]->kind) != numbers)
+				continue;
+			if (count++ == 0)
+				appendStringInfoString(sql, numbers ? ", mlops._drift_numbers(" :
+									   ", mlops._drift_categories(");
+			else
+				appendStringInfoString(sql, ", ");
+			appendStringInfoString(sql, quote_identifier(dc->argcols[k]->name));
+		}
+		appendStringInfoString(sql, count ? ")" : ", NULL");
 	}
 }
 
 /*
  * The query of the scan: one call of the accumulator per DRIFT_CHUNK
  * arguments, each with its spec as a parameter; count(*) when there is
- * nothing to compare.
+ * nothing to compare.  Where Citus is installed, the accumulator that Citus
+ * pushes down to its workers, whose values come in arrays; elsewhere the
+ * one that takes the columns as they are, which saves building two arrays
+ * per row (the same state, so the same results).
  */
 static char *
 ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args)
 {
 	StringInfoData sql;
-	ListCell   *lc = list_head(dc->colnames);
+	bool		arrays = OidIsValid(get_extension_oid("citus", true));
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
@@ -345,12 +378,13 @@ ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args)
 		int			first = c * DRIFT_CHUNK;
 		int			n = Min(dc->nargs - first, DRIFT_CHUNK);
 
-		appendStringInfo(&sql, "%smlops.drift_accumulate($%d", c ? ", " : "", c + 1);
-		for (int k = 0; k < n; k++)
-		{
-			appendStringInfo(&sql, ", %s", quote_identifier((char *) lfirst(lc)));
-			lc = lnext(dc->colnames, lc);
-		}
+		appendStringInfo(&sql, "%smlops.drift_accumulate%s($%d", c ? ", " : "",
+						 arrays ? "" : "_local", c + 1);
+		if (arrays)
+			AppendChunkArrays(dc, &sql, first, n);
+		else
+			for (int k = first; k < first + n; k++)
+				appendStringInfo(&sql, ", %s", quote_identifier(dc->argcols[k]->name));
 		appendStringInfoChar(&sql, ')');
 		argtypes[c] = BYTEAOID;
 		args[c] = PointerGetDatum(MlopsDriftSpecBuild(dc->argcols + first, n));
@@ -398,7 +432,7 @@ ScanLive(DriftCheck *dc)
 
 		if (isnull)
 			break;				/* no rows */
-		dc->live[c] = MlopsDriftStateDeserialize(DatumGetByteaPP(d), dc->cxt);
+		dc->live[c] = MlopsDriftStateRead(DatumGetByteaPP(d), dc->cxt);
 		dc->nrows = dc->live[c]->rows;
 	}
 	if (nchunks == 0)

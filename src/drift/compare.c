@@ -2,7 +2,7 @@
  *
  * compare.c
  *	  One live column against its baseline, from what the accumulator left
- *	  (drift_accum.c): numeric features by PSI over the baseline's bins and
+ *	  (drift_state.c): numeric features by PSI over the baseline's bins and
  *	  the two-sample KS statistic against the baseline's sample, categorical
  *	  and boolean features by L-infinity distance, chi-square homogeneity and
  *	  the share of unseen values, every feature by its change of NULL share.

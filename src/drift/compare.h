@@ -13,7 +13,7 @@
 #include "lib/stringinfo.h"
 
 #include "train/baseline.h"
-#include "drift/drift_accum.h"
+#include "drift/drift_state.h"
 #include "drift/thresholds.h"
 
 /* Status of a feature, worst last (a finding keeps the worst it earned) */

@@ -9,41 +9,71 @@
 
 -- ---------------------------------------------------------------------------
 -- The accumulator: one scan of the live relation, shared by parallel workers
+-- and pushed down by Citus to its workers
 -- ---------------------------------------------------------------------------
 -- Internal to mlops.check_drift, which builds the spec from the baseline
--- (kinds, bin edges and KS sample per column) and reads the result.  The
--- state is "internal"; the serialised form carries it between processes.
-CREATE FUNCTION mlops.drift_accumulate_trans(internal, bytea, VARIADIC "any")
-RETURNS internal
+-- (kinds, bin edges and moments' shift per column) and reads the result.  A
+-- row's values come in two arrays, in the spec's column order: numeric and
+-- boolean columns as float8 (booleans 0 or 1), categorical ones as text.
+-- The state is a bytea (expanded in memory while the aggregate runs), so
+-- that Citus can ship it and PostgreSQL's parallel workers need no
+-- serialisation functions; the result is the flat state.  The combine and
+-- final functions also work on their own, on flat states.
+CREATE FUNCTION mlops.drift_accumulate_trans(state bytea, spec bytea,
+                                             numbers float8[], categories text[])
+RETURNS bytea
 AS 'MODULE_PATHNAME', 'mlops_drift_accum_trans'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION mlops.drift_accumulate_combine(internal, internal)
-RETURNS internal
+CREATE FUNCTION mlops.drift_accumulate_combine(a bytea, b bytea)
+RETURNS bytea
 AS 'MODULE_PATHNAME', 'mlops_drift_accum_combine'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE FUNCTION mlops.drift_accumulate_serial(internal)
-RETURNS bytea
-AS 'MODULE_PATHNAME', 'mlops_drift_accum_serial'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION mlops.drift_accumulate_deserial(bytea, internal)
-RETURNS internal
-AS 'MODULE_PATHNAME', 'mlops_drift_accum_deserial'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-CREATE FUNCTION mlops.drift_accumulate_final(internal)
+CREATE FUNCTION mlops.drift_accumulate_final(state bytea)
 RETURNS bytea
 AS 'MODULE_PATHNAME', 'mlops_drift_accum_final'
-LANGUAGE C IMMUTABLE PARALLEL SAFE;
-CREATE AGGREGATE mlops.drift_accumulate(bytea, VARIADIC "any") (
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+CREATE AGGREGATE mlops.drift_accumulate(spec bytea, numbers float8[], categories text[]) (
     SFUNC = mlops.drift_accumulate_trans,
-    STYPE = internal,
+    STYPE = bytea,
     COMBINEFUNC = mlops.drift_accumulate_combine,
-    SERIALFUNC = mlops.drift_accumulate_serial,
-    DESERIALFUNC = mlops.drift_accumulate_deserial,
     FINALFUNC = mlops.drift_accumulate_final,
     PARALLEL = SAFE
 );
-COMMENT ON AGGREGATE mlops.drift_accumulate(bytea, VARIADIC "any") IS
+COMMENT ON AGGREGATE mlops.drift_accumulate(bytea, float8[], text[]) IS
 'Internal to mlops.check_drift: reduces live rows to the counts the drift statistics need, in parallel';
+
+-- The same aggregate with the values as arguments of their own types, read
+-- directly (no arrays to build per row): what check_drift uses where Citus
+-- is not installed, since Citus cannot push a VARIADIC "any" aggregate down.
+-- Same state, combine and final functions.
+CREATE FUNCTION mlops.drift_accumulate_local_trans(state bytea, spec bytea, VARIADIC "any")
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'mlops_drift_accum_trans_local'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+CREATE AGGREGATE mlops.drift_accumulate_local(spec bytea, VARIADIC "any") (
+    SFUNC = mlops.drift_accumulate_local_trans,
+    STYPE = bytea,
+    COMBINEFUNC = mlops.drift_accumulate_combine,
+    FINALFUNC = mlops.drift_accumulate_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE mlops.drift_accumulate_local(bytea, VARIADIC "any") IS
+'Internal to mlops.check_drift: mlops.drift_accumulate with the values as arguments, where Citus is not installed';
+
+-- How check_drift builds the arrays of a row, reading values as training
+-- does (numeric beyond float8's range is infinite, bpchar keeps its padding)
+CREATE FUNCTION mlops._drift_numbers(VARIADIC "any")
+RETURNS float8[]
+AS 'MODULE_PATHNAME', 'mlops_drift_numbers'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops._drift_numbers(VARIADIC "any") IS
+'Internal to mlops.check_drift: numeric and boolean values as float8, as training reads them';
+CREATE FUNCTION mlops._drift_categories(VARIADIC "any")
+RETURNS text[]
+AS 'MODULE_PATHNAME', 'mlops_drift_categories'
+LANGUAGE C STABLE PARALLEL SAFE;
+COMMENT ON FUNCTION mlops._drift_categories(VARIADIC "any") IS
+'Internal to mlops.check_drift: values as the text of their categories, as training reads them';
 
 -- ---------------------------------------------------------------------------
 -- The drift check
