@@ -58,6 +58,26 @@ SELECT p.oid::regprocedure, p.provolatile, p.proparallel, p.proisstrict
   FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
  WHERE n.nspname = 'mlops' AND p.proname LIKE 'predict%' ORDER BY 1::text;
 
+-- project references: a name with "@" is a ticket, which only the planner of
+-- a Citus coordinator writes; a malformed one is refused, a forged one is
+-- checked like any call (the privilege, then the version and its sha256)
+SELECT mlops.predict('pe_num@1', ARRAY[1, 2]::float8[]);
+SELECT mlops.predict('pe_num@x:' || repeat('00', 32), ARRAY[1, 2]::float8[]);
+SELECT mlops.predict('pe_num@1:' || repeat('00', 32), ARRAY[1, 2]::float8[]);
+SELECT mlops.predict('nope@1:' || repeat('00', 32), ARRAY[1, 2]::float8[]);
+SELECT mlops.predict('pe_num@9:' || repeat('00', 32), ARRAY[1, 2]::float8[]);
+SELECT mlops.predict('pe_num@1:' || encode(model_sha256, 'hex'), ARRAY[1, 2]::float8[])
+     = mlops.predict('pe_num', ARRAY[1, 2]::float8[], 1) AS ticket_scores_its_version
+  FROM mlops.model_versions WHERE project = 'pe_num' AND version = 1;
+-- without Citus the planner writes no tickets, and citus_setup refuses
+EXPLAIN (VERBOSE, COSTS OFF) SELECT mlops.predict('pe_num', ARRAY[x1, x2]) FROM pe;
+SELECT mlops.citus_setup();
+CREATE ROLE pe_stranger;
+SET ROLE pe_stranger;
+SELECT mlops.citus_setup();
+RESET ROLE;
+DROP ROLE pe_stranger;
+
 DELETE FROM mlops.deployments;
 DELETE FROM mlops.model_versions;
 DELETE FROM mlops.projects;

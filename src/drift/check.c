@@ -366,7 +366,7 @@ AppendChunkArrays(DriftCheck *dc, StringInfo sql, int first, int n)
  * per row (the same state, so the same results).
  */
 static char *
-ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args)
+ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args, uint64 ks_bound)
 {
 	StringInfoData sql;
 	bool		arrays = OidIsValid(get_extension_oid("citus", true));
@@ -387,7 +387,7 @@ ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args)
 				appendStringInfo(&sql, ", %s", quote_identifier(dc->argcols[k]->name));
 		appendStringInfoChar(&sql, ')');
 		argtypes[c] = BYTEAOID;
-		args[c] = PointerGetDatum(MlopsDriftSpecBuild(dc->argcols + first, n));
+		args[c] = PointerGetDatum(MlopsDriftSpecBuild(dc->argcols + first, n, ks_bound));
 	}
 	if (nchunks == 0)
 	{
@@ -400,26 +400,50 @@ ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args)
 }
 
 /*
- * One scan of the live relation, as the caller.  The accumulator reduces
- * every row to counts that parallel workers can share; it runs with the
- * caller's privileges (row-level security applies).  Without any comparable
- * column, only the rows are counted.
+ * The KS bound of the scan (drift_state.c): where Citus is installed, the
+ * states of the shards travel to the coordinator, each with up to
+ * MLOPS_DRIFT_KS_ROWS rows of values.  Content hashes are uniform, so of N
+ * rows the k-th smallest hash lies near k/N of the range: a bound at twice
+ * that keeps about 2k rows in all.  N is the planner's estimate for a local
+ * table, else counted (Citus pushes the count down; its tables have no
+ * estimate).  Without Citus, and for small relations, no bound.
  */
-static void
-ScanLive(DriftCheck *dc)
+static uint64
+KsBound(DriftCheck *dc)
 {
-	int			nchunks = (dc->nargs + DRIFT_CHUNK - 1) / DRIFT_CHUNK;
-	Oid		   *argtypes;
-	Datum	   *args;
-	char	   *sql;
+	int64		n;
+	bool		isnull;
+
+	if (!OidIsValid(get_extension_oid("citus", true)) || dc->nargs == 0)
+		return MLOPS_DRIFT_NO_BOUND;
+	/* a local table's statistics are close enough; a Citus table has none */
+	MlopsExecOrError(psprintf("SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::bigint "
+							  "ELSE (SELECT count(*) FROM %s) END "
+							  "FROM pg_catalog.pg_class c WHERE c.oid = '%s'::pg_catalog.regclass",
+							  dc->relname, dc->relname),
+					 0, NULL, NULL, NULL, SPI_OK_SELECT);
+	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (n <= 4 * (int64) MLOPS_DRIFT_KS_ROWS)
+		return MLOPS_DRIFT_NO_BOUND;
+	return (uint64) ((2.0 * MLOPS_DRIFT_KS_ROWS / (double) n) * 18446744073709549568.0);
+}
+
+/*
+ * Run the scan query with the given KS bound and read its states into
+ * dc->live.  false when a bound was too tight: some state holds fewer KS
+ * rows than it would without one (the caller scans again, unbounded, so
+ * the sample is always the rows of smallest hash).
+ */
+static bool
+ScanOnce(DriftCheck *dc, int nchunks, uint64 ks_bound)
+{
+	Oid		   *argtypes = palloc(Max(nchunks, 1) * sizeof(Oid));
+	Datum	   *args = palloc(Max(nchunks, 1) * sizeof(Datum));
+	char	   *sql = ScanQuery(dc, nchunks, argtypes, args, ks_bound);
 	HeapTuple	row;
 	TupleDesc	desc;
 	bool		isnull;
 
-	SPI_connect();
-	argtypes = palloc(Max(nchunks, 1) * sizeof(Oid));
-	args = palloc(Max(nchunks, 1) * sizeof(Datum));
-	sql = ScanQuery(dc, nchunks, argtypes, args);
 	if (SPI_execute_with_args(sql, nchunks, argtypes, args, NULL, false, 0) != SPI_OK_SELECT ||
 		SPI_processed != 1)
 		elog(ERROR, "could not scan relation \"%s\"", dc->relname);
@@ -434,9 +458,29 @@ ScanLive(DriftCheck *dc)
 			break;				/* no rows */
 		dc->live[c] = MlopsDriftStateRead(DatumGetByteaPP(d), dc->cxt);
 		dc->nrows = dc->live[c]->rows;
+		if (ks_bound != MLOPS_DRIFT_NO_BOUND && dc->live[c]->nnum > 0 &&
+			dc->live[c]->ksn < Min(dc->nrows, (int64) MLOPS_DRIFT_KS_ROWS))
+			return false;
 	}
 	if (nchunks == 0)
 		dc->nrows = DatumGetInt64(SPI_getbinval(row, desc, 1, &isnull));
+	return true;
+}
+
+/*
+ * One scan of the live relation, as the caller.  The accumulator reduces
+ * every row to counts that parallel workers can share; it runs with the
+ * caller's privileges (row-level security applies).  Without any comparable
+ * column, only the rows are counted.
+ */
+static void
+ScanLive(DriftCheck *dc)
+{
+	int			nchunks = (dc->nargs + DRIFT_CHUNK - 1) / DRIFT_CHUNK;
+
+	SPI_connect();
+	if (!ScanOnce(dc, nchunks, KsBound(dc)))
+		ScanOnce(dc, nchunks, MLOPS_DRIFT_NO_BOUND);
 	SPI_finish();
 	if (dc->nrows == 0)
 		ereport(ERROR,

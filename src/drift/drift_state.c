@@ -210,10 +210,16 @@ KindIsValid(int32 kind)
 
 /*
  * The spec of the accumulator for the given baseline columns, in argument
- * order (built by check_drift).
+ * order (built by check_drift).  ks_bound, unless MLOPS_DRIFT_NO_BOUND,
+ * keeps rows whose content hash is above it out of the KS sample: it
+ * follows the columns as eight more bytes (a spec without them has none).
+ * On Citus each shard's state carries its own bottom-k rows to the
+ * coordinator; a bound a little above where the global k-th smallest hash
+ * is expected spares sending nearly all of them (check.c sets it, and
+ * scans again without it in the unlikely case it was too tight).
  */
 bytea *
-MlopsDriftSpecBuild(MlopsBaselineColumn **cols, int ncols)
+MlopsDriftSpecBuild(MlopsBaselineColumn **cols, int ncols, uint64 ks_bound)
 {
 	Size		size = VARHDRSZ + sizeof(uint32) + sizeof(int32);
 	bytea	   *result;
@@ -222,6 +228,8 @@ MlopsDriftSpecBuild(MlopsBaselineColumn **cols, int ncols)
 	for (int i = 0; i < ncols; i++)
 		size += SPEC_COLUMN_SIZE +
 			(cols[i]->kind == MLOPS_KIND_NUMERIC ? cols[i]->nedges : 0) * sizeof(double);
+	if (ks_bound != MLOPS_DRIFT_NO_BOUND)
+		size += sizeof(uint64);
 	result = palloc(size);
 	SET_VARSIZE(result, size);
 	w.p = VARDATA(result);
@@ -239,6 +247,8 @@ MlopsDriftSpecBuild(MlopsBaselineColumn **cols, int ncols)
 		for (int k = 0; k < nedges; k++)
 			PutF64(&w, b->edges[k]);
 	}
+	if (ks_bound != MLOPS_DRIFT_NO_BOUND)
+		PutU64(&w, ks_bound);
 	Assert(w.p == w.end);
 	return result;
 }
@@ -284,6 +294,9 @@ MlopsDriftSpecDecode(const bytea *spec, MemoryContext cxt)
 		else
 			out->ncategories++;
 	}
+	out->ks_bound = MLOPS_DRIFT_NO_BOUND;
+	if (Remaining(&r) == sizeof(uint64))
+		out->ks_bound = GetU64(&r);
 	if (r.p != r.end)
 		Malformed(&r);
 	return out;
@@ -607,7 +620,12 @@ MlopsDriftStateAddRow(MlopsDriftState *s, const MlopsDriftRow *row)
 			FlushNumbers(a, c);
 	}
 	if (s->nnum > 0)
-		KsOffer(s, RowHashFinish(hash), s->rowvals);
+	{
+		uint64		h = RowHashFinish(hash);
+
+		if (h <= s->spec->ks_bound)
+			KsOffer(s, h, s->rowvals);
+	}
 }
 
 /* Add state b into state a (same shape) */

@@ -40,8 +40,12 @@ typedef struct MlopsDriftSpec
 	int32		ncols;
 	int32		nnumbers;		/* numeric and boolean columns */
 	int32		ncategories;	/* categorical columns */
+	uint64		ks_bound;		/* KS sample: rows whose hash is at most this */
 	MlopsDriftSpecCol *cols;
 } MlopsDriftSpec;
+
+/* A spec's ks_bound that keeps every row's hash in the running */
+#define MLOPS_DRIFT_NO_BOUND	PG_UINT64_MAX
 
 typedef struct MlopsDriftCategory
 {
@@ -100,7 +104,7 @@ typedef struct MlopsDriftRow
 } MlopsDriftRow;
 
 /* the spec */
-extern bytea *MlopsDriftSpecBuild(MlopsBaselineColumn **cols, int ncols);
+extern bytea *MlopsDriftSpecBuild(MlopsBaselineColumn **cols, int ncols, uint64 ks_bound);
 extern MlopsDriftSpec *MlopsDriftSpecDecode(const bytea *spec, MemoryContext cxt);
 
 /* the state */
