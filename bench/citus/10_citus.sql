@@ -58,6 +58,13 @@ SELECT 'train linear (incl. snapshot)', t,
        bench_ms(format($$SELECT mlops.train('bench_cit_%s', '%s', 'y', algorithm => 'linear',
                          features => ARRAY['f1','f2','f3','f4','f5','f6','f7','f8','f9','f10'], deploy => 'never')$$, t, t), 1)
   FROM unnest(ARRAY['bench_t', 'bench_dist']) t;
+SET mlops.pushdown_moments = on;
+INSERT INTO citus_results
+SELECT 'train linear, pushdown_moments on', t,
+       bench_ms(format($$SELECT mlops.train('bench_cpd_%s', '%s', 'y', algorithm => 'linear',
+                         features => ARRAY['f1','f2','f3','f4','f5','f6','f7','f8','f9','f10'], deploy => 'never')$$, t, t), 1)
+  FROM unnest(ARRAY['bench_t', 'bench_dist']) t;
+RESET mlops.pushdown_moments;
 INSERT INTO citus_results
 SELECT 'snapshot (unchanged rows)', t, bench_ms(format($$SELECT mlops.snapshot('%s')$$, t), 1)
   FROM unnest(ARRAY['bench_t', 'bench_dist']) t;
@@ -69,7 +76,10 @@ SELECT 'reproduce (from the snapshot)', t,
 -- is the distributed version the same model as the local one?
 SELECT (SELECT model_sha256 FROM mlops.model_versions WHERE project = 'bench_cit_bench_t')
      = (SELECT model_sha256 FROM mlops.model_versions WHERE project = 'bench_cit_bench_dist')
-       AS distributed_model_identical_to_local;
+       AS distributed_model_identical_to_local,
+       (SELECT model_sha256 FROM mlops.model_versions WHERE project = 'bench_cit_bench_t')
+     = (SELECT model_sha256 FROM mlops.model_versions WHERE project = 'bench_cpd_bench_dist')
+       AS pushed_down_model_identical_to_local;
 
 SELECT tbl, round(scan_ms::numeric, 1) AS sum_scan_ms, round(sums78_ms::numeric, 1) AS sums78_ms FROM refs;
 SELECT r.what,
@@ -78,7 +88,7 @@ SELECT r.what,
        round((l.ms / lr.scan_ms)::numeric, 2) AS local_vs_scan,
        round((r.ms / dr.scan_ms)::numeric, 2) AS distributed_vs_scan,
        round((r.ms / dr.sums78_ms)::numeric, 2) AS distributed_vs_78_sums,
-       CASE WHEN r.what IN ('check_drift', 'train linear (incl. snapshot)')
+       CASE WHEN r.what IN ('check_drift', 'train linear (incl. snapshot)', 'train linear, pushdown_moments on')
             THEN CASE WHEN r.ms <= 2 * dr.scan_ms THEN 'ok' ELSE 'OVER (budget 2x scan)' END
             ELSE '' END AS verdict
   FROM citus_results r

@@ -311,7 +311,7 @@ FindVersion(CallCache *cc, uint8 *sha)
 			found = MlopsServingScanVersion(cc->project, want, true, &version, sha, NULL);
 		}
 	}
-	if (!found && cc->has_ticket)
+	if (!found && cc->has_ticket && cc->serving)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("version %d of project \"%s\" is not available on this node",
