@@ -19,7 +19,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-say() { printf '\n== %s\n' "$*"; }
+. "$REPO/tools/common.sh"
 
 PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/15/bin/pg_config}
 [ -x "$PG_CONFIG" ] || PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
@@ -37,26 +37,9 @@ fi
 command -v pg_prove >/dev/null || {
     echo "pg_prove is missing: run 'make test' once (it installs pgTAP)" >&2; exit 1; }
 
-# --- build and install mlops, holding the shared install's lock ----------------
-exec 9>"${TMPDIR:-/tmp}/mlops-pgtmp.lock"
-if ! flock -n 9; then
-    say "another run holds the shared install; waiting for it"
-    flock 9
-fi
-say "building mlops"
-make -s PG_CONFIG="$PG_CONFIG" >/dev/null
-$SUDO make -s PG_CONFIG="$PG_CONFIG" install >/dev/null
-
-# --- three throwaway instances ----------------------------------------------------
-TMPD=$(mktemp -d "${TMPDIR:-/tmp}/mlops-citus.XXXXXX")
-chmod 755 "$TMPD"
-if [ "$(id -u)" = 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
-    chown postgres "$TMPD"
-    as_pg() { runuser -u postgres -- "$@"; }
-else
-    as_pg() { "$@"; }
-fi
+# --- build and install mlops; three throwaway instances (tools/common.sh) ------
+install_mlops
+make_cluster_dir mlops-citus
 
 NODES="coord worker1 worker2"
 declare -A PORTS
@@ -81,7 +64,6 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 DB=mlops_citus
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 next_port=54500
 say "starting a coordinator and two workers in $TMPD"
 for n in $NODES; do

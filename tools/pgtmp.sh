@@ -21,7 +21,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO"
 
 if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-say() { printf '\n== %s\n' "$*"; }
+. "$REPO/tools/common.sh"
 
 # --- 1. packages ------------------------------------------------------------
 PKGS="make gcc libc6-dev postgresql-15 postgresql-server-dev-15 postgresql-contrib
@@ -52,30 +52,11 @@ if [ "$MODE" = fuzz ]; then
     exec make -C fuzz run PG_CONFIG="$PG_CONFIG" FUZZ_SECONDS="${FUZZ_SECONDS:-600}"
 fi
 
-# --- 2. build and install ------------------------------------------------------
-# The extension is installed into the server's own directories, which every
-# run on this machine shares: two runs (two work trees, a test beside a bench)
-# take turns rather than replace each other's build mid-run.  The lock is
-# released when this script exits.
-exec 9>"${TMPDIR:-/tmp}/mlops-pgtmp.lock"
-if ! flock -n 9; then
-    say "another run of tools/pgtmp.sh holds the shared install; waiting for it"
-    flock 9
-fi
-say "building mlops"
-make -s PG_CONFIG="$PG_CONFIG" >/dev/null
-$SUDO make -s PG_CONFIG="$PG_CONFIG" install >/dev/null
+# --- 2. build and install (tools/common.sh) -------------------------------------
+install_mlops
 
 # --- 3. throwaway cluster ------------------------------------------------------
-TMPD=$(mktemp -d "${TMPDIR:-/tmp}/mlops-pg.XXXXXX")
-chmod 755 "$TMPD"
-if [ "$(id -u)" = 0 ]; then
-    id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
-    chown postgres "$TMPD"
-    as_pg() { runuser -u postgres -- "$@"; }
-else
-    as_pg() { "$@"; }
-fi
+make_cluster_dir mlops-pg
 
 cleanup() {
     status=$?
@@ -126,11 +107,10 @@ mlops.scheduler_enabled = off
 CONF
 fi
 
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 PORT=""
 for p in $(seq 54330 54430); do
     port_in_use "$p" && continue
-    if as_pg "$BINDIR/pg_ctl" -D "$TMPD/data" -l "$TMPD/server.log" -o "-p $p" -w -t 60 start >/dev/null; then
+    if as_pg "$BINDIR/pg_ctl" -D "$TMPD/data" -l "$TMPD/server.log" -o "-p $p" -w -t 60 start >/dev/null 9>&-; then
         PORT=$p
         break
     fi

@@ -8,7 +8,7 @@
 \set ON_ERROR_STOP 1
 SET client_min_messages = error;
 \ir ../lib/helpers.sql
-SELECT plan(14);
+SELECT plan(16);
 
 -- Seeded rows: y = a x1 + b x2 + noise, x1 shifted by shift
 CREATE FUNCTION pg_temp.rows(n int, seed float8, a float8, b float8, shift float8 DEFAULT 0)
@@ -82,6 +82,16 @@ SELECT ok((SELECT bool_and(abs((d ->> k)::float8 - (l ->> k)::float8) <= 1e-12 *
                ON d ->> 'name' = l ->> 'name',
                   unnest(ARRAY['mean', 'std']) k),
           'and the same means and standard deviations to 12 digits');
+-- a KS bound that is far too tight (the statistics claim a billion rows)
+-- is noticed and the scan repeated without it: the same report again
+UPDATE pg_class SET reltuples = 1e9 WHERE oid = 'cl_live_local'::regclass;
+SET ROLE cl_owner;
+SELECT (mlops.check_drift('cl_dist', 'cl_live_local')).id AS rt \gset
+RESET ROLE;
+SELECT is(pg_temp.exact_part(:rt), pg_temp.exact_part(:rl),
+          'a KS bound that was too tight gives the same report (the scan ran again without it)');
+SELECT is((SELECT (features -> 0 ->> 'ks_rows')::int FROM mlops.drift_reports WHERE id = :rt), 2000,
+          'and its KS sample holds every row');
 SELECT is((SELECT verdict FROM mlops.drift_reports WHERE id = :rd), 'drift',
           'and that report finds the shift');
 DELETE FROM mlops.retrain_queue WHERE project = 'cl_dist';
