@@ -119,7 +119,7 @@ _PG_init(void)
 	 */
 	DefineCustomBoolVariable("mlops.pushdown_moments",
 							 "Computes linear and ridge training's moments and metrics with aggregate queries over the training relation.",
-							 "Parallel workers and Citus workers run them where the rows are; off, training sums the rows it has read. The model is the same either way.",
+							 "Parallel workers and Citus workers run them where the rows are; off, training sums the rows it has read, except from a Citus table. The model is the same either way.",
 							 &mlops_pushdown_moments,
 							 false,
 							 PGC_USERSET,

@@ -9,7 +9,12 @@
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "access/relation.h"
+#include "access/table.h"
+#include "catalog/pg_namespace.h"
+#include "commands/extension.h"
+#include "utils/fmgroids.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -84,4 +89,36 @@ MlopsNamePosition(List *names, const char *name)
 		if (strcmp(lfirst(lc), name) == 0)
 			return foreach_current_index(lc);
 	return -1;
+}
+
+/*
+ * Whether relid is a Citus table (distributed or reference: its rows live
+ * on the workers).  Read from Citus's catalog pg_dist_partition, without
+ * linking to Citus; false wherever Citus is not installed.
+ */
+bool
+MlopsRelationIsDistributed(Oid relid)
+{
+	Oid			catalog;
+	Relation	rel;
+	AttrNumber	att;
+	ScanKeyData key;
+	SysScanDesc scan;
+	bool		found;
+
+	if (!OidIsValid(relid) || !OidIsValid(get_extension_oid("citus", true)))
+		return false;
+	catalog = get_relname_relid("pg_dist_partition", PG_CATALOG_NAMESPACE);
+	if (!OidIsValid(catalog))
+		return false;
+	att = get_attnum(catalog, "logicalrelid");
+	if (att == InvalidAttrNumber)
+		return false;
+	rel = table_open(catalog, AccessShareLock);
+	ScanKeyInit(&key, att, BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(relid));
+	scan = systable_beginscan(rel, InvalidOid, false, NULL, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
 }

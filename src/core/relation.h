@@ -14,5 +14,6 @@ extern char *MlopsQualifiedRelname(Oid relid);
 extern char *MlopsSelectColumnsSQL(Oid relid, List *colnames);
 extern void MlopsRelationColumns(Oid relid, List **names, List **types);
 extern int	MlopsNamePosition(List *names, const char *name);
+extern bool MlopsRelationIsDistributed(Oid relid);
 
 #endif							/* MLOPS_CORE_RELATION_H */

@@ -503,7 +503,7 @@ TrainMeasure(TrainState *st)
 	res->model = model;
 	res->bytes = MlopsModelSerialize(model);
 	res->heldout = st->ntest > 0 ? st->test : st->train;
-	if (st->moments && mlops_pushdown_moments)
+	if (st->moments && st->pushdown)
 		res->metrics = TrainMomentsMetrics(st, st->ntest > 0);
 	else
 		res->metrics = MlopsEvaluateData(model, st->data, featcol, st->tcol ? nf : -1,

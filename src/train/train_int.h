@@ -130,6 +130,7 @@ typedef struct TrainState
 	double	   *y;				/* training targets, NULL without a target */
 	TrainSearch *search;		/* the hyperparameter search, NULL for none */
 	bool		moments;		/* fitted from exact moments (train_moments.c) */
+	bool		pushdown;		/* ... added up by aggregate queries over the source */
 } TrainState;
 
 /* pipeline.c */

@@ -292,11 +292,15 @@ TrainFromMoments(TrainState *st)
 	int			nfolds = FoldCount(st);
 	int		   *foldof = st->search ? TrainSearchFolds(st->search, st->data, st->trainrow,
 													   st->ntrain) : NULL;
-	MlopsMoments **folds = mlops_pushdown_moments ? QueryMoments(st, foldof)
-		: AddUpRows(st, foldof);
-	MlopsMoments *all = MlopsMomentsCreate(st->nf, CurrentMemoryContext);
+	MlopsMoments **folds;
+	MlopsMoments *all;
 	MlopsImputed *im;
 	double	   *impute;
+
+	/* a Citus table's rows are added up where they live */
+	st->pushdown = mlops_pushdown_moments || MlopsRelationIsDistributed(st->spec->relid);
+	folds = st->pushdown ? QueryMoments(st, foldof) : AddUpRows(st, foldof);
+	all = MlopsMomentsCreate(st->nf, CurrentMemoryContext);
 
 	for (int k = 0; k < nfolds; k++)
 		MlopsMomentsMerge(all, folds[k]);
