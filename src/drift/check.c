@@ -405,24 +405,43 @@ ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args, uint64 ks_bou
  * MLOPS_DRIFT_KS_ROWS rows of values.  Content hashes are uniform, so of N
  * rows the k-th smallest hash lies near k/N of the range: a bound at twice
  * that keeps about 2k rows in all.  N is the planner's estimate for a local
- * table, else counted (Citus pushes the count down; its tables have no
- * estimate).  Without Citus, and for small relations, no bound.
+ * table; a Citus table has none, so the rows the last check of the project
+ * on it counted, or a count (Citus pushes it down).  A wrong N costs time,
+ * never results: too large, and the scan runs again without a bound.
+ * Without Citus, and for small relations, no bound.
  */
 static uint64
 KsBound(DriftCheck *dc)
 {
+	Oid			argtypes[2] = {TEXTOID, TEXTOID};
+	Datum		args[2];
 	int64		n;
 	bool		isnull;
 
 	if (!OidIsValid(get_extension_oid("citus", true)) || dc->nargs == 0)
 		return MLOPS_DRIFT_NO_BOUND;
-	/* a local table's statistics are close enough; a Citus table has none */
+
+	/*
+	 * A local table's statistics are close enough.  A Citus table has none:
+	 * the rows the last check of this project counted there, else a count
+	 * (a statement of its own: Citus would run it up front as a subquery).
+	 */
+	args[0] = CStringGetTextDatum(dc->project);
+	args[1] = CStringGetTextDatum(dc->relname);
 	MlopsExecOrError(psprintf("SELECT CASE WHEN c.reltuples > 0 THEN c.reltuples::bigint "
-							  "ELSE (SELECT count(*) FROM %s) END "
+							  "ELSE (SELECT r.rows_checked FROM mlops.drift_reports r "
+							  "       WHERE r.project = $1 AND r.relation = $2 "
+							  "       ORDER BY r.id DESC LIMIT 1) END "
 							  "FROM pg_catalog.pg_class c WHERE c.oid = '%s'::pg_catalog.regclass",
-							  dc->relname, dc->relname),
-					 0, NULL, NULL, NULL, SPI_OK_SELECT);
+							  dc->relname),
+					 2, argtypes, args, NULL, SPI_OK_SELECT);
 	n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+	{
+		MlopsExecOrError(psprintf("SELECT count(*) FROM %s", dc->relname), 0, NULL, NULL, NULL,
+						 SPI_OK_SELECT);
+		n = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
 	if (n <= 4 * (int64) MLOPS_DRIFT_KS_ROWS)
 		return MLOPS_DRIFT_NO_BOUND;
 	return (uint64) ((2.0 * MLOPS_DRIFT_KS_ROWS / (double) n) * 18446744073709549568.0);
