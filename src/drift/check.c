@@ -360,16 +360,17 @@ AppendChunkArrays(DriftCheck *dc, StringInfo sql, int first, int n)
 /*
  * The query of the scan: one call of the accumulator per DRIFT_CHUNK
  * arguments, each with its spec as a parameter; count(*) when there is
- * nothing to compare.  Where Citus is installed, the accumulator that Citus
- * pushes down to its workers, whose values come in arrays; elsewhere the
+ * nothing to compare.  With arrays (where Citus is installed), the
+ * accumulator that Citus pushes down to its workers, whose values come in
+ * arrays; elsewhere the
  * one that takes the columns as they are, which saves building two arrays
  * per row (the same state, so the same results).
  */
 static char *
-ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args, uint64 ks_bound)
+ScanQuery(DriftCheck *dc, int nchunks, bool arrays, Oid *argtypes, Datum *args,
+		  uint64 ks_bound)
 {
 	StringInfoData sql;
-	bool		arrays = OidIsValid(get_extension_oid("citus", true));
 
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
@@ -411,14 +412,14 @@ ScanQuery(DriftCheck *dc, int nchunks, Oid *argtypes, Datum *args, uint64 ks_bou
  * Without Citus, and for small relations, no bound.
  */
 static uint64
-KsBound(DriftCheck *dc)
+KsBound(DriftCheck *dc, bool citus)
 {
 	Oid			argtypes[2] = {TEXTOID, TEXTOID};
 	Datum		args[2];
 	int64		n;
 	bool		isnull;
 
-	if (!OidIsValid(get_extension_oid("citus", true)) || dc->nargs == 0)
+	if (!citus || dc->nargs == 0)
 		return MLOPS_DRIFT_NO_BOUND;
 
 	/*
@@ -454,11 +455,11 @@ KsBound(DriftCheck *dc)
  * the sample is always the rows of smallest hash).
  */
 static bool
-ScanOnce(DriftCheck *dc, int nchunks, uint64 ks_bound)
+ScanOnce(DriftCheck *dc, int nchunks, bool citus, uint64 ks_bound)
 {
 	Oid		   *argtypes = palloc(Max(nchunks, 1) * sizeof(Oid));
 	Datum	   *args = palloc(Max(nchunks, 1) * sizeof(Datum));
-	char	   *sql = ScanQuery(dc, nchunks, argtypes, args, ks_bound);
+	char	   *sql = ScanQuery(dc, nchunks, citus, argtypes, args, ks_bound);
 	HeapTuple	row;
 	TupleDesc	desc;
 	bool		isnull;
@@ -496,10 +497,11 @@ static void
 ScanLive(DriftCheck *dc)
 {
 	int			nchunks = (dc->nargs + DRIFT_CHUNK - 1) / DRIFT_CHUNK;
+	bool		citus = OidIsValid(get_extension_oid("citus", true));
 
 	SPI_connect();
-	if (!ScanOnce(dc, nchunks, KsBound(dc)))
-		ScanOnce(dc, nchunks, MLOPS_DRIFT_NO_BOUND);
+	if (!ScanOnce(dc, nchunks, citus, KsBound(dc, citus)))
+		ScanOnce(dc, nchunks, citus, MLOPS_DRIFT_NO_BOUND);
 	SPI_finish();
 	if (dc->nrows == 0)
 		ereport(ERROR,

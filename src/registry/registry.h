@@ -73,7 +73,6 @@ extern bool MlopsServingScanVersion(const char *project, int version, bool fresh
 
 /* serving.c: the serving table of a Citus node */
 extern Oid	MlopsServingRelid(void);
-extern Oid	MlopsServingShellRelid(void);
 extern void MlopsServingCheckScore(const char *project, ArrayType *scorers);
 
 /* These run SPI queries: call them between SPI_connect and SPI_finish */

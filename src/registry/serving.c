@@ -186,10 +186,3 @@ mlops_serving_invalidate(PG_FUNCTION_ARGS)
 	table_close(pgproc, AccessShareLock);
 	PG_RETURN_VOID();
 }
-
-/* The shell table's OID (what plans depend on), or InvalidOid */
-Oid
-MlopsServingShellRelid(void)
-{
-	return get_relname_relid(SERVING_TABLE, MlopsSchemaOid());
-}

@@ -294,7 +294,8 @@ FindVersion(CallCache *cc, uint8 *sha)
 	Oid			owner;
 	bool		found;
 
-	cc->serving = !MlopsProjectOwner(cc->project, &owner) && OidIsValid(MlopsServingRelid());
+	/* a node without a serving table never reads the registry twice here */
+	cc->serving = OidIsValid(MlopsServingRelid()) && !MlopsProjectOwner(cc->project, &owner);
 	if (!cc->serving)
 	{
 		/* the privilege first: a stranger learns nothing of the project */
@@ -895,7 +896,7 @@ TicketFor(PlannerInfo *root, List *args)
 			return NULL;
 		pinned = DatumGetInt32(v->constvalue);
 	}
-	if (!OidIsValid(MlopsServingShellRelid()) || !OidIsValid(get_extension_oid("citus", true)))
+	if (!OidIsValid(MlopsServingRelid()) || !OidIsValid(get_extension_oid("citus", true)))
 		return NULL;
 	name = TextDatumGetCString(project->constvalue);
 	if (strlen(name) >= NAMEDATALEN || strchr(name, '@') != NULL)

@@ -54,6 +54,7 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     proj text;
+    who  text[];
 BEGIN
     IF to_regclass('mlops.serving_models') IS NULL THEN
         RETURN NULL;
@@ -69,21 +70,23 @@ BEGIN
         -- status, and only the status travels to the workers
         IF TG_OP = 'DELETE' THEN
             DELETE FROM mlops.serving_models s
-             WHERE s.project = OLD.project AND s.version = OLD.version;
+             WHERE s.project = proj AND s.version = OLD.version;
         ELSIF TG_OP = 'UPDATE' THEN
             UPDATE mlops.serving_models s SET status = NEW.status
-             WHERE s.project = NEW.project AND s.version = NEW.version;
+             WHERE s.project = proj AND s.version = NEW.version;
         ELSE
             INSERT INTO mlops.serving_models
                    (project, version, status, model, model_sha256, scorers)
-            VALUES (NEW.project, NEW.version, NEW.status, NEW.model, NEW.model_sha256,
-                    mlops._serving_scorers(NEW.project));
+            VALUES (proj, NEW.version, NEW.status, NEW.model, NEW.model_sha256,
+                    mlops._serving_scorers(proj));
         END IF;
     ELSIF TG_TABLE_NAME = 'projects' AND TG_OP = 'DELETE' THEN
         DELETE FROM mlops.serving_models s WHERE s.project = proj;
     ELSE
-        UPDATE mlops.serving_models s SET scorers = mlops._serving_scorers(proj)
-         WHERE s.project = proj AND s.scorers IS DISTINCT FROM mlops._serving_scorers(proj);
+        -- a new owner or grant: every version's row names who may score
+        who := mlops._serving_scorers(proj);
+        UPDATE mlops.serving_models s SET scorers = who
+         WHERE s.project = proj AND s.scorers IS DISTINCT FROM who;
     END IF;
     PERFORM mlops._serving_invalidate();
     RETURN NULL;
