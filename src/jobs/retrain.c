@@ -42,6 +42,24 @@ CheckMayRetrain(const char *project)
 }
 
 /*
+ * Take the project's lock, then whether a retrain of it is running: the
+ * one place that decides that at most one retrain of a project runs.
+ */
+static bool
+LockAndCheckRunning(const char *project)
+{
+	Oid			argtypes[1] = {TEXTOID};
+	Datum		values[1];
+
+	values[0] = CStringGetTextDatum(project);
+	MlopsLockProject(project);
+	MlopsExecOrError("SELECT 1 FROM mlops.retrain_queue"
+					 " WHERE project = $1 AND status = 'running'",
+					 1, argtypes, values, NULL, SPI_OK_SELECT);
+	return SPI_processed > 0;
+}
+
+/*
  * Claim the oldest queued retrain of the project, unless one is already
  * running (then with a NOTICE): its id, or 0.  As the registry owner.
  */
@@ -54,11 +72,7 @@ ClaimOldest(const char *project)
 	int64		request = 0;
 
 	values[0] = CStringGetTextDatum(project);
-	MlopsLockProject(project);
-	MlopsExecOrError("SELECT 1 FROM mlops.retrain_queue"
-					 " WHERE project = $1 AND status = 'running'",
-					 1, argtypes, values, NULL, SPI_OK_SELECT);
-	if (SPI_processed > 0)
+	if (LockAndCheckRunning(project))
 		ereport(NOTICE,
 				(errmsg("a retrain of project \"%s\" is already running", project)));
 	else
@@ -125,11 +139,7 @@ ClaimRequest(const char *project, int64 request)
 	status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	if (strcmp(status, "queued") == 0)
 	{
-		MlopsLockProject(project);
-		MlopsExecOrError("SELECT 1 FROM mlops.retrain_queue"
-						 " WHERE project = $1 AND status = 'running'",
-						 1, argtypes, values, NULL, SPI_OK_SELECT);
-		if (SPI_processed > 0)
+		if (LockAndCheckRunning(project))
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("a retrain of project \"%s\" is already running", project),
